@@ -1,0 +1,52 @@
+"""Typed results of parsing an event: an object to process, or a reason to skip."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class EventSourceKind(enum.StrEnum):
+    """Where an object reference came from (decides whether its key was URL-encoded)."""
+
+    S3_NOTIFICATION = "s3-notification"
+    EVENTBRIDGE = "eventbridge"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectCreated:
+    """An object that was created and should be processed by exactly one task.
+
+    ``key`` is always the exact, decoded object key, as S3 stores it.
+    """
+
+    bucket: str
+    key: str
+    size: int | None
+    etag: str | None
+    version_id: str | None
+    sequencer: str | None
+    event_name: str
+    event_time: str | None
+    source: EventSourceKind
+
+
+class SkipReason(enum.StrEnum):
+    """Why an event is acknowledged without launching a task."""
+
+    TEST_EVENT = "s3-test-event"
+    NOT_OBJECT_CREATED = "not-object-created"
+    FOLDER_MARKER = "folder-marker"
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An event that is understood, logged and acknowledged, but launches nothing."""
+
+    reason: SkipReason
+    detail: str
+    bucket: str | None = None
+    key: str | None = None
+
+
+ParsedEvent = ObjectCreated | Skipped

@@ -1,0 +1,71 @@
+"""The optional cap on this runner's pending and running tasks (``MAX_RUNNING_TASKS``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from s3fargate import contracts as c
+from s3fargate.taskrunner.exceptions import LaunchError
+
+if TYPE_CHECKING:
+    from s3fargate.taskrunner.ecs_api import EcsApi
+
+
+def count_active_tasks(ecs: EcsApi, cluster: str) -> int:
+    """Count this runner's tasks whose desired status is RUNNING (pending or running).
+
+    ListTasks filtered by ``startedBy``, paginated (100 ARNs a page).
+    """
+    count = 0
+    kwargs = {"cluster": cluster, "startedBy": c.STARTED_BY, "desiredStatus": "RUNNING"}
+    token: str | None = None
+    while True:
+        page = ecs.list_tasks(**kwargs, maxResults=100, **({"nextToken": token} if token else {}))
+        count += len(page.get("taskArns") or [])
+        token = page.get("nextToken")
+        if not token:
+            return count
+
+
+class LaunchBudget:
+    """How many more tasks one batch may start under the cap.
+
+    ListTasks is called once per batch, on the first launch, then each launch takes one slot.
+    Records beyond the cap fail so that they wait in the queue.
+    """
+
+    def __init__(self, *, ecs: EcsApi, cluster: str, limit: int | None) -> None:
+        self._ecs = ecs
+        self._cluster = cluster
+        self._limit = limit
+        self._remaining: int | None = None
+
+    def take(self) -> None:
+        """Take one launch slot.
+
+        Raises:
+            LaunchError: the cap is reached (retryable), or the count itself failed.
+        """
+        if self._limit is None:
+            return
+        if self._remaining is None:
+            try:
+                active = count_active_tasks(self._ecs, self._cluster)
+            except Exception as exc:
+                raise LaunchError(
+                    f"could not count running tasks for the cap: {exc}", retryable=True
+                ) from exc
+            self._remaining = max(self._limit - active, 0)
+        if self._remaining <= 0:
+            raise LaunchError(
+                f"{c.ENV_MAX_RUNNING_TASKS}={self._limit} tasks are pending or running; "
+                "the record waits in the queue",
+                retryable=True,
+                code="MaxRunningTasks",
+            )
+        self._remaining -= 1
+
+    def give_back(self) -> None:
+        """Return a slot that was taken for a launch that started nothing."""
+        if self._remaining is not None:
+            self._remaining += 1

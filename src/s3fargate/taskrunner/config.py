@@ -1,0 +1,90 @@
+"""The runner's configuration, read once from the environment at cold start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from s3fargate import contracts as c
+from s3fargate.taskrunner.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+AssignPublicIp = Literal["ENABLED", "DISABLED"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerConfig:
+    """Where and how the runner launches tasks (DESIGN.md, "Runner configuration")."""
+
+    cluster_arn: str
+    task_definition_arn: str
+    container_name: str
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...] = ()
+    assign_public_ip: AssignPublicIp = "ENABLED"
+    capacity_provider: str | None = None
+    max_running_tasks: int | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> RunnerConfig:
+        """Read and validate the configuration.
+
+        Raises:
+            ConfigurationError: naming every missing or invalid variable.
+        """
+        problems: list[str] = []
+
+        def required(name: str) -> str:
+            value = environ.get(name, "").strip()
+            if not value:
+                problems.append(f"{name} is required but not set")
+            return value
+
+        cluster = required(c.ENV_CLUSTER_ARN)
+        task_definition = required(c.ENV_TASK_DEFINITION_ARN)
+        container = required(c.ENV_CONTAINER_NAME)
+        subnets = _split_list(environ.get(c.ENV_SUBNETS, ""))
+        if not subnets:
+            problems.append(f"{c.ENV_SUBNETS} is required: a comma-separated list of subnet ids")
+        security_groups = _split_list(environ.get(c.ENV_SECURITY_GROUPS, ""))
+
+        public_ip = environ.get(c.ENV_ASSIGN_PUBLIC_IP, "ENABLED").strip().upper() or "ENABLED"
+        if public_ip not in ("ENABLED", "DISABLED"):
+            problems.append(
+                f"{c.ENV_ASSIGN_PUBLIC_IP} must be ENABLED or DISABLED, got "
+                f"{environ[c.ENV_ASSIGN_PUBLIC_IP]!r}"
+            )
+
+        capacity_provider = environ.get(c.ENV_CAPACITY_PROVIDER, "").strip() or None
+
+        max_running: int | None = None
+        raw_max = environ.get(c.ENV_MAX_RUNNING_TASKS, "").strip()
+        if raw_max:
+            try:
+                max_running = int(raw_max)
+            except ValueError:
+                max_running = None
+            if max_running is None or max_running < 1:
+                problems.append(
+                    f"{c.ENV_MAX_RUNNING_TASKS} must be a whole number of at least 1, "
+                    f"got {raw_max!r}"
+                )
+
+        if problems:
+            raise ConfigurationError(problems)
+        return cls(
+            cluster_arn=cluster,
+            task_definition_arn=task_definition,
+            container_name=container,
+            subnets=subnets,
+            security_groups=security_groups,
+            assign_public_ip="ENABLED" if public_ip == "ENABLED" else "DISABLED",
+            capacity_provider=capacity_provider,
+            max_running_tasks=max_running,
+        )
+
+
+def _split_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())

@@ -1,0 +1,109 @@
+"""Build the RunTask request for one object: pure functions, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from s3fargate import contracts as c
+
+if TYPE_CHECKING:
+    from s3fargate.events import ObjectCreated
+    from s3fargate.taskrunner.config import RunnerConfig
+
+#: ECS limit on the serialized container overrides.
+MAX_OVERRIDES_CHARS = 8192
+#: ECS limit on a tag value, in Unicode characters.
+MAX_TAG_VALUE_CHARS = 256
+TAG_BUCKET = "s3fargate:bucket"
+TAG_KEY = "s3fargate:key"
+_TAG_SAFE_PUNCTUATION = frozenset(" _.:/=+-@")
+
+
+class OverridesTooLargeError(ValueError):
+    """The container overrides exceed ECS's 8,192-character limit."""
+
+
+def client_token(obj: ObjectCreated) -> str:
+    """A deterministic RunTask ``clientToken`` (64 hex characters, within ECS's 64 limit).
+
+    Built from bucket, key, version id (or ETag) and sequencer, so a redelivered notification
+    maps to the same token and ECS starts no second task, while a new upload of the same key
+    (new sequencer) gets a new one.
+    """
+    parts = (obj.bucket, obj.key, obj.version_id or obj.etag or "", obj.sequencer or "")
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
+
+
+def task_environment(obj: ObjectCreated) -> list[dict[str, str]]:
+    """The task environment of DESIGN.md: bucket from the event, the exact decoded key."""
+    env = [
+        {"name": c.ENV_S3_BUCKET, "value": obj.bucket},
+        {"name": c.ENV_S3_KEY, "value": obj.key},
+    ]
+    if obj.version_id:
+        env.append({"name": c.ENV_S3_VERSION_ID, "value": obj.version_id})
+    if obj.etag:
+        env.append({"name": c.ENV_S3_ETAG, "value": obj.etag})
+    if obj.size is not None:
+        env.append({"name": c.ENV_S3_SIZE, "value": str(obj.size)})
+    return env
+
+
+def tag_value(text: str) -> str:
+    """Make ``text`` a valid ECS tag value.
+
+    Tag values allow Unicode letters, digits, spaces and ``_ . : / = + - @`` up to 256
+    characters and may not start with ``aws:``; S3 keys allow anything, so other characters
+    become ``_``. The exact key is in the task environment; the tag is for finding tasks.
+    """
+    safe = "".join(ch if ch.isalnum() or ch in _TAG_SAFE_PUNCTUATION else "_" for ch in text)
+    if safe[:4].lower() == "aws:":
+        safe = "_" + safe  # the aws: prefix is reserved for AWS in tag keys and values
+    return safe[:MAX_TAG_VALUE_CHARS]
+
+
+def run_task_request(obj: ObjectCreated, config: RunnerConfig) -> dict[str, Any]:
+    """The keyword arguments of ``ecs.run_task`` that launch one task for ``obj``.
+
+    Raises:
+        OverridesTooLargeError: the overrides would exceed ECS's limit.
+    """
+    overrides = {
+        "containerOverrides": [
+            {"name": config.container_name, "environment": task_environment(obj)}
+        ]
+    }
+    size = len(json.dumps(overrides, ensure_ascii=False))
+    if size > MAX_OVERRIDES_CHARS:
+        raise OverridesTooLargeError(
+            f"container overrides are {size} characters, over ECS's {MAX_OVERRIDES_CHARS}"
+        )
+    awsvpc: dict[str, Any] = {
+        "subnets": list(config.subnets),
+        "assignPublicIp": config.assign_public_ip,
+    }
+    if config.security_groups:
+        awsvpc["securityGroups"] = list(config.security_groups)
+    request: dict[str, Any] = {
+        "cluster": config.cluster_arn,
+        "taskDefinition": config.task_definition_arn,
+        "count": 1,
+        "startedBy": c.STARTED_BY,
+        "clientToken": client_token(obj),
+        "overrides": overrides,
+        "networkConfiguration": {"awsvpcConfiguration": awsvpc},
+        "tags": [
+            {"key": TAG_BUCKET, "value": tag_value(obj.bucket)},
+            {"key": TAG_KEY, "value": tag_value(obj.key)},
+        ],
+        "enableECSManagedTags": True,
+    }
+    if config.capacity_provider:
+        request["capacityProviderStrategy"] = [
+            {"capacityProvider": config.capacity_provider, "weight": 1}
+        ]
+    else:
+        request["launchType"] = "FARGATE"
+    return request

@@ -1,0 +1,164 @@
+"""The runner: for every created object in an event, launch exactly one task; lose nothing."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+
+from s3fargate.events import MalformedEventError, ObjectCreated, Skipped, parse_event
+from s3fargate.events.parser import parse_message_body
+from s3fargate.taskrunner.capacity import LaunchBudget
+from s3fargate.taskrunner.exceptions import LaunchError, RecordFailedError
+from s3fargate.taskrunner.launcher import RunTaskLauncher
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from s3fargate.events import ParsedEvent
+    from s3fargate.taskrunner.config import RunnerConfig
+    from s3fargate.taskrunner.ecs_api import EcsApi
+
+
+class TaskRunner:
+    """Handles runner events: SQS batches (partial failures), or bare S3/EventBridge events.
+
+    The Lambda handler and the local dispatcher both call :meth:`handle`; only the ECS client
+    differs (boto3 in AWS, a subprocess launcher locally).
+    """
+
+    def __init__(self, *, config: RunnerConfig, ecs: EcsApi, logger: Logger | None = None) -> None:
+        self.config = config
+        self._ecs = ecs
+        self._launcher = RunTaskLauncher(ecs=ecs, config=config)
+        self._logger = logger or Logger(service="s3fargate-runner")
+        # Every record ends in the response: success, or listed in batchItemFailures.
+        self._processor = BatchProcessor(
+            event_type=EventType.SQS, raise_on_entire_batch_failure=False
+        )
+
+    def handle(self, event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+        """Process one Lambda event.
+
+        For an SQS batch, returns ``{"batchItemFailures": [...]}`` naming exactly the records
+        that launched nothing. For a bare S3 notification or EventBridge event (no queue),
+        raises :class:`RecordFailedError` when any object failed, so Lambda's retries and
+        on-failure destination take over.
+        """
+        budget = self._budget()
+        if _is_sqs_batch(event):
+            result = process_partial_response(
+                event=event,
+                record_handler=partial(self._process_sqs_record, budget=budget),
+                processor=self._processor,
+                context=context,
+            )
+            return dict(result)
+        try:
+            items = parse_event(event)
+        except MalformedEventError as exc:
+            self._logger.error(
+                "malformed event", extra={"outcome": "malformed", "reason": str(exc)}
+            )
+            raise
+        launched = self._process_items(items, budget=budget, message_id=None)
+        return {"launched": launched, "skipped": sum(isinstance(i, Skipped) for i in items)}
+
+    def _budget(self) -> LaunchBudget:
+        return LaunchBudget(
+            ecs=self._ecs, cluster=self.config.cluster_arn, limit=self.config.max_running_tasks
+        )
+
+    def _process_sqs_record(self, record: SQSRecord, *, budget: LaunchBudget) -> int:
+        message_id = record.message_id
+        try:
+            items = parse_message_body(record.body, message_id=message_id)
+        except MalformedEventError as exc:
+            self._logger.error(
+                "malformed message",
+                extra={
+                    "outcome": "malformed",
+                    "message_id": message_id,
+                    "receive_count": record.attributes.get("ApproximateReceiveCount"),
+                    "reason": exc.reason,
+                },
+            )
+            raise
+        return self._process_items(items, budget=budget, message_id=message_id)
+
+    def _process_items(
+        self, items: list[ParsedEvent], *, budget: LaunchBudget, message_id: str | None
+    ) -> int:
+        # Try every object of a message even after one fails; tokens make the retry idempotent.
+        launched = 0
+        failures: list[str] = []
+        for item in items:
+            if isinstance(item, Skipped):
+                self._logger.info(
+                    "skipped",
+                    extra={
+                        "outcome": "skipped",
+                        "reason": item.reason.value,
+                        "detail": item.detail,
+                        "bucket": item.bucket,
+                        "key": item.key,
+                        "message_id": message_id,
+                    },
+                )
+                continue
+            try:
+                self._launch(item, budget=budget, message_id=message_id)
+                launched += 1
+            except LaunchError as exc:
+                failures.append(f"{item.key}: {exc.reason}")
+        if failures:
+            raise RecordFailedError("; ".join(failures))
+        return launched
+
+    def _launch(self, obj: ObjectCreated, *, budget: LaunchBudget, message_id: str | None) -> None:
+        where = {"bucket": obj.bucket, "key": obj.key, "message_id": message_id}
+        try:
+            budget.take()
+            try:
+                launched = self._launcher.launch(obj)
+            except LaunchError:
+                budget.give_back()
+                raise
+        except LaunchError as exc:
+            self._logger.warning(
+                "launch failed",
+                extra={
+                    **where,
+                    "outcome": "failed",
+                    "reason": exc.reason,
+                    "code": exc.code,
+                    "retryable": exc.retryable,
+                },
+            )
+            raise
+        self._logger.info(
+            "already launched" if launched.duplicate else "launched",
+            extra={
+                **where,
+                "outcome": "duplicate" if launched.duplicate else "launched",
+                "task_arn": launched.task_arn,
+                "size": obj.size,
+            },
+        )
+
+
+def _is_sqs_batch(event: dict[str, Any]) -> bool:
+    records = event.get("Records")
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and isinstance(records[0], dict)
+        and records[0].get("eventSource") == "aws:sqs"
+    )

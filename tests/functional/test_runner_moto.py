@@ -1,0 +1,160 @@
+"""The runner handler against a moto server: tasks carry the exact decoded keys."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+
+from tests.builders import encode_key, s3_notification, sqs_event, sqs_record
+from tests.unit.test_parser import TRICKY_KEYS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@pytest.fixture
+def ecs_world(moto_endpoint: str) -> dict[str, str]:
+    """VPC, subnet, security group, cluster and a Fargate task definition in moto."""
+    ec2 = boto3.client("ec2", endpoint_url=moto_endpoint)
+    ecs = boto3.client("ecs", endpoint_url=moto_endpoint)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    sg = ec2.create_security_group(
+        GroupName=f"sg-{uuid.uuid4().hex[:8]}", Description="t", VpcId=vpc
+    )
+    cluster = ecs.create_cluster(clusterName=f"c-{uuid.uuid4().hex[:8]}")["cluster"]["clusterArn"]
+    task_def = ecs.register_task_definition(
+        family=f"fingerprint-{uuid.uuid4().hex[:8]}",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "task", "image": "example/task:latest", "memory": 512}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    return {
+        "CLUSTER_ARN": cluster,
+        "TASK_DEFINITION_ARN": task_def,
+        "CONTAINER_NAME": "task",
+        "SUBNETS": subnet,
+        "SECURITY_GROUPS": sg["GroupId"],
+        "ASSIGN_PUBLIC_IP": "ENABLED",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+    }
+
+
+@pytest.fixture
+def handler_module(ecs_world: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The real Lambda module, imported fresh (cold start) with the world's configuration."""
+    for name, value in ecs_world.items():
+        monkeypatch.setenv(name, value)
+    sys.modules.pop("s3fargate.taskrunner.handler", None)
+    yield importlib.import_module("s3fargate.taskrunner.handler")
+    sys.modules.pop("s3fargate.taskrunner.handler", None)
+
+
+def _tasks(ecs_world: dict[str, str]) -> list[dict[str, Any]]:
+    ecs = boto3.client("ecs", endpoint_url=ecs_world["AWS_ENDPOINT_URL"])
+    arns = ecs.list_tasks(cluster=ecs_world["CLUSTER_ARN"])["taskArns"]
+    if not arns:
+        return []
+    return ecs.describe_tasks(cluster=ecs_world["CLUSTER_ARN"], tasks=arns, include=["TAGS"])[
+        "tasks"
+    ]
+
+
+def _env(task: dict[str, Any]) -> dict[str, str]:
+    override = task["overrides"]["containerOverrides"][0]
+    assert override["name"] == "task"
+    return {e["name"]: e["value"] for e in override["environment"]}
+
+
+def test_handler_launches_one_task_per_object_with_exact_decoded_keys(
+    handler_module: Any, ecs_world: dict[str, str]
+) -> None:
+    # GIVEN an SQS batch of S3 notifications for tricky keys, encoded as moto encodes them
+    records = [
+        sqs_record(
+            s3_notification(key, raw_key=encode_key(key, encode_slash=True), bucket="inbox"),
+            message_id=f"m{i}",
+        )
+        for i, key in enumerate(TRICKY_KEYS)
+    ]
+    # WHEN the Lambda handler runs
+    response = handler_module.handler(sqs_event(*records), None)
+    # THEN every record succeeded and each task carries the exact, decoded key
+    assert response == {"batchItemFailures": []}
+    tasks = _tasks(ecs_world)
+    assert sorted(_env(t)["S3_KEY"] for t in tasks) == sorted(TRICKY_KEYS)
+    for task in tasks:
+        env = _env(task)
+        assert env["S3_BUCKET"] == "inbox"
+        assert env["S3_SIZE"] == "1024"
+        assert env["S3_ETAG"] == "d41d8cd98f00b204e9800998ecf8427e"
+        assert env["S3_VERSION_ID"] == "096fKKXTRTtl3on89fVO.nfljtsv6qko"
+        assert task["launchType"] == "FARGATE"
+        assert task["startedBy"] == "s3fargate"
+        assert task["taskDefinitionArn"] == ecs_world["TASK_DEFINITION_ARN"]
+        tags = {t["key"]: t["value"] for t in task.get("tags", [])}
+        assert tags["s3fargate:bucket"] == "inbox"
+        assert tags["s3fargate:key"]
+
+
+def test_handler_sends_the_configured_network(
+    handler_module: Any, ecs_world: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # moto does not echo awsvpcConfiguration back, so capture what goes over the wire.
+    sent: list[dict[str, Any]] = []
+    client = handler_module.runner._ecs
+    client.meta.events.register(
+        "provide-client-params.ecs.RunTask", lambda params, **_: sent.append(dict(params))
+    )
+    event = sqs_event(sqs_record(s3_notification("incoming/net.csv"), message_id="n"))
+    assert handler_module.handler(event, None) == {"batchItemFailures": []}
+    assert sent[0]["networkConfiguration"] == {
+        "awsvpcConfiguration": {
+            "subnets": [ecs_world["SUBNETS"]],
+            "securityGroups": [ecs_world["SECURITY_GROUPS"]],
+            "assignPublicIp": "ENABLED",
+        }
+    }
+    assert len(_tasks(ecs_world)) == 1
+
+
+def test_folder_markers_and_test_events_start_nothing_in_moto(
+    handler_module: Any, ecs_world: dict[str, str]
+) -> None:
+    event = sqs_event(
+        sqs_record(s3_notification("incoming/dir/", size=0), message_id="f"),
+        sqs_record({"Event": "s3:TestEvent", "Bucket": "inbox"}, message_id="t"),
+    )
+    assert handler_module.handler(event, None) == {"batchItemFailures": []}
+    assert _tasks(ecs_world) == []
+
+
+def test_running_task_cap_against_moto(
+    ecs_world: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_RUNNING_TASKS", "2")
+    for name, value in ecs_world.items():
+        monkeypatch.setenv(name, value)
+    sys.modules.pop("s3fargate.taskrunner.handler", None)
+    module = importlib.import_module("s3fargate.taskrunner.handler")
+    try:
+        keys = [f"incoming/{i}.csv" for i in range(3)]
+        event = sqs_event(*(sqs_record(s3_notification(k), message_id=k) for k in keys))
+        response = module.handler(event, None)
+        assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == ["incoming/2.csv"]
+        # The next batch sees the two tasks via ListTasks(startedBy) and launches nothing.
+        response = module.handler(
+            sqs_event(sqs_record(s3_notification("incoming/3.csv"), message_id="x")), None
+        )
+        assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == ["x"]
+        assert len(_tasks(ecs_world)) == 2
+    finally:
+        sys.modules.pop("s3fargate.taskrunner.handler", None)

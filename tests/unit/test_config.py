@@ -1,0 +1,83 @@
+"""Runner configuration from the environment: every problem named at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from s3fargate.taskrunner import ConfigurationError, RunnerConfig
+
+VALID = {
+    "CLUSTER_ARN": "arn:cluster",
+    "TASK_DEFINITION_ARN": "arn:td",
+    "CONTAINER_NAME": "task",
+    "SUBNETS": "subnet-1, subnet-2,",
+}
+
+
+def test_valid_minimal_configuration_has_documented_defaults() -> None:
+    config = RunnerConfig.from_env(VALID)
+    assert config.subnets == ("subnet-1", "subnet-2")
+    assert config.security_groups == ()
+    assert config.assign_public_ip == "ENABLED"
+    assert config.capacity_provider is None
+    assert config.max_running_tasks is None
+
+
+def test_all_options() -> None:
+    config = RunnerConfig.from_env(
+        {
+            **VALID,
+            "SECURITY_GROUPS": "sg-1,sg-2",
+            "ASSIGN_PUBLIC_IP": "disabled",
+            "CAPACITY_PROVIDER": "FARGATE_SPOT",
+            "MAX_RUNNING_TASKS": "8",
+        }
+    )
+    assert config.security_groups == ("sg-1", "sg-2")
+    assert config.assign_public_ip == "DISABLED"
+    assert config.capacity_provider == "FARGATE_SPOT"
+    assert config.max_running_tasks == 8
+
+
+def test_every_problem_is_named_in_one_error() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        RunnerConfig.from_env({"ASSIGN_PUBLIC_IP": "maybe", "MAX_RUNNING_TASKS": "0"})
+    text = str(info.value)
+    for name in (
+        "CLUSTER_ARN",
+        "TASK_DEFINITION_ARN",
+        "CONTAINER_NAME",
+        "SUBNETS",
+        "ASSIGN_PUBLIC_IP",
+        "MAX_RUNNING_TASKS",
+    ):
+        assert name in text
+    assert len(info.value.problems) == 6
+
+
+@pytest.mark.parametrize("raw", ["-1", "zero", "1.5"])
+def test_max_running_tasks_must_be_positive_int(raw: str) -> None:
+    with pytest.raises(ConfigurationError, match="MAX_RUNNING_TASKS"):
+        RunnerConfig.from_env({**VALID, "MAX_RUNNING_TASKS": raw})
+
+
+def test_handler_module_fails_at_import_when_unconfigured() -> None:
+    # GIVEN an environment without the runner's variables (cold start in a fresh interpreter)
+    env = {k: v for k, v in os.environ.items() if k not in VALID}
+    # WHEN the Lambda imports the handler module
+    proc = subprocess.run(
+        [sys.executable, "-c", "import s3fargate.taskrunner.handler"],
+        env={**env, "AWS_DEFAULT_REGION": "eu-west-1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # THEN init fails with one error naming every missing variable
+    assert proc.returncode != 0
+    assert "ConfigurationError" in proc.stderr
+    for name in ("CLUSTER_ARN", "TASK_DEFINITION_ARN", "CONTAINER_NAME", "SUBNETS"):
+        assert name in proc.stderr

@@ -1,0 +1,131 @@
+"""The RunTask request for one object: overrides, network, tags, token."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from s3fargate.events import EventSourceKind, ObjectCreated
+from s3fargate.taskrunner import RunnerConfig, client_token, run_task_request
+from s3fargate.taskrunner.request import MAX_OVERRIDES_CHARS, tag_value
+
+CONFIG = RunnerConfig(
+    cluster_arn="arn:cluster",
+    task_definition_arn="arn:taskdef",
+    container_name="task",
+    subnets=("subnet-1", "subnet-2"),
+)
+
+
+def _obj(key: str = "incoming/a b.csv", **kw: object) -> ObjectCreated:
+    fields: dict[str, object] = {
+        "bucket": "inbox",
+        "key": key,
+        "size": 12,
+        "etag": "etag1",
+        "version_id": "v1",
+        "sequencer": "seq1",
+        "event_name": "ObjectCreated:Put",
+        "event_time": None,
+        "source": EventSourceKind.S3_NOTIFICATION,
+    }
+    fields.update(kw)
+    return ObjectCreated(**fields)  # type: ignore[arg-type]
+
+
+def test_request_carries_exact_key_and_contract_environment() -> None:
+    request = run_task_request(_obj(), CONFIG)
+    overrides = request["overrides"]["containerOverrides"]
+    assert overrides == [
+        {
+            "name": "task",
+            "environment": [
+                {"name": "S3_BUCKET", "value": "inbox"},
+                {"name": "S3_KEY", "value": "incoming/a b.csv"},
+                {"name": "S3_VERSION_ID", "value": "v1"},
+                {"name": "S3_ETAG", "value": "etag1"},
+                {"name": "S3_SIZE", "value": "12"},
+            ],
+        }
+    ]
+    assert request["launchType"] == "FARGATE"
+    assert "capacityProviderStrategy" not in request
+    assert request["startedBy"] == "s3fargate"
+    assert request["count"] == 1
+    assert request["networkConfiguration"] == {
+        "awsvpcConfiguration": {"subnets": ["subnet-1", "subnet-2"], "assignPublicIp": "ENABLED"}
+    }
+
+
+def test_optional_fields_are_left_out_when_absent() -> None:
+    env = run_task_request(_obj(version_id=None, etag=None, size=None), CONFIG)["overrides"][
+        "containerOverrides"
+    ][0]["environment"]
+    assert [e["name"] for e in env] == ["S3_BUCKET", "S3_KEY"]
+
+
+def test_capacity_provider_replaces_launch_type() -> None:
+    config = replace(CONFIG, capacity_provider="FARGATE_SPOT")
+    request = run_task_request(_obj(), config)
+    assert "launchType" not in request
+    assert request["capacityProviderStrategy"] == [
+        {"capacityProvider": "FARGATE_SPOT", "weight": 1}
+    ]
+
+
+def test_security_groups_and_private_ip() -> None:
+    config = replace(CONFIG, security_groups=("sg-1",), assign_public_ip="DISABLED")
+    vpc = run_task_request(_obj(), config)["networkConfiguration"]["awsvpcConfiguration"]
+    assert vpc == {
+        "subnets": ["subnet-1", "subnet-2"],
+        "securityGroups": ["sg-1"],
+        "assignPublicIp": "DISABLED",
+    }
+
+
+def test_client_token_is_deterministic_and_within_ecs_limits() -> None:
+    token = client_token(_obj())
+    assert token == client_token(_obj())
+    assert len(token) <= 64
+    assert all(33 <= ord(ch) <= 126 for ch in token)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"key": "incoming/other"}, {"bucket": "b2"}, {"version_id": "v2"}, {"sequencer": "seq2"}],
+)
+def test_client_token_changes_with_identity(change: dict[str, str]) -> None:
+    assert client_token(_obj(**change)) != client_token(_obj())
+
+
+def test_client_token_uses_etag_when_unversioned() -> None:
+    a = client_token(_obj(version_id=None, etag="e1"))
+    b = client_token(_obj(version_id=None, etag="e2"))
+    assert a != b
+
+
+@given(st.text(min_size=0, max_size=1024))
+def test_tag_values_are_always_valid_for_ecs(text: str) -> None:
+    value = tag_value(text)
+    assert len(value) <= 256
+    assert all(ch.isalnum() or ch in " _.:/=+-@" for ch in value)
+    assert not value.lower().startswith("aws:")
+
+
+def test_tags_name_bucket_and_key() -> None:
+    tags = run_task_request(_obj(key="incoming/a&b?.csv"), CONFIG)["tags"]
+    assert tags == [
+        {"key": "s3fargate:bucket", "value": "inbox"},
+        {"key": "s3fargate:key", "value": "incoming/a_b_.csv"},
+    ]
+
+
+def test_longest_key_fits_in_overrides() -> None:
+    # Control characters are the worst case: JSON escapes each to 6 characters.
+    key = "\x01" * 1024
+    request = run_task_request(_obj(key=key), CONFIG)
+    assert len(json.dumps(request["overrides"])) <= MAX_OVERRIDES_CHARS
