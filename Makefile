@@ -26,6 +26,7 @@ test: $(STAMP) lint typecheck
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint task/Dockerfile
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

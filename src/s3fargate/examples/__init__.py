@@ -1,0 +1,1 @@
+"""Example task programs built on :mod:`s3fargate.task`."""

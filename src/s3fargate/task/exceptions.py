@@ -1,0 +1,43 @@
+"""Errors of the task SDK, and the exit code each one ends the task with."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """The task process's exit codes (documented in the README)."""
+
+    SUCCESS = 0
+    #: The processing function raised, or the result could not be written.
+    PROCESSING_FAILED = 1
+    #: Missing or invalid task environment.
+    BAD_CONFIGURATION = 2
+    #: The object does not exist (deleted before the task ran), or access is denied.
+    OBJECT_UNAVAILABLE = 3
+
+
+class TaskError(Exception):
+    """Base class: every task error knows its exit code."""
+
+    exit_code: ExitCode = ExitCode.PROCESSING_FAILED
+
+
+class TaskConfigError(TaskError):
+    """The task environment is missing or invalid; names every problem."""
+
+    exit_code = ExitCode.BAD_CONFIGURATION
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid task environment: " + "; ".join(problems))
+
+
+class ObjectUnavailableError(TaskError):
+    """The object cannot be read: gone, never existed, or access denied."""
+
+    exit_code = ExitCode.OBJECT_UNAVAILABLE
+
+
+class ResultWriteError(TaskError):
+    """The result could not be written to the results prefix."""
