@@ -43,6 +43,8 @@ class TaskRunner:
         self._processor = BatchProcessor(
             event_type=EventType.SQS, raise_on_entire_batch_failure=False
         )
+        #: Why each record of the last SQS batch failed, by message id (for local display).
+        self.last_failure_reasons: dict[str, str] = {}
 
     def handle(self, event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
         """Process one Lambda event.
@@ -60,6 +62,11 @@ class TaskRunner:
                 processor=self._processor,
                 context=context,
             )
+            failed: list[Any] = list(self._processor.fail_messages)  # SQSRecord wrappers
+            self.last_failure_reasons = {
+                str(record["messageId"]): str(exc[1])
+                for record, exc in zip(failed, self._processor.exceptions, strict=True)
+            }
             return dict(result)
         try:
             items = parse_event(event)

@@ -1,0 +1,117 @@
+"""What the terminal shows: a live job table (rich), or one line per change when not a TTY."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Self
+
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from s3fargate.local.jobs import Job, JobStatus
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from rich.console import Console
+
+    from s3fargate.local.jobs import JobTable
+
+STATUS_STYLE = {
+    JobStatus.QUEUED: "yellow",
+    JobStatus.RUNNING: "cyan",
+    JobStatus.SUCCEEDED: "green",
+    JobStatus.FAILED: "bold red",
+    JobStatus.DEAD_LETTERED: "bold magenta",
+}
+
+
+def job_table(jobs: list[Job], *, title: str = "jobs", limit: int = 50) -> Table:
+    """A table of the last ``limit`` jobs (key, status, exit code, duration, receives)."""
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("key", overflow="fold")
+    table.add_column("status")
+    table.add_column("exit", justify="right")
+    table.add_column("duration", justify="right")
+    table.add_column("receives", justify="right")
+    table.add_column("note", overflow="fold", style="dim")
+    for job in jobs[-limit:]:
+        table.add_row(
+            str(job.id),
+            job.key,
+            Text(job.status.value, style=STATUS_STYLE[job.status]),
+            "" if job.exit_code is None else str(job.exit_code),
+            "" if job.duration is None else f"{job.duration:.1f}s",
+            str(job.receives or ""),
+            job.reason or "",
+        )
+    if len(jobs) > limit:
+        table.caption = f"{len(jobs) - limit} older jobs not shown (`s3fargate jobs` lists all)"
+    return table
+
+
+def describe(job: Job) -> str:
+    """One line about a job's state."""
+    parts = [f"[{job.status.value}]", job.key]
+    if job.exit_code is not None:
+        parts.append(f"exit {job.exit_code}")
+    if job.duration is not None and job.status.final:
+        parts.append(f"{job.duration:.1f}s")
+    if job.reason:
+        parts.append(f"({job.reason})")
+    return " ".join(parts)
+
+
+class JobView:
+    """Shows the job table while the pipeline runs; a context manager."""
+
+    def __init__(self, jobs: JobTable, console: Console, *, refresh: float = 0.5) -> None:
+        self._jobs = jobs
+        self._console = console
+        self._refresh = refresh
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._live: Live | None = None
+        self._seen: dict[int, JobStatus] = {}
+
+    def __enter__(self) -> Self:
+        if self._console.is_terminal:
+            self._live = Live(
+                job_table(self._jobs.snapshot()),
+                console=self._console,
+                refresh_per_second=4,
+                transient=False,
+            )
+            self._live.start()
+        self._thread = threading.Thread(target=self._loop, name="job-view", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self._update()
+        if self._live:
+            self._live.stop()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._refresh):
+            self._update()
+
+    def _update(self) -> None:
+        jobs = self._jobs.snapshot()
+        if self._live:
+            self._live.update(job_table(jobs))
+            return
+        for job in jobs:
+            if self._seen.get(job.id) is not job.status:
+                self._seen[job.id] = job.status
+                self._console.print(describe(job), markup=False, highlight=False)

@@ -1,0 +1,170 @@
+"""Long-poll the queue and hand each batch to the runner, with Lambda's SQS semantics.
+
+As Lambda's SQS event source does: records the runner reports in ``batchItemFailures`` stay
+in the queue and come back after the visibility timeout; the others are deleted; a runner
+crash leaves the whole batch to be redelivered. SQS itself moves a message to the
+dead-letter queue once it has been received ``maxReceiveCount`` times.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from s3fargate.events import MalformedEventError, ObjectCreated, parse_message_body
+from s3fargate.local.jobs import JobStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+    from s3fargate.local.jobs import JobTable
+    from s3fargate.local.launcher import LocalEcs
+    from s3fargate.local.resources import Queues
+    from s3fargate.taskrunner import TaskRunner
+
+log = logging.getLogger(__name__)
+#: SQS's maximum batch, and Lambda's default batch size for SQS.
+BATCH_SIZE = 10
+
+
+class Dispatcher:
+    """Feeds SQS batches to :meth:`TaskRunner.handle` until stopped."""
+
+    def __init__(
+        self,
+        *,
+        sqs: SQSClient,
+        queues: Queues,
+        runner: TaskRunner,
+        ecs: LocalEcs,
+        jobs: JobTable,
+        region: str,
+        max_running: int | None,
+        max_receive_count: int,
+        wait_seconds: int = 1,
+    ) -> None:
+        self._sqs = sqs
+        self._queues = queues
+        self._runner = runner
+        self._ecs = ecs
+        self._jobs = jobs
+        self._region = region
+        self._max_running = max_running
+        self._max_receive_count = max_receive_count
+        self._wait_seconds = wait_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.batches = 0
+
+    def start(self) -> None:
+        """Run :meth:`poll_once` in a background thread."""
+        self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current long poll (at most ``wait_seconds``)."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=self._wait_seconds + 30)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # keep dispatching: a failed poll is retried, never fatal
+                log.exception("dispatcher poll failed; retrying in 1 s")
+                self._stop.wait(1)
+
+    def poll_once(self) -> int:
+        """Receive one batch and process it; return the number of messages received."""
+        limit = BATCH_SIZE
+        if self._max_running is not None:
+            # Receive only what can start now, so waiting messages don't use up receives.
+            free = self._max_running - self._ecs.active_count()
+            if free <= 0:
+                self._stop.wait(0.05)
+                return 0
+            limit = min(limit, free)
+        response = self._sqs.receive_message(
+            QueueUrl=self._queues.url,
+            MaxNumberOfMessages=limit,
+            WaitTimeSeconds=self._wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return 0
+        self.batches += 1
+        records = [self._lambda_record(m) for m in messages]
+        try:
+            result = self._runner.handle({"Records": records})
+        except Exception:
+            # As in Lambda: the whole batch returns to the queue after the visibility timeout.
+            log.exception("runner failed on a whole batch; it will be redelivered")
+            return len(messages)
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        self._delete(done)
+        for message in messages:
+            if message["MessageId"] in failed:
+                self._record_failure(message)
+        return len(messages)
+
+    def _lambda_record(self, message: MessageTypeDef) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": dict(message.get("Attributes", {})),
+            "messageAttributes": dict(message.get("MessageAttributes", {})),
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._queues.arn,
+            "awsRegion": self._region,
+        }
+
+    def _delete(self, messages: list[MessageTypeDef]) -> None:
+        for start in range(0, len(messages), BATCH_SIZE):
+            chunk = messages[start : start + BATCH_SIZE]
+            if not chunk:
+                continue
+            response = self._sqs.delete_message_batch(
+                QueueUrl=self._queues.url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)
+                ],
+            )
+            for failure in response.get("Failed", []):
+                # Redelivered later; the clientToken keeps it from starting a second task.
+                log.warning("could not delete a processed message: %s", failure)
+
+    def _record_failure(self, message: MessageTypeDef) -> None:
+        receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        reason = self._runner.last_failure_reasons.get(message["MessageId"], "launch failed")
+        final = receives >= self._max_receive_count
+        status = JobStatus.DEAD_LETTERED if final else JobStatus.QUEUED
+        for key in _keys_of(message):
+            self._jobs.update(key, status=status, receives=receives, reason=reason)
+
+
+def _keys_of(message: MessageTypeDef) -> list[str]:
+    """The object keys a message is about, or a label naming an unreadable message."""
+    try:
+        items = parse_message_body(message["Body"], message_id=message["MessageId"])
+    except MalformedEventError:
+        return [f"(unreadable message {message['MessageId']})"]
+    return [i.key for i in items if isinstance(i, ObjectCreated)]
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

@@ -1,0 +1,175 @@
+"""The job table: one row per object, from queued to a final state; shared with other CLIs."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is; the last three are final."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DEAD_LETTERED = "dead-lettered"
+
+    @property
+    def final(self) -> bool:
+        """True once nothing more will happen to the job."""
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.DEAD_LETTERED)
+
+
+@dataclass
+class Job:
+    """One object's journey through the pipeline."""
+
+    id: int
+    key: str
+    status: JobStatus = JobStatus.QUEUED
+    exit_code: int | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    task_arn: str | None = None
+    log_path: str | None = None
+    receives: int = 0
+    reason: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds the task ran (so far, while running)."""
+        if self.started_at is None:
+            return None
+        return (self.ended_at or time.time()) - self.started_at
+
+
+class JobTable:
+    """Thread-safe job rows, persisted to ``jobs.json`` in the run directory.
+
+    Writes are batched (at most every ``flush_interval`` seconds) so thousands of jobs cost
+    little; :meth:`flush` writes now.
+    """
+
+    def __init__(self, run_dir: Path, *, flush_interval: float = 0.5) -> None:
+        self._path = run_dir / "jobs.json"
+        self._logs = run_dir / "logs"
+        self._logs.mkdir(parents=True, exist_ok=True)
+        for old in self._logs.glob("*.log"):  # a new run starts a new table: numbers restart
+            old.unlink()
+        self._lock = threading.Condition()
+        self._jobs: list[Job] = []
+        self._by_key: dict[str, Job] = {}
+        self._dirty = False
+        self._log_count = 0
+        self._flush_interval = flush_interval
+        self._stop = threading.Event()
+        self._writer = threading.Thread(target=self._write_loop, name="jobs-writer", daemon=True)
+        self._writer.start()
+
+    def expect(self, key: str) -> Job:
+        """Add a queued job for an upload, unless one is already pending for that key."""
+        with self._lock:
+            job = self._by_key.get(key)
+            if job is None or job.status.final:
+                job = self._new(key)
+            return job
+
+    def update(self, key: str, **changes: Any) -> Job:
+        """Update the latest job for ``key``; a finished job that runs again gets a new row."""
+        with self._lock:
+            job = self._by_key.get(key)
+            restarting = changes.get("status") in (JobStatus.QUEUED, JobStatus.RUNNING)
+            if job is None or (job.status.final and restarting):
+                job = self._new(key)
+            for name, value in changes.items():
+                setattr(job, name, value)
+            self._dirty = True
+            self._lock.notify_all()
+            return job
+
+    def update_job(self, job_id: int, **changes: Any) -> None:
+        """Update one job by id (a task's own row, even if its key was uploaded again)."""
+        with self._lock:
+            job = self._jobs[job_id - 1]
+            for name, value in changes.items():
+                setattr(job, name, value)
+            self._dirty = True
+            self._lock.notify_all()
+
+    def log_path_for(self, key: str) -> Path:
+        """A fresh log file path for the next task of ``key``."""
+        with self._lock:
+            self._log_count += 1
+            number = self._log_count
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", key)[-80:]
+        return self._logs / f"{number:05d}-{safe}.log"
+
+    def snapshot(self) -> list[Job]:
+        """A copy of every job, oldest first."""
+        with self._lock:
+            return [Job(**asdict(j)) for j in self._jobs]
+
+    def active_count(self) -> int:
+        """Jobs whose task is running."""
+        with self._lock:
+            return sum(j.status is JobStatus.RUNNING for j in self._jobs)
+
+    def wait_final(self, keys: list[str], timeout: float) -> bool:
+        """Wait until every key's latest job is final; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                pending = [
+                    k for k in keys if k not in self._by_key or not self._by_key[k].status.final
+                ]
+                if not pending:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(min(left, 0.5))
+
+    def flush(self) -> None:
+        """Write ``jobs.json`` now (atomically)."""
+        with self._lock:
+            rows = [asdict(j) for j in self._jobs]
+            self._dirty = False
+        tmp = self._path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(tmp, self._path)
+
+    def close(self) -> None:
+        """Stop the writer and flush."""
+        self._stop.set()
+        self._writer.join(timeout=5)
+        self.flush()
+
+    def _new(self, key: str) -> Job:
+        job = Job(id=len(self._jobs) + 1, key=key)
+        self._jobs.append(job)
+        self._by_key[key] = job
+        self._dirty = True
+        self._lock.notify_all()
+        return job
+
+    def _write_loop(self) -> None:
+        while not self._stop.wait(self._flush_interval):
+            if self._dirty:
+                self.flush()
+
+
+def read_jobs(run_dir: Path) -> list[Job]:
+    """Read the jobs another process persisted in ``run_dir``."""
+    path = run_dir / "jobs.json"
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    return [Job(**{**row, "status": JobStatus(row["status"])}) for row in rows]

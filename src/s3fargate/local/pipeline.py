@@ -1,0 +1,199 @@
+"""The whole pipeline on one machine: server, queue, notification, dispatcher, runner, tasks."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from typing import IO, TYPE_CHECKING, Any, Self
+
+import boto3
+from aws_lambda_powertools import Logger
+
+from s3fargate.local.config import LOCAL_REGION
+from s3fargate.local.dispatcher import Dispatcher
+from s3fargate.local.jobs import JobTable
+from s3fargate.local.launcher import LOCAL_CREDENTIALS, LocalEcs
+from s3fargate.local.resources import Queues, provision
+from s3fargate.local.server import LocalServer
+from s3fargate.taskrunner import RunnerConfig, TaskRunner
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import TracebackType
+
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+    from s3fargate.local.config import LocalConfig
+
+STATE_FILE = "state.json"
+
+
+class LocalPipeline:
+    """Starts and stops every local part; use as a context manager.
+
+    The runner is the same :class:`TaskRunner` the Lambda uses; only its ECS client is the
+    local launcher.
+    """
+
+    def __init__(self, config: LocalConfig) -> None:
+        self.config = config
+        self.run_dir = config.run_dir
+        self._server: LocalServer | None = None
+        self._runner_log: IO[str] | None = None
+        self.endpoint = ""
+        self.s3: S3Client
+        self.sqs: SQSClient
+        self.queues: Queues
+        self.jobs: JobTable
+        self.ecs: LocalEcs
+        self.dispatcher: Dispatcher
+
+    @property
+    def embedded(self) -> bool:
+        """True when this pipeline runs its own in-memory server."""
+        return self.config.endpoint is None
+
+    def start(self) -> None:
+        """Start the server (unless ``--endpoint``), create resources, start dispatching."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.embedded:
+            self._server = LocalServer(port=self.config.port)
+            self.endpoint = self._server.start()
+            session = boto3.session.Session(
+                region_name=LOCAL_REGION,
+                aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            )
+        else:
+            self.endpoint = str(self.config.endpoint)
+            session = boto3.session.Session(region_name=LOCAL_REGION)
+        self.s3 = session.client("s3", endpoint_url=self.endpoint)
+        self.sqs = session.client("sqs", endpoint_url=self.endpoint)
+        self.queues = provision(self.s3, self.sqs, self.config)
+        self.jobs = JobTable(self.run_dir)
+        self.ecs = LocalEcs(
+            config=self.config, endpoint=self.endpoint, jobs=self.jobs, embedded=self.embedded
+        )
+        # The runner's JSON log goes to a file; the terminal shows the job table.
+        self._runner_log = (self.run_dir / "runner.log").open("w", encoding="utf-8")
+        # Powertools shares handlers by logger name: a unique name per pipeline, same service key.
+        runner_logger = Logger(
+            service=f"s3fargate-runner-{uuid.uuid4().hex[:8]}", stream=self._runner_log
+        )
+        runner_logger.append_keys(service="s3fargate-runner")
+        runner = TaskRunner(
+            config=RunnerConfig(
+                cluster_arn="arn:aws:ecs:local:000000000000:cluster/s3fargate-local",
+                task_definition_arn="arn:aws:ecs:local:000000000000:task-definition/local:1",
+                container_name="task",
+                subnets=("local",),
+                max_running_tasks=self.config.max_running,
+            ),
+            ecs=self.ecs,
+            logger=runner_logger,
+        )
+        self.dispatcher = Dispatcher(
+            sqs=self.sqs,
+            queues=self.queues,
+            runner=runner,
+            ecs=self.ecs,
+            jobs=self.jobs,
+            region=LOCAL_REGION,
+            max_running=self.config.max_running,
+            max_receive_count=self.config.max_receive_count,
+        )
+        self.dispatcher.start()
+        self._write_state()
+
+    def upload(self, path: Path, key: str) -> None:
+        """Upload ``path`` as ``key`` (which should be under the input prefix)."""
+        self.jobs.expect(key)
+        self.s3.upload_file(str(path), self.config.bucket, key)
+
+    def result(self, key: str) -> dict[str, Any] | None:
+        """The result document for ``key``, or None if there is none."""
+        from s3fargate.contracts import result_key
+
+        target = result_key(
+            key, input_prefix=self.config.input_prefix, results_prefix=self.config.results_prefix
+        )
+        try:
+            body = self.s3.get_object(Bucket=self.config.bucket, Key=target)["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return None
+        document: dict[str, Any] = json.loads(body)
+        return document
+
+    def dead_letter_count(self) -> int:
+        """Messages in the dead-letter queue now."""
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.queues.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attrs.get("ApproximateNumberOfMessages", "0"))
+
+    def drain(self) -> None:
+        """Stop dispatching and give running tasks the grace period; the server keeps serving."""
+        if hasattr(self, "dispatcher"):
+            self.dispatcher.stop()
+        if hasattr(self, "ecs"):
+            self.ecs.stop_all(self.config.grace_period)
+        if hasattr(self, "jobs"):
+            self.jobs.close()
+
+    def stop(self) -> None:
+        """:meth:`drain`, then stop the server (idempotent)."""
+        self.drain()
+        (self.run_dir / STATE_FILE).unlink(missing_ok=True)
+        if self._runner_log and not self._runner_log.closed:
+            self._runner_log.close()
+        if self._server:
+            self._server.stop()
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _write_state(self) -> None:
+        state = {
+            "endpoint": self.endpoint,
+            "embedded": self.embedded,
+            "bucket": self.config.bucket,
+            "input_prefix": self.config.input_prefix,
+            "results_prefix": self.config.results_prefix,
+            "queue_url": self.queues.url,
+            "dlq_url": self.queues.dlq_url,
+            "pid": os.getpid(),
+            "started_at": time.time(),
+        }
+        path = self.run_dir / STATE_FILE
+        path.write_text(json.dumps(state, indent=1), encoding="utf-8")
+
+
+def read_state(run_dir: Path) -> dict[str, Any]:
+    """The state a running ``s3fargate dev`` wrote to ``run_dir``.
+
+    Raises:
+        FileNotFoundError: no dev server is running with that run directory.
+    """
+    path = run_dir / STATE_FILE
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no running `s3fargate dev` found in {run_dir} (start one, or pass --run-dir)"
+        )
+    state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return state

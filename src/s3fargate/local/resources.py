@@ -1,0 +1,77 @@
+"""Create the bucket, queue, dead-letter queue and notification, as the CDK construct does."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from s3fargate import contracts as c
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import FilterRuleTypeDef, QueueConfigurationTypeDef
+    from mypy_boto3_sqs import SQSClient
+
+    from s3fargate.local.config import LocalConfig
+
+NOTIFICATION_ID = "s3fargate-incoming"
+
+
+@dataclass(frozen=True, slots=True)
+class Queues:
+    """The pipeline's queue and its dead-letter queue."""
+
+    url: str
+    arn: str
+    dlq_url: str
+    dlq_arn: str
+
+
+def provision(s3: S3Client, sqs: SQSClient, config: LocalConfig) -> Queues:
+    """Create (or reuse) everything; idempotent, so a restart finds what it left."""
+    try:
+        s3.create_bucket(Bucket=config.bucket)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in (
+            "BucketAlreadyOwnedByYou",
+            "BucketAlreadyExists",
+        ):
+            raise
+    dlq_url = sqs.create_queue(
+        QueueName=f"{config.queue_name}-dlq",
+        Attributes={"MessageRetentionPeriod": str(c.DLQ_RETENTION_DAYS * 86400)},
+    )["QueueUrl"]
+    dlq_arn = _arn(sqs, dlq_url)
+    url = sqs.create_queue(QueueName=config.queue_name)["QueueUrl"]
+    sqs.set_queue_attributes(
+        QueueUrl=url,
+        Attributes={
+            "VisibilityTimeout": str(config.visibility_timeout),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": config.max_receive_count}
+            ),
+        },
+    )
+    arn = _arn(sqs, url)
+    rules: list[FilterRuleTypeDef] = [{"Name": "prefix", "Value": config.input_prefix}]
+    if config.suffix:
+        rules.append({"Name": "suffix", "Value": config.suffix})
+    queue_config: QueueConfigurationTypeDef = {
+        "Id": NOTIFICATION_ID,
+        "QueueArn": arn,
+        "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": rules}},
+    }
+    s3.put_bucket_notification_configuration(
+        Bucket=config.bucket,
+        NotificationConfiguration={"QueueConfigurations": [queue_config]},
+    )
+    return Queues(url=url, arn=arn, dlq_url=dlq_url, dlq_arn=dlq_arn)
+
+
+def _arn(sqs: SQSClient, url: str) -> str:
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    return attrs["QueueArn"]

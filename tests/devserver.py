@@ -1,0 +1,124 @@
+"""Start `s3fargate dev` as a real subprocess and talk to it over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+CLI = str(Path(sys.executable).parent / "s3fargate")
+LOCAL_CREDS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll until ``predicate()`` is truthy; fail the test naming ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class Dev:
+    proc: subprocess.Popen[bytes]
+    run_dir: Path
+    output: Path
+    state: dict[str, Any]
+
+    @property
+    def s3(self) -> Any:
+        creds = LOCAL_CREDS if self.state["embedded"] else {}
+        return boto3.client(
+            "s3", endpoint_url=self.state["endpoint"], region_name="us-east-1", **creds
+        )
+
+    @property
+    def sqs(self) -> Any:
+        creds = LOCAL_CREDS if self.state["embedded"] else {}
+        return boto3.client(
+            "sqs", endpoint_url=self.state["endpoint"], region_name="us-east-1", **creds
+        )
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CLI, *args, "--run-dir", str(self.run_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def jobs(self) -> list[dict[str, Any]]:
+        path = self.run_dir / "jobs.json"
+        return json.loads(path.read_text()) if path.exists() else []
+
+    def result(self, key: str) -> dict[str, Any] | None:
+        rel = key.removeprefix(self.state["input_prefix"])
+        try:
+            body = self.s3.get_object(
+                Bucket=self.state["bucket"], Key=f"{self.state['results_prefix']}{rel}.json"
+            )["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return None
+        return json.loads(body)
+
+    def stop(self, sig: int = signal.SIGINT) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=60)
+
+
+@contextmanager
+def dev_pipeline(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Dev]:
+    """`s3fargate dev` on a free port with its own run directory; stopped with Ctrl-C after."""
+    run_dir = tmp_path / f"run-{time.monotonic_ns()}"
+    output = tmp_path / f"dev-{time.monotonic_ns()}.out"
+    with output.open("wb") as out:
+        proc = subprocess.Popen(
+            [CLI, "dev", "--run-dir", str(run_dir), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+    try:
+        state_file = run_dir / "state.json"
+
+        def started() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(
+                    f"s3fargate dev exited {proc.returncode}:\n{output.read_text()}"
+                )
+            return state_file.exists()
+
+        wait_for(started, 60, "s3fargate dev to start")
+        yield Dev(proc, run_dir, output, json.loads(state_file.read_text()))
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -1,0 +1,337 @@
+"""The local pipeline end to end, through the CLI in subprocesses on free ports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.devserver import CLI, Dev, dev_pipeline, free_port, wait_for
+
+PROGRAMS = Path(__file__).parent / "programs"
+PY = sys.executable
+
+TRICKY = [
+    "incoming/plain.csv",
+    "incoming/with space.txt",
+    "incoming/a+b=c&d.txt",
+    "incoming/100% sure.txt",
+    "incoming/ünï/çødé.bin",
+    "incoming/🚀 rocket.dat",
+    "incoming/deep/er/still deeper/x.json",
+]
+
+
+def _upload_all(dev: Dev, keys: list[str]) -> dict[str, bytes]:
+    bodies = {key: f"{key}\nline two\n".encode() * (i + 1) for i, key in enumerate(keys)}
+    for key, body in bodies.items():
+        dev.s3.put_object(Bucket=dev.state["bucket"], Key=key, Body=body)
+    return bodies
+
+
+def _latest(dev: Dev) -> dict[str, dict[str, Any]]:
+    return {job["key"]: job for job in dev.jobs()}
+
+
+def test_uploads_with_tricky_keys_each_get_one_correct_result(tmp_path: Path) -> None:
+    with dev_pipeline(tmp_path) as dev:
+        # GIVEN objects with tricky keys uploaded to the local bucket
+        bodies = _upload_all(dev, TRICKY)
+        # WHEN the pipeline processes them
+        results = wait_for(
+            lambda: all(dev.result(k) for k in TRICKY) and {k: dev.result(k) for k in TRICKY},
+            60,
+            "every result",
+        )
+        # THEN each result has the sha256 of the uploaded bytes and the exact key
+        for key, body in bodies.items():
+            assert results[key]["sha256"] == hashlib.sha256(body).hexdigest()
+            assert results[key]["key"] == key
+        jobs = wait_for(
+            lambda: (
+                len(dev.jobs()) == len(TRICKY)
+                and all(j["status"] == "succeeded" for j in dev.jobs())
+                and dev.jobs()
+            ),
+            30,
+            "all jobs succeeded in jobs.json",
+        )
+        assert sorted(j["key"] for j in jobs) == sorted(TRICKY)
+        # AND results never re-trigger: nothing under results/ became a job, queue is empty
+        assert not any(j["key"].startswith("results/") for j in dev.jobs())
+        attrs = dev.sqs.get_queue_attributes(
+            QueueUrl=dev.state["queue_url"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        assert attrs["ApproximateNumberOfMessages"] == "0"
+        # AND the CLI shows jobs and a task's output
+        listing = dev.cli("jobs")
+        assert listing.returncode == 0
+        assert "succeeded" in listing.stdout
+        log = dev.cli("logs", "with space.txt")
+        assert log.returncode == 0, log.stderr
+        assert '"message":"end"' in log.stdout
+        missing = dev.cli("logs", "incoming/never-uploaded.txt")
+        assert missing.returncode == 2
+        assert "no job for key" in missing.stderr
+
+
+def test_upload_command_sends_files_to_the_running_pipeline(tmp_path: Path) -> None:
+    data = tmp_path / "report 2026.csv"
+    data.write_bytes(b"a,b\n1,2\n")
+    with dev_pipeline(tmp_path) as dev:
+        sent = subprocess.run(
+            [CLI, "upload", str(data), "--run-dir", str(dev.run_dir)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert "uploaded incoming/report 2026.csv" in sent.stdout
+        result = wait_for(lambda: dev.result("incoming/report 2026.csv"), 30, "the result")
+        assert result["sha256"] == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+
+
+def test_failing_task_shows_as_failed_with_its_exit_code(tmp_path: Path) -> None:
+    cmd = f"{PY} -c 'import sys; print(\"bad input\"); sys.exit(7)'"
+    with dev_pipeline(tmp_path, "--task-cmd", cmd) as dev:
+        _upload_all(dev, ["incoming/doomed.csv"])
+        job = wait_for(
+            lambda: (
+                _latest(dev).get("incoming/doomed.csv", {}).get("status") == "failed"
+                and _latest(dev)["incoming/doomed.csv"]
+            ),
+            30,
+            "the job to fail",
+        )
+        assert job["exit_code"] == 7
+        assert "bad input" in dev.cli("logs", "incoming/doomed.csv").stdout
+
+
+def test_unparseable_message_reaches_dlq_and_dispatch_goes_on(tmp_path: Path) -> None:
+    args = ("--visibility-timeout", "1", "--max-receive-count", "2")
+    with dev_pipeline(tmp_path, *args) as dev:
+        # GIVEN a message that is not an S3 event, and an S3 test event
+        sqs = dev.sqs
+        sent = sqs.send_message(QueueUrl=dev.state["queue_url"], MessageBody="{not json")
+        sqs.send_message(
+            QueueUrl=dev.state["queue_url"],
+            MessageBody=json.dumps(
+                {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "x"}
+            ),
+        )
+
+        # WHEN it has been received twice, THEN it is in the dead-letter queue
+        def in_dlq() -> list[dict[str, Any]]:
+            return sqs.receive_message(
+                QueueUrl=dev.state["dlq_url"], MaxNumberOfMessages=10, VisibilityTimeout=0
+            ).get("Messages", [])
+
+        dead = wait_for(in_dlq, 60, "the message in the DLQ")
+        assert [m["MessageId"] for m in dead] == [sent["MessageId"]]
+        label = f"(unreadable message {sent['MessageId']})"
+        assert wait_for(
+            lambda: _latest(dev).get(label, {}).get("status") == "dead-lettered", 30, "job state"
+        )
+        # AND the dispatcher keeps going: a later upload is processed, the test event ignored
+        _upload_all(dev, ["incoming/after.csv"])
+        assert wait_for(lambda: dev.result("incoming/after.csv"), 30, "a later result")
+        assert {j["key"] for j in dev.jobs()} == {label, "incoming/after.csv"}
+
+
+def test_max_running_two_never_runs_more_than_two_tasks(tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    cmd = f"{PY} {PROGRAMS / 'slow_task.py'}"
+    keys = [f"incoming/file-{i}.csv" for i in range(6)]
+    env = {"MARKS_DIR": str(marks), "SLEEP_SECONDS": "0.7"}
+    with dev_pipeline(tmp_path, "--max-running", "2", "--task-cmd", cmd, env=env) as dev:
+        _upload_all(dev, keys)
+        wait_for(lambda: len(list(marks.glob("*.json"))) == len(keys), 90, "all six tasks")
+    intervals = [json.loads(p.read_text()) for p in marks.glob("*.json")]
+    events = sorted([(r["start"], 1) for r in intervals] + [(r["end"], -1) for r in intervals])
+    running = peak = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    assert peak <= 2
+    assert peak == 2  # the cap is used, not just respected
+    assert sorted(r["key"] for r in intervals) == keys
+
+
+def test_killed_dispatcher_loses_no_message(tmp_path: Path) -> None:
+    # GIVEN a persistent S3/SQS server outside the pipeline (moto, in its own process)
+    port = free_port()
+    server = subprocess.Popen(
+        [PY, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = {"MARKS_DIR": str(marks), "SLEEP_SECONDS": "0.3"}
+    args = (
+        "--endpoint", endpoint,
+        "--max-running", "2",
+        "--visibility-timeout", "2",
+        "--task-cmd", f"{PY} {PROGRAMS / 'slow_task.py'}",
+    )  # fmt: skip
+    keys = [f"incoming/k{i}.txt" for i in range(8)]
+    try:
+        wait_for(lambda: _reachable(endpoint), 30, "moto server")
+        with dev_pipeline(tmp_path, *args, env=env) as first:
+            bodies = _upload_all(first, keys)
+            wait_for(lambda: first.result(keys[0]) or first.result(keys[1]), 60, "a first result")
+            # WHEN the pipeline is killed mid-run (no clean shutdown, batches in flight)
+            first.stop(signal.SIGKILL)
+        # THEN a new pipeline against the same server finishes every object
+        with dev_pipeline(tmp_path, *args, env=env) as second:
+            wait_for(lambda: all(second.result(k) for k in keys), 120, "every result after restart")
+            for key in keys:
+                assert second.result(key)["sha256"] == hashlib.sha256(bodies[key]).hexdigest()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _reachable(endpoint: str) -> bool:
+    try:
+        boto3.client("s3", endpoint_url=endpoint).list_buckets()
+    except Exception:
+        return False
+    return True
+
+
+def test_ctrl_c_terminates_running_tasks_after_grace_and_prints_final_state(
+    tmp_path: Path,
+) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = {"MARKS_DIR": str(marks), "SLEEP_SECONDS": "60"}
+    cmd = f"{PY} {PROGRAMS / 'slow_task.py'}"
+    with dev_pipeline(tmp_path, "--task-cmd", cmd, "--grace-period", "1", env=env) as dev:
+        _upload_all(dev, ["incoming/long.csv"])
+        wait_for(
+            lambda: _latest(dev).get("incoming/long.csv", {}).get("status") == "running",
+            30,
+            "the task to run",
+        )
+        code = dev.stop(signal.SIGINT)
+        assert code == 130
+        output = dev.output.read_text()
+        assert "final state" in output
+        job = _latest(dev)["incoming/long.csv"]
+        assert job["status"] == "failed"
+        assert job["exit_code"] in (-signal.SIGTERM, 143)
+
+
+def test_docker_mode_runs_docker_run_with_the_task_environment(tmp_path: Path) -> None:
+    # No Docker engine here: a stand-in `docker` on PATH records its command line and runs
+    # the task with the environment it was given, as `docker run --env NAME` would.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "docker"
+    fake.write_text(f'#!/bin/sh\nexec {PY} {PROGRAMS / "fake_docker.py"} "$@"\n')
+    fake.chmod(0o755)
+    record = tmp_path / "docker-args.json"
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_DOCKER_LOG": str(record)}
+    with dev_pipeline(tmp_path, "--docker", "example/task:1", env=env) as dev:
+        _upload_all(dev, ["incoming/in docker.csv"])
+        assert wait_for(lambda: dev.result("incoming/in docker.csv"), 30, "the result")
+    args = json.loads(record.read_text())
+    assert args[:4] == ["run", "--rm", "--network", "host"]
+    assert args[-1] == "example/task:1"
+    names = [args[i + 1] for i, a in enumerate(args) if a == "--env"]
+    assert {"S3_BUCKET", "S3_KEY", "AWS_ENDPOINT_URL", "INPUT_PREFIX"} <= set(names)
+    assert all("=" not in n for n in names)  # values never on the command line
+
+
+def test_demo_prints_every_result_and_exits_zero(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [CLI, "demo", "--run-dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    from s3fargate.local.samples import sample_files
+
+    for path, name in sample_files():
+        assert f'"key": "incoming/{name}"' in proc.stdout
+        assert hashlib.sha256(path.read_bytes()).hexdigest() in proc.stdout
+    assert "every job succeeded" in proc.stdout
+    assert "in memory" in proc.stdout
+
+
+def test_demo_exits_one_when_a_job_fails(tmp_path: Path) -> None:
+    data = tmp_path / "x.csv"
+    data.write_text("x\n")
+    proc = subprocess.run(
+        [CLI, "demo", str(data), "--run-dir", str(tmp_path / "d"), "--task-cmd", "false"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "some jobs did not succeed" in proc.stdout
+
+
+def test_aws_only_options_are_shown_as_ignored(tmp_path: Path) -> None:
+    data = tmp_path / "x.csv"
+    data.write_text("x\n")
+    proc = subprocess.run(
+        [
+            CLI,
+            "demo",
+            str(data),
+            "--run-dir",
+            str(tmp_path / "d"),
+            "--cpu",
+            "1024",
+            "--memory",
+            "2048",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0, proc.stdout
+    assert "ignored locally" in proc.stdout
+    assert "--cpu 1024" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bucket", "Bad_Bucket"], "not a valid S3 bucket name"),
+        (["--results-prefix", "incoming/out/"], "overlaps"),
+        (["--max-running", "0"], "--max-running must be at least 1"),
+        (["--task-cmd", "'unclosed"], "--task-cmd"),
+    ],
+)
+def test_bad_options_exit_2_with_a_clear_message(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    proc = subprocess.run(
+        [CLI, "demo", "--run-dir", str(tmp_path / "d"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr
