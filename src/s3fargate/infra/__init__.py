@@ -1,0 +1,6 @@
+"""The CDK construct and the example stack (needs the ``cdk`` extra)."""
+
+from s3fargate.infra.construct import S3TriggeredFargateTask
+from s3fargate.infra.stack import S3FargateStack
+
+__all__ = ["S3FargateStack", "S3TriggeredFargateTask"]

@@ -1,0 +1,471 @@
+"""``S3TriggeredFargateTask``: S3 upload -> SQS -> runner Lambda -> one Fargate task per object."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from aws_cdk import Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from s3fargate import contracts as c
+from s3fargate.infra import nag
+from s3fargate.infra import validation as v
+from s3fargate.infra.assets import example_task_context, runner_code_dir
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+Network = Literal["public", "private"]
+CapacityProvider = Literal["FARGATE", "FARGATE_SPOT"]
+RUNNER_HANDLER = "s3fargate.taskrunner.handler.handler"
+RUNNER_RUNTIME = lambda_.Runtime.PYTHON_3_14
+#: Powertools' public layer, resolved at deploy time from AWS's SSM parameter (no Docker here).
+POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/{arch}/{runtime}/latest"
+
+
+class S3TriggeredFargateTask(Construct):
+    """Runs one ECS Fargate task for every object created under ``input_prefix``.
+
+    The minimal use is one statement, ``S3TriggeredFargateTask(self, "Files")``: a new bucket
+    (no public access, TLS only, SSE-S3), a queue with a dead-letter queue, the runner Lambda,
+    a 2-AZ VPC without NAT gateways, a cluster and a 256/512 task running the example task.
+    Each main resource can instead be passed in (``existing_*``) or configured (``*_props``),
+    not both. Invalid props raise ``ValueError`` before synthesis.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        existing_bucket_obj: s3.IBucket | None = None,
+        bucket_props: Mapping[str, Any] | None = None,
+        versioned: bool = False,
+        input_prefix: str = c.DEFAULT_INPUT_PREFIX,
+        results_prefix: str = c.DEFAULT_RESULTS_PREFIX,
+        suffix: str | None = None,
+        queue_props: Mapping[str, Any] | None = None,
+        max_receive_count: int = c.DEFAULT_MAX_RECEIVE_COUNT,
+        runner_timeout: Duration | None = None,
+        runner_memory_mib: int = 256,
+        batch_size: int = 10,
+        max_batching_window: Duration | None = None,
+        max_concurrency: int | None = None,
+        max_running_tasks: int | None = None,
+        network: Network = "public",
+        existing_vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        assign_public_ip: bool | None = None,
+        existing_cluster: ecs.ICluster | None = None,
+        capacity_provider: CapacityProvider = "FARGATE",
+        task_image: ecs.ContainerImage | None = None,
+        container_name: str = "task",
+        cpu: int = 256,
+        memory_limit_mib: int = 512,
+        ephemeral_storage_gib: int | None = None,
+        cpu_architecture: ecs.CpuArchitecture | None = None,
+        task_environment: Mapping[str, str] | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        runner_timeout = runner_timeout or Duration.seconds(60)
+        # --- validate everything before creating anything ----------------------------------
+        v.check_exclusive(existing_bucket_obj=existing_bucket_obj, bucket_props=bucket_props)
+        if existing_vpc is not None and network == "private":
+            raise ValueError(
+                "network='private' creates a VPC with endpoints; with existing_vpc, choose its "
+                "subnets with vpc_subnets and set assign_public_ip instead"
+            )
+        v.check_prefixes(input_prefix, results_prefix)
+        v.check_task_size(cpu, memory_limit_mib)
+        v.check_ephemeral_storage(ephemeral_storage_gib)
+        v.check_range("max_receive_count", max_receive_count, 1, 1000)
+        v.check_range("max_concurrency", max_concurrency, 2, 1000)
+        v.check_range("max_running_tasks", max_running_tasks, 1, 100_000)
+        v.check_range("runner_memory_mib", runner_memory_mib, 128, 10240)
+        # Without a batching window Lambda takes at most 10 SQS messages a batch.
+        v.check_range("batch_size", batch_size, 1, 10 if max_batching_window is None else 10000)
+        if network not in ("public", "private"):
+            raise ValueError(f"network={network!r}: use 'public' or 'private'")
+        if capacity_provider not in ("FARGATE", "FARGATE_SPOT"):
+            raise ValueError(f"capacity_provider={capacity_provider!r}: FARGATE or FARGATE_SPOT")
+        if vpc_subnets is not None and existing_vpc is None:
+            raise ValueError("vpc_subnets selects subnets of existing_vpc: pass existing_vpc too")
+        visibility_s = v.check_queue_visibility(int(runner_timeout.to_seconds()))
+        architecture = cpu_architecture or ecs.CpuArchitecture.X86_64
+        image = task_image or self._example_image(architecture)
+
+        self.input_prefix = input_prefix
+        self.results_prefix = results_prefix
+
+        # --- storage and queueing -----------------------------------------------------------
+        self._create_storage(
+            existing_bucket_obj=existing_bucket_obj,
+            bucket_props=bucket_props,
+            versioned=versioned,
+            queue_props=queue_props,
+            visibility_s=visibility_s,
+            max_receive_count=max_receive_count,
+            suffix=suffix,
+        )
+
+        # --- network and cluster ------------------------------------------------------------
+        self.vpc, subnets, public_ip = self._network(network, existing_vpc, vpc_subnets)
+        if assign_public_ip is not None:
+            public_ip = assign_public_ip
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "TaskSecurityGroup",
+            vpc=self.vpc,
+            description="s3fargate tasks: no inbound, outbound HTTPS to S3, ECR and logs",
+            allow_all_outbound=True,
+        )
+        if existing_vpc is None and network == "private":
+            self._add_endpoints(self.vpc)
+        self.cluster: ecs.ICluster = existing_cluster or ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=self.vpc,
+            enable_fargate_capacity_providers=True,
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+        )
+
+        # --- the task -----------------------------------------------------------------------
+        self.log_group = logs.LogGroup(self, "TaskLogs", retention=log_retention)
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "TaskDefinition",
+            cpu=cpu,
+            memory_limit_mib=memory_limit_mib,
+            ephemeral_storage_gib=ephemeral_storage_gib,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=architecture,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+        )
+        self.container = self.task_definition.add_container(
+            container_name,
+            container_name=container_name,
+            image=image,
+            logging=ecs.LogDriver.aws_logs(stream_prefix="task", log_group=self.log_group),
+            environment={
+                c.ENV_INPUT_PREFIX: input_prefix,
+                c.ENV_RESULTS_PREFIX: results_prefix,
+                **(task_environment or {}),
+            },
+        )
+        self._grant_task_data_access()
+
+        # --- the runner ---------------------------------------------------------------------
+        runner_env = {
+            c.ENV_CLUSTER_ARN: self.cluster.cluster_arn,
+            c.ENV_TASK_DEFINITION_ARN: self.task_definition.task_definition_arn,
+            c.ENV_CONTAINER_NAME: container_name,
+            c.ENV_SUBNETS: Fn.join(",", [s.subnet_id for s in subnets.subnets]),
+            c.ENV_SECURITY_GROUPS: self.security_group.security_group_id,
+            c.ENV_ASSIGN_PUBLIC_IP: "ENABLED" if public_ip else "DISABLED",
+            "POWERTOOLS_SERVICE_NAME": "s3fargate-runner",
+        }
+        if capacity_provider != "FARGATE":
+            runner_env[c.ENV_CAPACITY_PROVIDER] = capacity_provider
+        if max_running_tasks is not None:
+            runner_env[c.ENV_MAX_RUNNING_TASKS] = str(max_running_tasks)
+        self.runner_log_group = logs.LogGroup(self, "RunnerLogs", retention=log_retention)
+        self.runner = lambda_.Function(
+            self,
+            "Runner",
+            description="s3fargate: one ECS Fargate RunTask per object created in the bucket",
+            runtime=RUNNER_RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=RUNNER_HANDLER,
+            code=lambda_.Code.from_asset(runner_code_dir()),
+            layers=[self._powertools_layer()],
+            timeout=runner_timeout,
+            memory_size=runner_memory_mib,
+            environment=runner_env,
+            log_group=self.runner_log_group,
+        )
+        self.event_source = sources.SqsEventSource(
+            self.queue,
+            batch_size=batch_size,
+            max_batching_window=max_batching_window,
+            max_concurrency=max_concurrency,
+            report_batch_item_failures=True,
+        )
+        self.runner.add_event_source(self.event_source)
+        self._grant_runner_launch()
+        self._acknowledge_nag_findings(
+            created_bucket=existing_bucket_obj is None, created_vpc=existing_vpc is None
+        )
+
+    # --- pieces -----------------------------------------------------------------------------
+    def _create_storage(
+        self,
+        *,
+        existing_bucket_obj: s3.IBucket | None,
+        bucket_props: Mapping[str, Any] | None,
+        versioned: bool,
+        queue_props: Mapping[str, Any] | None,
+        visibility_s: int,
+        max_receive_count: int,
+        suffix: str | None,
+    ) -> None:
+        """The bucket, the queue with its dead-letter queue, and the notification between."""
+        self.bucket: s3.IBucket = existing_bucket_obj or s3.Bucket(
+            self,
+            "Bucket",
+            **{
+                "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+                "enforce_ssl": True,
+                "encryption": s3.BucketEncryption.S3_MANAGED,
+                "versioned": versioned,
+                "removal_policy": RemovalPolicy.RETAIN,
+                "auto_delete_objects": False,
+                "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                **(bucket_props or {}),
+            },
+        )
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            retention_period=Duration.days(c.DLQ_RETENTION_DAYS),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            **{
+                "visibility_timeout": Duration.seconds(visibility_s),
+                "encryption": sqs.QueueEncryption.SQS_MANAGED,
+                "enforce_ssl": True,
+                "dead_letter_queue": sqs.DeadLetterQueue(
+                    max_receive_count=max_receive_count, queue=self.dead_letter_queue
+                ),
+                **(queue_props or {}),
+            },
+        )
+        key_filter = s3.NotificationKeyFilter(prefix=self.input_prefix, suffix=suffix)
+        self.bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED, s3n.SqsDestination(self.queue), key_filter
+        )
+
+    def _example_image(self, architecture: ecs.CpuArchitecture) -> ecs.ContainerImage:
+        platform = (
+            ecr_assets.Platform.LINUX_ARM64
+            if architecture == ecs.CpuArchitecture.ARM64
+            else ecr_assets.Platform.LINUX_AMD64
+        )
+        return ecs.ContainerImage.from_asset(
+            str(example_task_context()), file="task/Dockerfile", platform=platform
+        )
+
+    def _network(
+        self,
+        network: Network,
+        existing_vpc: ec2.IVpc | None,
+        vpc_subnets: ec2.SubnetSelection | None,
+    ) -> tuple[ec2.IVpc, ec2.SelectedSubnets, bool]:
+        if existing_vpc is not None:
+            selection = vpc_subnets or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC)
+            chosen = existing_vpc.select_subnets(
+                availability_zones=selection.availability_zones,
+                one_per_az=selection.one_per_az,
+                subnet_filters=selection.subnet_filters,
+                subnet_group_name=selection.subnet_group_name,
+                subnets=selection.subnets,
+                subnet_type=selection.subnet_type,
+            )
+            return existing_vpc, chosen, chosen.has_public
+        if network == "public":
+            # As the original: public subnets and a public IP, so no NAT gateway is needed.
+            vpc = ec2.Vpc(
+                self,
+                "Vpc",
+                max_azs=2,
+                nat_gateways=0,
+                subnet_configuration=[
+                    ec2.SubnetConfiguration(
+                        name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24
+                    )
+                ],
+            )
+            return vpc, vpc.select_subnets(subnet_type=ec2.SubnetType.PUBLIC), True
+        # Private: no internet route at all; S3, ECR and logs through VPC endpoints.
+        vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            max_azs=2,
+            nat_gateways=0,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name="private", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
+                )
+            ],
+        )
+        return vpc, vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED), False
+
+    def _add_endpoints(self, vpc: ec2.IVpc) -> None:
+        """S3 (gateway), ECR and CloudWatch Logs (interface): all an isolated task needs."""
+        vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
+        endpoint_group = ec2.SecurityGroup(
+            self,
+            "EndpointSecurityGroup",
+            vpc=vpc,
+            description="s3fargate VPC endpoints: HTTPS from the tasks only",
+            allow_all_outbound=False,
+        )
+        endpoint_group.add_ingress_rule(
+            self.security_group, ec2.Port.tcp(443), "HTTPS from s3fargate tasks"
+        )
+        for name, service in (
+            ("EcrApi", ec2.InterfaceVpcEndpointAwsService.ECR),
+            ("EcrDocker", ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER),
+            ("Logs", ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS),
+        ):
+            vpc.add_interface_endpoint(
+                name, service=service, security_groups=[endpoint_group], open=False
+            )
+
+    def _powertools_layer(self) -> lambda_.ILayerVersion:
+        name = POWERTOOLS_LAYER_PARAMETER.format(arch="arm64", runtime=RUNNER_RUNTIME.name)
+        arn = ssm.StringParameter.value_for_string_parameter(self, name)
+        return lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", arn)
+
+    def _grant_task_data_access(self) -> None:
+        # Read the input prefix, write the results prefix: nothing else in the bucket.
+        role = self.task_definition.task_role
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadInputObjects",
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[self.bucket.arn_for_objects(f"{self.input_prefix}*")],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteResults",
+                actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects(f"{self.results_prefix}*")],
+            )
+        )
+        self._wildcard_resources = [
+            self.bucket.arn_for_objects(f"{self.input_prefix}*"),
+            self.bucket.arn_for_objects(f"{self.results_prefix}*"),
+        ]
+        if self.bucket.encryption_key is not None:
+            self.bucket.encryption_key.grant_decrypt(role)
+            self.bucket.encryption_key.grant_encrypt(role)
+
+    def _grant_runner_launch(self) -> None:
+        # As the ECS documentation scopes it: RunTask on the task definition, only on this
+        # cluster; PassRole on exactly the two roles, only to ECS tasks.
+        stack = Stack.of(self)
+        cluster_condition = {"ArnEquals": {"ecs:cluster": self.cluster.cluster_arn}}
+        self.runner.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="RunTaskOnThisClusterOnly",
+                actions=["ecs:RunTask"],
+                resources=[self.task_definition.task_definition_arn],
+                conditions=cluster_condition,
+            )
+        )
+        task_arns = stack.format_arn(
+            service="ecs", resource="task", resource_name=f"{self.cluster.cluster_name}/*"
+        )
+        self._wildcard_resources.append(task_arns)
+        self.runner.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="TagTasksAtLaunch",
+                actions=["ecs:TagResource"],
+                resources=[task_arns],
+                conditions={"StringEquals": {"ecs:CreateAction": "RunTask"}},
+            )
+        )
+        self.runner.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="CountRunningTasks",
+                actions=["ecs:ListTasks"],
+                resources=["*"],  # ListTasks has no resource-level scope; the condition scopes it
+                conditions=cluster_condition,
+            )
+        )
+        roles = [self.task_definition.task_role.role_arn]
+        if self.task_definition.execution_role is not None:
+            roles.append(self.task_definition.execution_role.role_arn)
+        self.runner.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="PassTaskRolesToEcsOnly",
+                actions=["iam:PassRole"],
+                resources=roles,
+                conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            )
+        )
+
+    def _acknowledge_nag_findings(self, *, created_bucket: bool, created_vpc: bool) -> None:
+        """Acknowledge each AwsSolutions finding on what this construct creates, with why."""
+        if created_bucket:
+            nag.acknowledge(
+                self.bucket,
+                "AwsSolutions-S1",
+                "Server access logs need a separate log bucket whose retention is an account "
+                "decision; pass bucket_props={'server_access_logs_bucket': ...} to enable them.",
+            )
+        if created_vpc:
+            nag.acknowledge(
+                self.vpc,
+                "AwsSolutions-VPC7",
+                "Flow logs add per-GB charges to a VPC that carries only task egress to AWS "
+                "services; pass existing_vpc with flow logs where the account requires them.",
+            )
+        nag.acknowledge(
+            self.task_definition,
+            "AwsSolutions-ECS2",
+            "The container environment holds INPUT_PREFIX and RESULTS_PREFIX, never secrets.",
+        )
+        nag.acknowledge(
+            self.runner,
+            nag.LAMBDA_BASIC_EXECUTION,
+            "AWS's managed policy for Lambda's own logging (CreateLogStream, PutLogEvents).",
+        )
+        # Only on the two roles whose statements need '*', so a new '*' elsewhere still fails.
+        runner_role = self.runner.role
+        execution_role = self.task_definition.execution_role
+        for role, reason in (
+            (runner_role, "ecs:ListTasks has no resource-level scope; ecs:cluster limits it."),
+            (execution_role, "ecr:GetAuthorizationToken has no resource-level scope."),
+        ):
+            if role is not None:
+                nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", reason)
+        for resource in self._wildcard_resources:
+            nag.acknowledge(
+                self,
+                nag.wildcard_finding(self, resource),
+                "The wildcard is a key prefix (input or results) or this cluster's task ARNs, "
+                "the narrowest scope S3 and ECS offer for these actions.",
+            )
+        # The CDK's own helper Lambda that configures bucket notifications (one per stack).
+        helper = Stack.of(self).node.try_find_child(
+            "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+        )
+        if helper is not None:
+            for rule, reason in (
+                (
+                    nag.LAMBDA_BASIC_EXECUTION,
+                    "CDK's bucket-notification helper logs to CloudWatch.",
+                ),
+                ("AwsSolutions-IAM5[Resource::*]", "s3:PutBucketNotification takes '*' here."),
+                ("AwsSolutions-L1", "The CDK pins the helper's runtime; not ours to change."),
+            ):
+                nag.acknowledge(helper, rule, reason)

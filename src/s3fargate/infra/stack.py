@@ -1,0 +1,39 @@
+"""The example stack: the construct with its defaults (the example task), and its outputs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_cdk import CfnOutput, Stack
+
+from s3fargate.infra.construct import S3TriggeredFargateTask
+
+if TYPE_CHECKING:
+    from constructs import Construct
+
+
+class S3FargateStack(Stack):
+    """Deploys :class:`S3TriggeredFargateTask` and outputs what a user needs to use it."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        pipeline_props: dict[str, Any] | None = None,
+        **stack_props: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **stack_props)
+        self.pipeline = S3TriggeredFargateTask(self, "Pipeline", **(pipeline_props or {}))
+        p = self.pipeline
+        outputs = {
+            "BucketName": (p.bucket.bucket_name, "upload files under the input prefix here"),
+            "QueueUrl": (p.queue.queue_url, "S3 notifications wait here for the runner"),
+            "DeadLetterQueueUrl": (p.dead_letter_queue.queue_url, "events that failed N times"),
+            "ClusterArn": (p.cluster.cluster_arn, "where the tasks run"),
+            "TaskDefinitionArn": (p.task_definition.task_definition_arn, "the task"),
+            "TaskLogGroup": (p.log_group.log_group_name, "the tasks' output"),
+            "RunnerLogGroup": (p.runner_log_group.log_group_name, "the runner's JSON logs"),
+        }
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)

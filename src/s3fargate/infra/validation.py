@@ -1,0 +1,76 @@
+"""Checks on construct props that run before synthesis, each failing with ValueError."""
+
+from __future__ import annotations
+
+from s3fargate import contracts as c
+
+#: Fargate's allowed memory (MiB) per CPU unit value (AWS Fargate task size documentation).
+FARGATE_MEMORY_BY_CPU: dict[int, range] = {
+    256: range(512, 2048 + 1, 512),
+    512: range(1024, 4096 + 1, 1024),
+    1024: range(2048, 8192 + 1, 1024),
+    2048: range(4096, 16384 + 1, 1024),
+    4096: range(8192, 30720 + 1, 1024),
+    8192: range(16384, 61440 + 1, 4096),
+    16384: range(32768, 122880 + 1, 8192),
+}
+EPHEMERAL_STORAGE_GIB = range(21, 200 + 1)
+MAX_VISIBILITY_TIMEOUT_S = 12 * 3600
+
+
+def check_task_size(cpu: int, memory_mib: int) -> None:
+    """Refuse CPU/memory pairs Fargate does not run."""
+    allowed = FARGATE_MEMORY_BY_CPU.get(cpu)
+    if allowed is None:
+        raise ValueError(
+            f"cpu={cpu} is not a Fargate CPU value; use one of {sorted(FARGATE_MEMORY_BY_CPU)}"
+        )
+    if memory_mib not in allowed:
+        step = allowed.step
+        raise ValueError(
+            f"memory_limit_mib={memory_mib} is not valid with cpu={cpu}: Fargate allows "
+            f"{allowed.start}-{allowed.stop - 1} MiB in steps of {step} for that CPU"
+        )
+
+
+def check_ephemeral_storage(gib: int | None) -> None:
+    """Refuse ephemeral storage outside Fargate's 21-200 GiB (None keeps the 20 GiB default)."""
+    if gib is not None and gib not in EPHEMERAL_STORAGE_GIB:
+        raise ValueError(
+            f"ephemeral_storage_gib={gib} is out of range: Fargate takes 21-200 GiB "
+            "(leave it unset for the default 20 GiB)"
+        )
+
+
+def check_range(name: str, value: int | None, low: int, high: int) -> None:
+    """Refuse ``value`` outside ``low..high`` (None is allowed: the option is unset)."""
+    if value is not None and not low <= value <= high:
+        raise ValueError(f"{name}={value} is out of range {low}-{high}")
+
+
+def check_queue_visibility(runner_timeout_s: int) -> int:
+    """The queue's visibility timeout: 6x the runner's timeout (AWS's advice), at most 12 h."""
+    visibility = 6 * runner_timeout_s
+    if visibility > MAX_VISIBILITY_TIMEOUT_S:
+        raise ValueError(
+            f"runner timeout {runner_timeout_s}s needs a visibility timeout of {visibility}s, "
+            f"over SQS's 12 h limit: use a runner timeout of at most 7200s"
+        )
+    return visibility
+
+
+def check_prefixes(input_prefix: str, results_prefix: str) -> None:
+    """Refuse overlapping prefixes (results would re-trigger tasks)."""
+    try:
+        c.check_prefixes(input_prefix, results_prefix)
+    except c.PrefixOverlapError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def check_exclusive(**options: object) -> None:
+    """Refuse passing an existing resource and props for a new one at the same time."""
+    given = [name for name, value in options.items() if value is not None]
+    if len(given) > 1:
+        raise ValueError(
+            f"pass either {' or '.join(options)}, not both: an existing resource is used as is"
+        )

@@ -1,0 +1,91 @@
+"""Synthesize once per test session: one app holding every variant under test."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from typing import TYPE_CHECKING
+
+from aws_cdk import Acknowledgment, App, Duration, Stack, Validations
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks
+
+from s3fargate.infra import S3FargateStack, S3TriggeredFargateTask
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@dataclass
+class Synth:
+    """The synthesized app: stacks by name, their templates, and the cloud assembly folder."""
+
+    stacks: dict[str, Stack]
+    templates: dict[str, Template]
+    outdir: Path
+
+    def construct(self, name: str) -> S3TriggeredFargateTask:
+        stack = self.stacks[name]
+        assert isinstance(stack, S3FargateStack)
+        return stack.pipeline
+
+    def resolve(self, name: str, value: object) -> object:
+        return self.stacks[name].resolve(value)
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app = App(outdir=str(outdir))
+    stacks: dict[str, Stack] = {
+        "default": S3FargateStack(app, "Default"),
+        "private": S3FargateStack(
+            app,
+            "Private",
+            pipeline_props={
+                "network": "private",
+                "capacity_provider": "FARGATE_SPOT",
+                "max_running_tasks": 8,
+                "cpu": 1024,
+                "memory_limit_mib": 4096,
+                "ephemeral_storage_gib": 100,
+                "cpu_architecture": ecs.CpuArchitecture.ARM64,
+                "suffix": ".csv",
+                "versioned": True,
+                "max_receive_count": 50,
+                "runner_timeout": Duration.seconds(120),
+                "max_concurrency": 5,
+            },
+        ),
+    }
+    existing = Stack(app, "Existing")
+    vpc = ec2.Vpc(existing, "TheirVpc", max_azs=2)
+    bucket = s3.Bucket(existing, "TheirBucket", enforce_ssl=True)
+    S3TriggeredFargateTask(
+        existing,
+        "Files",
+        existing_bucket_obj=bucket,
+        existing_vpc=vpc,
+        vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+        task_image=ecs.ContainerImage.from_registry("public.ecr.aws/docker/library/busybox:1.36"),
+    )
+    stacks["existing"] = existing
+    # The "existing" resources are the user's: the user acknowledges their own findings.
+    Validations.of(bucket).acknowledge(
+        Acknowledgment(id="AwsSolutions-S1", reason="test fixture: the user's own bucket")
+    )
+    Validations.of(vpc).acknowledge(
+        Acknowledgment(id="AwsSolutions-VPC7", reason="test fixture: the user's own VPC")
+    )
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    app.synth()  # runs cdk-nag over every stack: raises on any unacknowledged finding
+    templates = {name: Template.from_stack(stack) for name, stack in stacks.items()}
+    return Synth(stacks=stacks, templates=templates, outdir=outdir)

@@ -1,0 +1,172 @@
+"""Props validation, cfn-lint, cdk-nag and the assets' contents."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aws_cdk import App, Stack, Validations
+from aws_cdk import aws_iam as iam
+from cdk_nag import AwsSolutionsChecks
+
+from s3fargate.infra import S3TriggeredFargateTask
+
+if TYPE_CHECKING:
+    from tests.infra.conftest import Synth
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _build(**props: Any) -> None:
+    S3TriggeredFargateTask(Stack(App(), "T"), "P", **props)
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"cpu": 256, "memory_limit_mib": 4096}, "not valid with cpu=256"),
+        ({"cpu": 512, "memory_limit_mib": 512}, "not valid with cpu=512"),
+        ({"cpu": 8192, "memory_limit_mib": 18432}, "steps of 4096"),
+        ({"cpu": 16384, "memory_limit_mib": 36864}, "steps of 8192"),
+        ({"cpu": 300, "memory_limit_mib": 512}, "not a Fargate CPU value"),
+        ({"ephemeral_storage_gib": 20}, "21-200 GiB"),
+        ({"ephemeral_storage_gib": 201}, "21-200 GiB"),
+        ({"results_prefix": "incoming/results/"}, "overlaps"),
+        ({"input_prefix": ""}, "non-empty"),
+        ({"max_receive_count": 0}, "max_receive_count=0"),
+        ({"max_concurrency": 1}, "max_concurrency=1"),
+        ({"batch_size": 11}, "batch_size=11"),
+        ({"max_running_tasks": 0}, "max_running_tasks=0"),
+        ({"network": "dmz"}, "network='dmz'"),
+        ({"capacity_provider": "EC2"}, "FARGATE or FARGATE_SPOT"),
+        ({"bucket_props": {"versioned": True}, "existing_bucket_obj": object()}, "not both"),
+    ],
+)
+def test_invalid_props_raise_before_synthesis(props: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _build(**props)
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory"),
+    [(256, 512), (256, 2048), (512, 4096), (4096, 30720), (8192, 61440), (16384, 122880)],
+)
+def test_every_documented_fargate_pair_is_accepted(cpu: int, memory: int) -> None:
+    from s3fargate.infra.validation import check_task_size
+
+    check_task_size(cpu, memory)  # no exception
+
+
+def test_cfn_lint_reports_no_errors(synth: Synth) -> None:
+    templates = sorted(synth.outdir.glob("*.template.json"))
+    assert len(templates) == 3
+    proc = subprocess.run(
+        [sys.executable, "-m", "cfnlint", "--format", "json", *map(str, templates)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    findings = json.loads(proc.stdout or "[]")
+    errors = [f for f in findings if f["Level"] == "Error"]
+    assert errors == [], errors
+    # Warnings are tolerated only for the CDK's own redundant DependsOn (W3005).
+    assert {f["Rule"]["Id"] for f in findings} <= {"W3005"}
+
+
+def test_cdk_nag_found_nothing_unacknowledged(synth: Synth) -> None:
+    report = json.loads((synth.outdir / "validation-report.json").read_text())
+    violations = [v for r in report["pluginReports"] for v in r.get("violations", [])]
+    assert violations == []
+
+
+def test_cdk_nag_is_live_and_catches_a_new_wildcard(tmp_path: Path) -> None:
+    # GIVEN the construct plus a careless role nobody acknowledged
+    app = App(outdir=str(tmp_path))
+    stack = Stack(app, "Careless")
+    S3TriggeredFargateTask(stack, "P")
+    careless = iam.Role(stack, "Careless", assumed_by=iam.ServicePrincipal("ecs.amazonaws.com"))
+    careless.add_to_policy(iam.PolicyStatement(actions=["s3:*"], resources=["*"]))
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    # WHEN synthesized, THEN cdk-nag stops synthesis and names both findings: the construct's
+    # acknowledgements do not leak onto resources they were not written for.
+    with pytest.raises(RuntimeError, match="ValidationFailed") as info:
+        app.synth()
+    message = str(info.value)
+    assert "AwsSolutions-IAM5[Action::s3:*]" in message
+    assert "AwsSolutions-IAM5[Resource::*]" in message
+    assert "Careless/Careless/DefaultPolicy" in message
+    assert "Careless/P/" not in message  # nothing of the construct itself
+
+
+def _asset_dirs(synth: Synth) -> list[Path]:
+    return [p for p in synth.outdir.iterdir() if p.name.startswith("asset.") and p.is_dir()]
+
+
+def test_lambda_asset_holds_only_the_runner(synth: Synth) -> None:
+    (runner,) = [p for p in _asset_dirs(synth) if (p / "s3fargate").is_dir()]
+    names = sorted(p.name for p in (runner / "s3fargate").iterdir())
+    assert names == ["__init__.py", "contracts.py", "events", "py.typed", "taskrunner"]
+    assert not list(runner.rglob("__pycache__"))
+    # The handler imports from the asset alone, without CDK, moto or rich.
+    code = (
+        "import sys, s3fargate.taskrunner.handler as h; "
+        "bad = [m for m in ('aws_cdk', 'moto', 'rich', 's3fargate.local') if m in sys.modules]; "
+        "assert h.__file__.startswith(sys.argv[1]), h.__file__; print(bad)"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(runner),
+        "CLUSTER_ARN": "c",
+        "TASK_DEFINITION_ARN": "t",
+        "CONTAINER_NAME": "task",
+        "SUBNETS": "s",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(runner)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=str(runner),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_image_asset_context_is_small_and_has_the_dockerfile(synth: Synth) -> None:
+    (context,) = [p for p in _asset_dirs(synth) if (p / "task" / "Dockerfile").is_file()]
+    top = sorted(p.name for p in context.iterdir())
+    assert top == [".dockerignore", "README.md", "pyproject.toml", "src", "task"]
+    assert not (context / ".venv").exists()
+    size = sum(f.stat().st_size for f in context.rglob("*") if f.is_file())
+    assert size < 1_000_000
+
+
+def test_app_synthesizes_offline_without_credentials(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AWS_") and not k.startswith("CDK_DEFAULT")
+    }
+    env.update({"CDK_OUTDIR": str(tmp_path), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"})
+    proc = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    template = json.loads((tmp_path / "S3Fargate.template.json").read_text())
+    types = {r["Type"] for r in template["Resources"].values()}
+    for expected in (
+        "AWS::S3::Bucket",
+        "AWS::SQS::Queue",
+        "AWS::Lambda::Function",
+        "AWS::ECS::Cluster",
+        "AWS::ECS::TaskDefinition",
+        "AWS::EC2::VPC",
+        "Custom::S3BucketNotifications",
+    ):
+        assert expected in types

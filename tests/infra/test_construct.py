@@ -1,0 +1,396 @@
+"""Every wire of the synthesized template, asserted without hash-suffixed logical IDs."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aws_cdk.assertions import Capture, Match
+
+if TYPE_CHECKING:
+    from tests.infra.conftest import Synth
+
+
+def _runner_env(synth: Synth, name: str) -> dict[str, Any]:
+    functions = synth.templates[name].find_resources(
+        "AWS::Lambda::Function",
+        {"Properties": {"Handler": "s3fargate.taskrunner.handler.handler"}},
+    )
+    assert len(functions) == 1
+    (function,) = functions.values()
+    return function["Properties"]["Environment"]["Variables"]
+
+
+def _statements(synth: Synth, name: str, sid: str) -> list[dict[str, Any]]:
+    found = []
+    for policy in synth.templates[name].find_resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement.get("Sid") == sid:
+                found.append(statement)
+    return found
+
+
+def test_runner_environment_points_at_this_cluster_task_and_subnets(synth: Synth) -> None:
+    pipeline = synth.construct("default")
+    env = _runner_env(synth, "default")
+    assert env["CLUSTER_ARN"] == synth.resolve("default", pipeline.cluster.cluster_arn)
+    assert env["TASK_DEFINITION_ARN"] == synth.resolve(
+        "default", pipeline.task_definition.task_definition_arn
+    )
+    assert env["CONTAINER_NAME"] == "task"
+    assert env["SECURITY_GROUPS"] == synth.resolve(
+        "default", pipeline.security_group.security_group_id
+    )
+    assert env["ASSIGN_PUBLIC_IP"] == "ENABLED"
+    public = pipeline.vpc.public_subnets
+    assert env["SUBNETS"] == {
+        "Fn::Join": [",", [synth.resolve("default", s.subnet_id) for s in public]]
+    }
+    assert len(public) == 2
+    assert "CAPACITY_PROVIDER" not in env
+    assert "MAX_RUNNING_TASKS" not in env
+
+
+def test_runner_environment_options(synth: Synth) -> None:
+    env = _runner_env(synth, "private")
+    assert env["ASSIGN_PUBLIC_IP"] == "DISABLED"
+    assert env["CAPACITY_PROVIDER"] == "FARGATE_SPOT"
+    assert env["MAX_RUNNING_TASKS"] == "8"
+    private = synth.construct("private").vpc.isolated_subnets
+    assert env["SUBNETS"] == {
+        "Fn::Join": [",", [synth.resolve("private", s.subnet_id) for s in private]]
+    }
+
+
+def test_run_task_is_limited_to_this_task_definition_and_cluster(synth: Synth) -> None:
+    pipeline = synth.construct("default")
+    (statement,) = _statements(synth, "default", "RunTaskOnThisClusterOnly")
+    assert statement["Action"] == "ecs:RunTask"
+    assert statement["Effect"] == "Allow"
+    assert statement["Resource"] == synth.resolve(
+        "default", pipeline.task_definition.task_definition_arn
+    )
+    assert statement["Condition"] == {
+        "ArnEquals": {"ecs:cluster": synth.resolve("default", pipeline.cluster.cluster_arn)}
+    }
+
+
+def test_pass_role_is_exactly_the_two_task_roles_and_only_to_ecs_tasks(synth: Synth) -> None:
+    pipeline = synth.construct("default")
+    (statement,) = _statements(synth, "default", "PassTaskRolesToEcsOnly")
+    assert statement["Action"] == "iam:PassRole"
+    expected = [
+        synth.resolve("default", pipeline.task_definition.task_role.role_arn),
+        synth.resolve("default", pipeline.task_definition.execution_role.role_arn),
+    ]
+    assert statement["Resource"] == expected
+    assert statement["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
+
+
+def test_list_tasks_and_tagging_are_scoped_to_this_cluster(synth: Synth) -> None:
+    pipeline = synth.construct("default")
+    cluster_arn = synth.resolve("default", pipeline.cluster.cluster_arn)
+    (listing,) = _statements(synth, "default", "CountRunningTasks")
+    assert listing["Action"] == "ecs:ListTasks"
+    assert listing["Condition"] == {"ArnEquals": {"ecs:cluster": cluster_arn}}
+    (tagging,) = _statements(synth, "default", "TagTasksAtLaunch")
+    assert tagging["Action"] == "ecs:TagResource"
+    assert tagging["Condition"] == {"StringEquals": {"ecs:CreateAction": "RunTask"}}
+    cluster_name = synth.resolve("default", pipeline.cluster.cluster_name)
+    assert cluster_name in tagging["Resource"]["Fn::Join"][1]
+
+
+def test_task_role_reads_input_prefix_and_writes_results_prefix_only(synth: Synth) -> None:
+    pipeline = synth.construct("default")
+    bucket_arn = synth.resolve("default", pipeline.bucket.bucket_arn)
+    role = synth.resolve("default", pipeline.task_definition.task_role.role_name)
+    policies = [
+        p
+        for p in synth.templates["default"].find_resources("AWS::IAM::Policy").values()
+        if role in p["Properties"]["Roles"]
+    ]
+    assert len(policies) == 1
+    statements = policies[0]["Properties"]["PolicyDocument"]["Statement"]
+    assert statements == [
+        {
+            "Sid": "ReadInputObjects",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Effect": "Allow",
+            "Resource": {"Fn::Join": ["", [bucket_arn, "/incoming/*"]]},
+        },
+        {
+            "Sid": "WriteResults",
+            "Action": "s3:PutObject",
+            "Effect": "Allow",
+            "Resource": {"Fn::Join": ["", [bucket_arn, "/results/*"]]},
+        },
+    ]
+
+
+def test_notification_sends_object_created_under_the_prefix_to_the_queue(synth: Synth) -> None:
+    pipeline = synth.construct("default")
+    synth.templates["default"].has_resource_properties(
+        "Custom::S3BucketNotifications",
+        {
+            "BucketName": synth.resolve("default", pipeline.bucket.bucket_name),
+            "NotificationConfiguration": {
+                "QueueConfigurations": [
+                    {
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {
+                            "Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}
+                        },
+                        "QueueArn": synth.resolve("default", pipeline.queue.queue_arn),
+                    }
+                ]
+            },
+        },
+    )
+
+
+def test_suffix_filter_is_added(synth: Synth) -> None:
+    rules = Capture()
+    synth.templates["private"].has_resource_properties(
+        "Custom::S3BucketNotifications",
+        {
+            "NotificationConfiguration": {
+                "QueueConfigurations": [{"Filter": {"Key": {"FilterRules": rules}}}]
+            }
+        },
+    )
+    assert sorted(rules.as_array(), key=lambda r: r["Name"]) == [
+        {"Name": "prefix", "Value": "incoming/"},
+        {"Name": "suffix", "Value": ".csv"},
+    ]
+
+
+def test_queue_redrive_visibility_and_encryption(synth: Synth) -> None:
+    pipeline = synth.construct("default")
+    template = synth.templates["default"]
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "RedrivePolicy": {
+                "deadLetterTargetArn": synth.resolve(
+                    "default", pipeline.dead_letter_queue.queue_arn
+                ),
+                "maxReceiveCount": 5,
+            },
+            "VisibilityTimeout": 360,  # 6 x the runner's 60 s timeout
+            "SqsManagedSseEnabled": True,
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SQS::Queue", {"MessageRetentionPeriod": 14 * 86400, "SqsManagedSseEnabled": True}
+    )
+    synth.templates["private"].has_resource_properties(
+        "AWS::SQS::Queue",
+        {"RedrivePolicy": Match.object_like({"maxReceiveCount": 50}), "VisibilityTimeout": 720},
+    )
+
+
+def test_queues_refuse_insecure_transport(synth: Synth) -> None:
+    policies = synth.templates["default"].find_resources("AWS::SQS::QueuePolicy")
+    denies = [
+        s
+        for p in policies.values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny"
+    ]
+    assert len(denies) == 2
+    for deny in denies:
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_event_source_reports_batch_item_failures(synth: Synth) -> None:
+    pipeline = synth.construct("default")
+    synth.templates["default"].has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": synth.resolve("default", pipeline.queue.queue_arn),
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "BatchSize": 10,
+        },
+    )
+    synth.templates["private"].has_resource_properties(
+        "AWS::Lambda::EventSourceMapping", {"ScalingConfig": {"MaximumConcurrency": 5}}
+    )
+
+
+def test_bucket_is_private_tls_only_encrypted_and_retained(synth: Synth) -> None:
+    template = synth.templates["default"]
+    template.has_resource(
+        "AWS::S3::Bucket",
+        {
+            "Properties": Match.object_like(
+                {
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": True,
+                        "BlockPublicPolicy": True,
+                        "IgnorePublicAcls": True,
+                        "RestrictPublicBuckets": True,
+                    },
+                    "BucketEncryption": {
+                        "ServerSideEncryptionConfiguration": [
+                            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                        ]
+                    },
+                }
+            ),
+            "DeletionPolicy": "Retain",
+        },
+    )
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+    synth.templates["private"].has_resource_properties(
+        "AWS::S3::Bucket", {"VersioningConfiguration": {"Status": "Enabled"}}
+    )
+
+
+def test_default_network_is_two_public_subnets_without_nat(synth: Synth) -> None:
+    template = synth.templates["default"]
+    template.resource_count_is("AWS::EC2::NatGateway", 0)
+    template.resource_count_is("AWS::EC2::Subnet", 2)
+    template.resource_count_is("AWS::EC2::InternetGateway", 1)
+    template.resource_count_is("AWS::EC2::VPCEndpoint", 0)
+    groups = template.find_resources("AWS::EC2::SecurityGroup")
+    (group,) = groups.values()
+    assert "SecurityGroupIngress" not in group["Properties"]
+
+
+def test_private_network_uses_endpoints_and_no_internet(synth: Synth) -> None:
+    template = synth.templates["private"]
+    template.resource_count_is("AWS::EC2::InternetGateway", 0)
+    template.resource_count_is("AWS::EC2::NatGateway", 0)
+    services = [
+        json.dumps(e["Properties"]["ServiceName"])
+        for e in template.find_resources("AWS::EC2::VPCEndpoint").values()
+    ]
+    assert len(services) == 4
+    for name in ('".s3"', "ecr.api", "ecr.dkr", ".logs"):
+        assert any(name in s for s in services), (name, services)
+
+
+def test_cluster_has_fargate_and_spot_capacity_providers(synth: Synth) -> None:
+    synth.templates["default"].has_resource_properties(
+        "AWS::ECS::ClusterCapacityProviderAssociations",
+        {"CapacityProviders": Match.array_with(["FARGATE", "FARGATE_SPOT"])},
+    )
+
+
+def test_task_definition_default_size_image_and_logs(synth: Synth) -> None:
+    pipeline = synth.construct("default")
+    synth.templates["default"].has_resource_properties(
+        "AWS::ECS::TaskDefinition",
+        {
+            "Cpu": "256",
+            "Memory": "512",
+            "NetworkMode": "awsvpc",
+            "RequiresCompatibilities": ["FARGATE"],
+            "RuntimePlatform": {"CpuArchitecture": "X86_64", "OperatingSystemFamily": "LINUX"},
+            "ContainerDefinitions": [
+                Match.object_like(
+                    {
+                        "Name": "task",
+                        "Environment": [
+                            {"Name": "INPUT_PREFIX", "Value": "incoming/"},
+                            {"Name": "RESULTS_PREFIX", "Value": "results/"},
+                        ],
+                        "LogConfiguration": {
+                            "LogDriver": "awslogs",
+                            "Options": Match.object_like(
+                                {
+                                    "awslogs-group": synth.resolve(
+                                        "default", pipeline.log_group.log_group_name
+                                    ),
+                                    "awslogs-stream-prefix": "task",
+                                }
+                            ),
+                        },
+                    }
+                )
+            ],
+        },
+    )
+    synth.templates["default"].has_resource_properties(
+        "AWS::Logs::LogGroup", {"RetentionInDays": 30}
+    )
+
+
+def test_task_definition_options(synth: Synth) -> None:
+    synth.templates["private"].has_resource_properties(
+        "AWS::ECS::TaskDefinition",
+        {
+            "Cpu": "1024",
+            "Memory": "4096",
+            "EphemeralStorage": {"SizeInGiB": 100},
+            "RuntimePlatform": {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"},
+        },
+    )
+
+
+def test_runner_is_latest_python_with_powertools_layer_from_ssm(synth: Synth) -> None:
+    template = synth.templates["default"]
+    layers = Capture()
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "s3fargate.taskrunner.handler.handler",
+            "Runtime": "python3.14",
+            "Architectures": ["arm64"],
+            "Timeout": 60,
+            "Layers": layers,
+        },
+    )
+    (layer,) = layers.as_array()
+    parameter = layer["Ref"]
+    assert template.to_json()["Parameters"][parameter] == {
+        "Type": "AWS::SSM::Parameter::Value<String>",
+        "Default": "/aws/service/powertools/python/arm64/python3.14/latest",
+    }
+
+
+def test_outputs_name_what_a_user_needs(synth: Synth) -> None:
+    outputs = synth.templates["default"].to_json()["Outputs"]
+    assert set(outputs) == {
+        "BucketName",
+        "QueueUrl",
+        "DeadLetterQueueUrl",
+        "ClusterArn",
+        "TaskDefinitionArn",
+        "TaskLogGroup",
+        "RunnerLogGroup",
+    }
+
+
+def test_existing_bucket_and_vpc_are_used_as_given(synth: Synth) -> None:
+    template = synth.templates["existing"]
+    template.resource_count_is("AWS::S3::Bucket", 1)  # theirs, no second bucket
+    template.resource_count_is("AWS::EC2::VPC", 1)
+    env = _runner_env(synth, "existing")
+    assert env["ASSIGN_PUBLIC_IP"] == "DISABLED"  # private subnets chosen: no public IP
+
+
+@pytest.mark.parametrize("name", ["default", "private", "existing"])
+def test_every_variant_has_exactly_one_runner_and_task_definition(synth: Synth, name: str) -> None:
+    template = synth.templates[name]
+    template.resource_count_is("AWS::ECS::TaskDefinition", 1)
+    template.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
