@@ -288,33 +288,21 @@ class S3TriggeredFargateTask(Construct):
                 subnet_type=selection.subnet_type,
             )
             return existing_vpc, chosen, chosen.has_public
-        if network == "public":
-            # As the original: public subnets and a public IP, so no NAT gateway is needed.
-            vpc = ec2.Vpc(
-                self,
-                "Vpc",
-                max_azs=2,
-                nat_gateways=0,
-                subnet_configuration=[
-                    ec2.SubnetConfiguration(
-                        name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24
-                    )
-                ],
-            )
-            return vpc, vpc.select_subnets(subnet_type=ec2.SubnetType.PUBLIC), True
-        # Private: no internet route at all; S3, ECR and logs through VPC endpoints.
+        # "public", as the original: public subnets and a public IP, so no NAT gateway needed.
+        # "private": no internet route at all; S3, ECR and logs through VPC endpoints.
+        subnet_type = (
+            ec2.SubnetType.PUBLIC if network == "public" else ec2.SubnetType.PRIVATE_ISOLATED
+        )
         vpc = ec2.Vpc(
             self,
             "Vpc",
             max_azs=2,
             nat_gateways=0,
             subnet_configuration=[
-                ec2.SubnetConfiguration(
-                    name="private", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
-                )
+                ec2.SubnetConfiguration(name=network, subnet_type=subnet_type, cidr_mask=24)
             ],
         )
-        return vpc, vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED), False
+        return vpc, vpc.select_subnets(subnet_type=subnet_type), network == "public"
 
     def _add_endpoints(self, vpc: ec2.IVpc) -> None:
         """S3 (gateway), ECR and CloudWatch Logs (interface): all an isolated task needs."""

@@ -73,7 +73,7 @@ def run_dev(config: LocalConfig, console: Console | None = None) -> int:
             markup=False,
         )
         try:
-            with JobView(pipeline.jobs, console):
+            with JobView(pipeline.jobs, console, summary=pipeline.queue_summary):
                 threading.Event().wait()
         except KeyboardInterrupt:
             console.print("stopping: waiting for running tasks …")

@@ -12,6 +12,7 @@ from rich.text import Text
 from s3fargate.local.jobs import Job, JobStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
     from rich.console import Console
@@ -27,7 +28,9 @@ STATUS_STYLE = {
 }
 
 
-def job_table(jobs: list[Job], *, title: str = "jobs", limit: int = 50) -> Table:
+def job_table(
+    jobs: list[Job], *, title: str = "jobs", limit: int = 50, summary: str | None = None
+) -> Table:
     """A table of the last ``limit`` jobs (key, status, exit code, duration, receives)."""
     table = Table(title=title, title_justify="left", expand=False)
     table.add_column("#", justify="right", style="dim")
@@ -47,8 +50,11 @@ def job_table(jobs: list[Job], *, title: str = "jobs", limit: int = 50) -> Table
             str(job.receives or ""),
             job.reason or "",
         )
+    notes = [summary] if summary else []
     if len(jobs) > limit:
-        table.caption = f"{len(jobs) - limit} older jobs not shown (`s3fargate jobs` lists all)"
+        notes.append(f"{len(jobs) - limit} older jobs not shown (`s3fargate jobs` lists all)")
+    if notes:
+        table.caption = " · ".join(notes)
     return table
 
 
@@ -67,8 +73,16 @@ def describe(job: Job) -> str:
 class JobView:
     """Shows the job table while the pipeline runs; a context manager."""
 
-    def __init__(self, jobs: JobTable, console: Console, *, refresh: float = 0.5) -> None:
+    def __init__(
+        self,
+        jobs: JobTable,
+        console: Console,
+        *,
+        refresh: float = 0.5,
+        summary: Callable[[], str] | None = None,
+    ) -> None:
         self._jobs = jobs
+        self._summary = summary
         self._console = console
         self._refresh = refresh
         self._stop = threading.Event()
@@ -102,6 +116,14 @@ class JobView:
         if self._live:
             self._live.stop()
 
+    def _read_summary(self) -> str | None:
+        if self._summary is None:
+            return None
+        try:
+            return self._summary()
+        except Exception:  # a view must never stop the pipeline
+            return None
+
     def _loop(self) -> None:
         while not self._stop.wait(self._refresh):
             self._update()
@@ -109,7 +131,7 @@ class JobView:
     def _update(self) -> None:
         jobs = self._jobs.snapshot()
         if self._live:
-            self._live.update(job_table(jobs))
+            self._live.update(job_table(jobs, summary=self._read_summary()))
             return
         for job in jobs:
             if self._seen.get(job.id) is not job.status:

@@ -127,12 +127,24 @@ class LocalPipeline:
         document: dict[str, Any] = json.loads(body)
         return document
 
-    def dead_letter_count(self) -> int:
-        """Messages in the dead-letter queue now."""
-        attrs = self.sqs.get_queue_attributes(
-            QueueUrl=self.queues.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]
-        return int(attrs.get("ApproximateNumberOfMessages", "0"))
+    def queue_summary(self) -> str:
+        """Messages waiting, in flight and dead-lettered, for the live view."""
+        counts = []
+        for url in (self.queues.url, self.queues.dlq_url):
+            attrs = self.sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"]
+            counts.append(attrs)
+        queue, dlq = counts
+        return (
+            f"queue: {queue.get('ApproximateNumberOfMessages', '0')} waiting, "
+            f"{queue.get('ApproximateNumberOfMessagesNotVisible', '0')} in flight · "
+            f"dead-letter queue: {dlq.get('ApproximateNumberOfMessages', '0')}"
+        )
 
     def drain(self) -> None:
         """Stop dispatching and give running tasks the grace period; the server keeps serving."""
