@@ -83,6 +83,16 @@ def test_invalid_utf8_escape_is_malformed() -> None:
         parse_event(event, message_id="m-1")
 
 
+def test_empty_key_is_malformed() -> None:
+    with pytest.raises(MalformedEventError, match="non-empty"):
+        parse_event(s3_notification("", raw_key=""), message_id="m")
+
+
+def test_empty_eventbridge_key_is_malformed() -> None:
+    with pytest.raises(MalformedEventError, match="non-empty"):
+        parse_event(eventbridge_object_created(""), message_id="m")
+
+
 def test_folder_marker_is_skipped() -> None:
     items = parse_event(s3_notification("incoming/sub/", size=0))
     assert items == [

@@ -168,6 +168,8 @@ def _parse_eventbridge(payload: Mapping[str, Any]) -> ParsedEvent:
 
 
 def _skip_folder_marker(obj: ObjectCreated) -> ParsedEvent:
+    if not obj.bucket or not obj.key:
+        raise ValueError("bucket name and object key must be non-empty")
     # The console's "Create folder" writes a zero-byte object whose key ends in '/'.
     if obj.key.endswith("/") and obj.size == 0:
         return Skipped(
