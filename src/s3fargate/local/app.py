@@ -6,8 +6,9 @@ import json
 import signal
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -21,6 +22,8 @@ from s3fargate.local.pipeline import LocalPipeline, read_state
 from s3fargate.local.samples import sample_files
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from s3fargate.local.config import LocalConfig
 
 #: Exit codes of the CLI (documented in the README).
@@ -223,18 +226,18 @@ def _explain(console: Console, ok: bool, config: LocalConfig) -> None:
     )
 
 
-class _interruptible:  # a context manager named like contextlib's helpers
+@contextmanager
+def _interruptible() -> Iterator[None]:
     """SIGTERM behaves like Ctrl-C, so `kill` stops the pipeline cleanly too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-    def __enter__(self) -> None:
-        self._previous: Any = None
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._raise)
-
-    @staticmethod
-    def _raise(_signum: int, _frame: object) -> None:
+    def interrupt(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

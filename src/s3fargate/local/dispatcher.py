@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from s3fargate.events import MalformedEventError, ObjectCreated, parse_message_body
@@ -158,13 +157,3 @@ def _keys_of(message: MessageTypeDef) -> list[str]:
     except MalformedEventError:
         return [f"(unreadable message {message['MessageId']})"]
     return [i.key for i in items if isinstance(i, ObjectCreated)]
-
-
-def wait_until(predicate: Any, timeout: float, interval: float = 0.1) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())

@@ -119,26 +119,6 @@ class JobTable:
         with self._lock:
             return [Job(**asdict(j)) for j in self._jobs]
 
-    def active_count(self) -> int:
-        """Jobs whose task is running."""
-        with self._lock:
-            return sum(j.status is JobStatus.RUNNING for j in self._jobs)
-
-    def wait_final(self, keys: list[str], timeout: float) -> bool:
-        """Wait until every key's latest job is final; False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                pending = [
-                    k for k in keys if k not in self._by_key or not self._by_key[k].status.final
-                ]
-                if not pending:
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._lock.wait(min(left, 0.5))
-
     def flush(self) -> None:
         """Write ``jobs.json`` now (atomically)."""
         with self._lock:
