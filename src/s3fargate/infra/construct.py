@@ -61,7 +61,7 @@ class S3TriggeredFargateTask(Construct):
         runner_memory_mib: int = 256,
         batch_size: int = 10,
         max_batching_window: Duration | None = None,
-        max_concurrency: int | None = None,
+        max_concurrency: int | None = 2,
         max_running_tasks: int | None = None,
         network: Network = "public",
         existing_vpc: ec2.IVpc | None = None,
