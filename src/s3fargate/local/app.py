@@ -17,8 +17,7 @@ from rich.syntax import Syntax
 from s3fargate.local.config import LOCAL_REGION
 from s3fargate.local.console import JobView, describe, job_table
 from s3fargate.local.jobs import JobStatus, read_jobs
-from s3fargate.local.launcher import LOCAL_CREDENTIALS
-from s3fargate.local.pipeline import LocalPipeline, read_state
+from s3fargate.local.pipeline import LocalPipeline, local_session, read_state
 from s3fargate.local.samples import sample_files
 
 if TYPE_CHECKING:
@@ -130,19 +129,11 @@ def run_demo(
 
 def upload_files(run_dir: Path, files: list[Path], key: str | None = None) -> list[str]:
     """Upload files to the running dev pipeline found in ``run_dir``; return their keys."""
-    import boto3
-
     state = read_state(run_dir)
     if key is not None and len(files) != 1:
         raise ValueError("--key names one object: upload one file with it")
-    embedded = bool(state["embedded"])
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=state["endpoint"],
-        region_name=LOCAL_REGION,
-        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"] if embedded else None,
-        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"] if embedded else None,
-    )
+    session = local_session(embedded=bool(state["embedded"]))
+    s3 = session.client("s3", endpoint_url=state["endpoint"])
     keys = []
     for path in files:
         if not path.is_file():

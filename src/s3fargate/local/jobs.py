@@ -91,20 +91,13 @@ class JobTable:
             restarting = changes.get("status") in (JobStatus.QUEUED, JobStatus.RUNNING)
             if job is None or (job.status.final and restarting):
                 job = self._new(key)
-            for name, value in changes.items():
-                setattr(job, name, value)
-            self._dirty = True
-            self._lock.notify_all()
+            self._apply(job, changes)
             return job
 
     def update_job(self, job_id: int, **changes: Any) -> None:
         """Update one job by id (a task's own row, even if its key was uploaded again)."""
         with self._lock:
-            job = self._jobs[job_id - 1]
-            for name, value in changes.items():
-                setattr(job, name, value)
-            self._dirty = True
-            self._lock.notify_all()
+            self._apply(self._jobs[job_id - 1], changes)
 
     def log_path_for(self, key: str) -> Path:
         """A fresh log file path for the next task of ``key``."""
@@ -141,6 +134,13 @@ class JobTable:
         self._dirty = True
         self._lock.notify_all()
         return job
+
+    def _apply(self, job: Job, changes: dict[str, Any]) -> None:
+        # Caller holds the lock; waiters (views) wake up, the writer persists soon.
+        for name, value in changes.items():
+            setattr(job, name, value)
+        self._dirty = True
+        self._lock.notify_all()
 
     def _write_loop(self) -> None:
         while not self._stop.wait(self._flush_interval):

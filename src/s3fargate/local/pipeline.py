@@ -62,14 +62,9 @@ class LocalPipeline:
         if self.embedded:
             self._server = LocalServer(port=self.config.port)
             self.endpoint = self._server.start()
-            session = boto3.session.Session(
-                region_name=LOCAL_REGION,
-                aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            )
         else:
             self.endpoint = str(self.config.endpoint)
-            session = boto3.session.Session(region_name=LOCAL_REGION)
+        session = local_session(embedded=self.embedded)
         self.s3 = session.client("s3", endpoint_url=self.endpoint)
         self.sqs = session.client("sqs", endpoint_url=self.endpoint)
         self.queues = provision(self.s3, self.sqs, self.config)
@@ -194,6 +189,18 @@ class LocalPipeline:
         }
         path = self.run_dir / STATE_FILE
         path.write_text(json.dumps(state, indent=1), encoding="utf-8")
+
+
+def local_session(*, embedded: bool) -> boto3.session.Session:
+    """A boto3 session for the pipeline's server: throwaway credentials for the embedded one,
+    the user's own (environment, profile) for an ``--endpoint`` server."""
+    if not embedded:
+        return boto3.session.Session(region_name=LOCAL_REGION)
+    return boto3.session.Session(
+        region_name=LOCAL_REGION,
+        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:
