@@ -1,51 +1,67 @@
 # s3fargate — the README's two commands are `make demo` and `make test`.
-# Each target creates .venv when missing and installs what it needs.
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Each target installs exactly the locked versions (uv.lock) of what it needs, and nothing more:
+# `demo` the core and the local pipeline, `test` every extra and the dev group.
+PYTHON     ?= python3
+UV_VERSION := 0.13.9
+TOOLS      := .tools
+# uv is bootstrapped with pip into .tools/ unless UV names one already installed.
+UV         ?= $(TOOLS)/bin/uv
+VENV       := .venv
+BIN        := $(VENV)/bin
+UV_SYNC    := $(UV) sync --frozen --quiet --python $(PYTHON)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
+# The interpreter is the machine's python3: uv never downloads one.
+export UV_PYTHON_DOWNLOADS = never
 
-.PHONY: demo test lint typecheck unit functional infra bench synth clean
+.PHONY: demo test lint typecheck unit functional infra bench synth lock clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+$(TOOLS)/bin/uv:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-# Re-install when the dependency list changes.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[local,cdk,dev]'
+# --inexact: the demo's sync keeps what `make test` installed, and vice versa adds to it.
+$(VENV)/.demo-synced: pyproject.toml uv.lock | $(UV)
+	$(UV_SYNC) --inexact --no-dev --extra local
 	@touch $@
 
-demo: $(STAMP)
+$(VENV)/.test-synced: pyproject.toml uv.lock | $(UV)
+	$(UV_SYNC) --all-extras
+	@touch $@ $(VENV)/.demo-synced
+
+demo: $(VENV)/.demo-synced
 	$(BIN)/s3fargate demo
 
-test: $(STAMP) lint typecheck
+test: lint typecheck
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(VENV)/.test-synced
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint task/Dockerfile
 
-typecheck: $(STAMP)
+typecheck: $(VENV)/.test-synced
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(VENV)/.test-synced
 	$(BIN)/python -m pytest tests/unit
 
-functional: $(STAMP)
+functional: $(VENV)/.test-synced
 	$(BIN)/python -m pytest tests/functional
 
-infra: $(STAMP)
+infra: $(VENV)/.test-synced
 	$(BIN)/python -m pytest tests/infra
 
-bench: $(STAMP)
+bench: $(VENV)/.test-synced
 	$(BIN)/python -m bench
 
-synth: $(STAMP)
+synth: $(VENV)/.test-synced
 	CDK_OUTDIR=cdk.out $(BIN)/python app.py
 	@echo "Template written to cdk.out/"
 
+# Update the lock after changing dependencies in pyproject.toml (`make lock`), or move every
+# package to its newest allowed version (`make lock UPGRADE=1`); commit uv.lock with the change.
+lock: | $(UV)
+	$(UV) lock $(if $(UPGRADE),--upgrade)
+
 clean:
-	rm -rf $(VENV) cdk.out .s3fargate .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) cdk.out .s3fargate .mypy_cache .ruff_cache .pytest_cache .hypothesis
