@@ -24,6 +24,7 @@ from typing import Any
 import boto3
 
 from bench.moto_process import BENCH_ENV, moto_server
+from s3fargate.local.credentials import local_session
 
 LATENCY_UPLOADS = 200
 THROUGHPUT_UPLOADS = int(os.environ.get("BENCH_UPLOADS", "1000"))
@@ -31,7 +32,6 @@ WORKERS = 8
 PROGRAMS = Path(__file__).parent / "programs"
 CLI = str(Path(sys.executable).parent / "s3fargate")
 FINGERPRINT = [sys.executable, "-m", "s3fargate.examples.fingerprint"]
-LOCAL = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -70,7 +70,7 @@ def latency(tmp: Path) -> None:
     env = {"MARKS_DIR": str(marks)}
     cmd = f"{sys.executable} {PROGRAMS / 'mark_start.py'}"
     proc, state = _start_dev(tmp / "run-latency", "--task-cmd", cmd, env=env)
-    s3 = boto3.client("s3", endpoint_url=state["endpoint"], region_name="us-east-1", **LOCAL)
+    s3 = local_session(embedded=True).client("s3", endpoint_url=state["endpoint"])
     sent: dict[str, float] = {}
     try:
         for i in range(LATENCY_UPLOADS):
@@ -113,7 +113,7 @@ def throughput(tmp: Path) -> None:
     n = THROUGHPUT_UPLOADS
     bodies = {f"incoming/small/{i:05d}.csv": f"row,{i}\n".encode() * 20 for i in range(n)}
     proc, state = _start_dev(tmp / "run-throughput", "--max-running", str(WORKERS))
-    s3 = boto3.client("s3", endpoint_url=state["endpoint"], region_name="us-east-1", **LOCAL)
+    s3 = local_session(embedded=True).client("s3", endpoint_url=state["endpoint"])
     bucket, results = state["bucket"], state["results_prefix"]
     try:
         start = time.perf_counter()

@@ -5,11 +5,26 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
 EVENTS_DIR = Path(__file__).parent / "events"
+
+#: Keys that break naive encoding: spaces, +, %, reserved characters, multi-byte UTF-8.
+TRICKY_KEYS = [
+    "incoming/red flower.jpg",
+    "incoming/a+b.csv",
+    "incoming/100%.txt",
+    "incoming/%2B literally.txt",
+    "incoming/q&a=yes?.txt",
+    "incoming/ünïcödé/naïve café.txt",
+    "incoming/emoji 🚀 rocket.bin",  # 4-byte UTF-8
+    "incoming/中文/文件.csv",
+    "incoming/tab\tand\nnewline",
+    "incoming/~!@#$^*()[]{};:',<>|\\`\".dat",
+]
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -79,3 +94,18 @@ def sqs_record(body: str | dict[str, Any], *, message_id: str | None = None) -> 
 def sqs_event(*records: dict[str, Any]) -> dict[str, Any]:
     """A Lambda SQS event holding ``records``."""
     return {"Records": list(records)}
+
+
+@dataclass(frozen=True)
+class FakeLambdaContext:
+    """The fields of Lambda's context object that Powertools reads."""
+
+    function_name: str = "s3fargate-runner"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:111122223333:function:s3fargate-runner"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+def lambda_context() -> Any:
+    """A Lambda context for calling the handler as Lambda does."""
+    return FakeLambdaContext()

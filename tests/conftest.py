@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-import boto3
 import pytest
 
 from s3fargate.local.server import LocalServer
@@ -30,9 +29,3 @@ def moto_endpoint() -> Iterator[str]:
     """A real moto server on 127.0.0.1 (HTTP), shared by the session's functional tests."""
     with LocalServer() as server:
         yield server.endpoint
-
-
-@pytest.fixture
-def aws(moto_endpoint: str) -> boto3.session.Session:
-    """A boto3 session; clients from :func:`client` talk to the moto server."""
-    return boto3.session.Session(region_name="us-east-1")

@@ -11,16 +11,16 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
+from s3fargate.local.credentials import local_session
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 CLI = str(Path(sys.executable).parent / "s3fargate")
-LOCAL_CREDS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
 
 def free_port() -> int:
@@ -48,19 +48,17 @@ class Dev:
     output: Path
     state: dict[str, Any]
 
-    @property
-    def s3(self) -> Any:
-        creds = LOCAL_CREDS if self.state["embedded"] else {}
-        return boto3.client(
-            "s3", endpoint_url=self.state["endpoint"], region_name="us-east-1", **creds
-        )
+    def client(self, service: str) -> Any:
+        session = local_session(embedded=bool(self.state["embedded"]))
+        return session.client(service, endpoint_url=self.state["endpoint"])
 
-    @property
+    @cached_property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @cached_property
     def sqs(self) -> Any:
-        creds = LOCAL_CREDS if self.state["embedded"] else {}
-        return boto3.client(
-            "sqs", endpoint_url=self.state["endpoint"], region_name="us-east-1", **creds
-        )
+        return self.client("sqs")
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

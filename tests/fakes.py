@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+
+from s3fargate.taskrunner.ecs_api import list_tasks_paginator
+
+if TYPE_CHECKING:
+    from botocore.paginate import Paginator
 
 Behaviour = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -61,6 +66,10 @@ class FakeEcs:
         if offset + page < self.active_tasks:
             result["nextToken"] = str(offset + page)
         return result
+
+    def get_paginator(self, operation_name: str) -> Paginator:
+        assert operation_name == "list_tasks"
+        return list_tasks_paginator(self.list_tasks)
 
     @property
     def launched_keys(self) -> list[str]:

@@ -1,7 +1,6 @@
 """The ``s3fargate`` command: a thin layer over :mod:`s3fargate.local.app`.
 
-Exit codes: 0 success; 1 a demo job did not succeed; 2 bad usage or configuration;
-130 stopped by Ctrl-C / SIGTERM (``dev`` always ends this way).
+Exit codes are :class:`s3fargate.exit_codes.CliExit`.
 """
 
 from __future__ import annotations
@@ -12,20 +11,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from s3fargate import __version__, contracts
+from s3fargate.exit_codes import CliExit
 
 if TYPE_CHECKING:
     from s3fargate.local.config import LocalConfig
 
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
 
 def _pipeline_options(parser: argparse.ArgumentParser, *, default_run_dir: Path) -> None:
-    from s3fargate.local.config import DEFAULT_BUCKET
+    from s3fargate.local import config as defaults
 
     net = parser.add_argument_group("server")
     net.add_argument("--port", type=int, default=0, help="embedded server port (default: free)")
-    net.add_argument("--bucket", default=DEFAULT_BUCKET, help=f"bucket (default {DEFAULT_BUCKET})")
+    net.add_argument(
+        "--bucket",
+        default=defaults.DEFAULT_BUCKET,
+        help=f"bucket (default {defaults.DEFAULT_BUCKET})",
+    )
     net.add_argument(
         "--endpoint",
         metavar="URL",
@@ -43,9 +44,15 @@ def _pipeline_options(parser: argparse.ArgumentParser, *, default_run_dir: Path)
         help="the task command (default: the fingerprint example); split like a shell would",
     )
     task.add_argument("--docker", metavar="IMAGE", help="run each task with `docker run IMAGE`")
-    pipe.add_argument("--visibility-timeout", type=int, default=10, metavar="S")
-    pipe.add_argument("--max-receive-count", type=int, default=5, metavar="N")
-    pipe.add_argument("--grace-period", type=float, default=10.0, metavar="S")
+    pipe.add_argument(
+        "--visibility-timeout", type=int, default=defaults.DEFAULT_VISIBILITY_TIMEOUT_S, metavar="S"
+    )
+    pipe.add_argument(
+        "--max-receive-count", type=int, default=contracts.DEFAULT_MAX_RECEIVE_COUNT, metavar="N"
+    )
+    pipe.add_argument(
+        "--grace-period", type=float, default=defaults.DEFAULT_GRACE_PERIOD_S, metavar="S"
+    )
     pipe.add_argument("--run-dir", type=Path, default=default_run_dir, help="task logs, job list")
     aws = parser.add_argument_group("AWS-only (accepted and ignored locally)")
     aws.add_argument("--cpu", type=int, help="Fargate CPU units")
@@ -125,7 +132,7 @@ def _upload(args: argparse.Namespace) -> int:
 
     for key in app.upload_files(args.run_dir, args.files, args.key):
         print(f"uploaded {key}")
-    return 0
+    return CliExit.OK
 
 
 def _jobs(args: argparse.Namespace) -> int:
@@ -138,7 +145,7 @@ def _logs(args: argparse.Namespace) -> int:
     from s3fargate.local import app
 
     sys.stdout.write(app.show_log(args.run_dir, args.key))
-    return 0
+    return CliExit.OK
 
 
 COMMANDS = {"dev": _dev, "demo": _demo, "upload": _upload, "jobs": _jobs, "logs": _logs}
@@ -151,15 +158,15 @@ def main(argv: list[str] | None = None) -> int:
         from s3fargate.local.config import LocalConfigError
     except ImportError as exc:  # the `local` extra is not installed
         print(f"s3fargate: {exc}. Install the local pipeline: pip install 's3fargate[local]'")
-        return EXIT_USAGE
+        return CliExit.USAGE
     try:
         return COMMANDS[args.command](args)
     except (LocalConfigError, FileNotFoundError, KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"s3fargate {args.command}: {message}", file=sys.stderr)
-        return EXIT_USAGE
+        return CliExit.USAGE
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return CliExit.INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Names and rules that the runner, the task, the infrastructure and the local pipeline share.
 
-Everything here is part of the public contract in DESIGN.md: change a name and every
+Everything here is part of the public contract in docs/design.md: change a name and every
 component (and every deployed task image) must change with it.
 """
 

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import importlib
+import io
+import json
 import sys
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.logging import logger as powertools_logger
 
-from tests.builders import encode_key, s3_notification, sqs_event, sqs_record
-from tests.unit.test_parser import TRICKY_KEYS
+from tests.builders import (
+    TRICKY_KEYS,
+    encode_key,
+    lambda_context,
+    s3_notification,
+    sqs_event,
+    sqs_record,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -53,6 +62,8 @@ def handler_module(ecs_world: dict[str, str], monkeypatch: pytest.MonkeyPatch) -
     """The real Lambda module, imported fresh (cold start) with the world's configuration."""
     for name, value in ecs_world.items():
         monkeypatch.setenv(name, value)
+    # A new Lambda environment is a new process: Powertools' cold-start flag starts True.
+    monkeypatch.setattr(powertools_logger, "is_cold_start", True)
     sys.modules.pop("s3fargate.taskrunner.handler", None)
     yield importlib.import_module("s3fargate.taskrunner.handler")
     sys.modules.pop("s3fargate.taskrunner.handler", None)
@@ -86,7 +97,7 @@ def test_handler_launches_one_task_per_object_with_exact_decoded_keys(
         for i, key in enumerate(TRICKY_KEYS)
     ]
     # WHEN the Lambda handler runs
-    response = handler_module.handler(sqs_event(*records), None)
+    response = handler_module.handler(sqs_event(*records), lambda_context())
     # THEN every record succeeded and each task carries the exact, decoded key
     assert response == {"batchItemFailures": []}
     tasks = _tasks(ecs_world)
@@ -105,6 +116,24 @@ def test_handler_launches_one_task_per_object_with_exact_decoded_keys(
         assert tags["s3fargate:key"]
 
 
+def test_handler_logs_carry_the_request_id_and_cold_start(handler_module: Any) -> None:
+    # GIVEN a freshly imported handler whose JSON log lines we read
+    out = io.StringIO()
+    handler_module.logger.registered_handler.setStream(out)
+    # WHEN it is invoked twice
+    first, second = lambda_context(), lambda_context()
+    for context, key in ((first, "incoming/one.csv"), (second, "incoming/two.csv")):
+        event = sqs_event(sqs_record(s3_notification(key), message_id=key))
+        assert handler_module.handler(event, context) == {"batchItemFailures": []}
+    # THEN each "launched" line names its invocation, and only the first is a cold start
+    lines = [json.loads(line) for line in out.getvalue().splitlines() if line]
+    launched = {line["key"]: line for line in lines if line.get("outcome") == "launched"}
+    assert launched["incoming/one.csv"]["function_request_id"] == first.aws_request_id
+    assert launched["incoming/one.csv"]["cold_start"] is True
+    assert launched["incoming/two.csv"]["function_request_id"] == second.aws_request_id
+    assert launched["incoming/two.csv"]["cold_start"] is False
+
+
 def test_handler_sends_the_configured_network(
     handler_module: Any, ecs_world: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -115,7 +144,7 @@ def test_handler_sends_the_configured_network(
         "provide-client-params.ecs.RunTask", lambda params, **_: sent.append(dict(params))
     )
     event = sqs_event(sqs_record(s3_notification("incoming/net.csv"), message_id="n"))
-    assert handler_module.handler(event, None) == {"batchItemFailures": []}
+    assert handler_module.handler(event, lambda_context()) == {"batchItemFailures": []}
     assert sent[0]["networkConfiguration"] == {
         "awsvpcConfiguration": {
             "subnets": [ecs_world["SUBNETS"]],
@@ -133,7 +162,7 @@ def test_folder_markers_and_test_events_start_nothing_in_moto(
         sqs_record(s3_notification("incoming/dir/", size=0), message_id="f"),
         sqs_record({"Event": "s3:TestEvent", "Bucket": "inbox"}, message_id="t"),
     )
-    assert handler_module.handler(event, None) == {"batchItemFailures": []}
+    assert handler_module.handler(event, lambda_context()) == {"batchItemFailures": []}
     assert _tasks(ecs_world) == []
 
 
@@ -148,11 +177,12 @@ def test_running_task_cap_against_moto(
     try:
         keys = [f"incoming/{i}.csv" for i in range(3)]
         event = sqs_event(*(sqs_record(s3_notification(k), message_id=k) for k in keys))
-        response = module.handler(event, None)
+        response = module.handler(event, lambda_context())
         assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == ["incoming/2.csv"]
         # The next batch sees the two tasks via ListTasks(startedBy) and launches nothing.
         response = module.handler(
-            sqs_event(sqs_record(s3_notification("incoming/3.csv"), message_id="x")), None
+            sqs_event(sqs_record(s3_notification("incoming/3.csv"), message_id="x")),
+            lambda_context(),
         )
         assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == ["x"]
         assert len(_tasks(ecs_world)) == 2

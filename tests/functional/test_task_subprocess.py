@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import sys
 import uuid
 
 import boto3
@@ -70,7 +72,7 @@ def test_empty_object(moto_endpoint: str, bucket: str) -> None:
 def test_fifty_megabyte_object_streams_to_the_right_hash(moto_endpoint: str, bucket: str) -> None:
     body = os.urandom(50 * 1024 * 1024)
     boto3.client("s3", endpoint_url=moto_endpoint).upload_fileobj(
-        __import__("io").BytesIO(body), bucket, "incoming/big.bin"
+        io.BytesIO(body), bucket, "incoming/big.bin"
     )
     run = run_task(moto_endpoint, {"S3_BUCKET": bucket, "S3_KEY": "incoming/big.bin"})
     assert run.returncode == 0, run.stdout + run.stderr
@@ -132,7 +134,7 @@ def test_processing_function_that_raises_exits_1_with_its_message(
     moto_endpoint: str, bucket: str
 ) -> None:
     _put(moto_endpoint, bucket, "incoming/bad.csv", b"a,b,c,d\n1,2\n")
-    cmd = [__import__("sys").executable, str(PROGRAMS / "raising_task.py")]
+    cmd = [sys.executable, str(PROGRAMS / "raising_task.py")]
     run = run_task(moto_endpoint, {"S3_BUCKET": bucket, "S3_KEY": "incoming/bad.csv"}, cmd=cmd)
     assert run.returncode == 1
     assert "ValueError: cannot parse row 3: expected 4 columns" in run.logs[-1]["message"]
@@ -143,7 +145,7 @@ def test_processing_function_that_raises_exits_1_with_its_message(
 def test_as_file_gives_libraries_a_file_object(moto_endpoint: str, bucket: str) -> None:
     body = "".join(f"{i},naïve,{i * 2}\r\n" for i in range(20_000)).encode()
     _put(moto_endpoint, bucket, "incoming/rows.csv", body)
-    cmd = [__import__("sys").executable, str(PROGRAMS / "csv_task.py")]
+    cmd = [sys.executable, str(PROGRAMS / "csv_task.py")]
     run = run_task(moto_endpoint, {"S3_BUCKET": bucket, "S3_KEY": "incoming/rows.csv"}, cmd=cmd)
     assert run.returncode == 0, run.stdout + run.stderr
     result = read_result(moto_endpoint, bucket, "results/rows.csv.json")

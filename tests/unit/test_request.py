@@ -91,7 +91,6 @@ def test_client_token_is_deterministic_and_within_ecs_limits() -> None:
     token = client_token(_obj())
     assert token == client_token(_obj())
     assert len(token) <= 64
-    assert all(33 <= ord(ch) <= 126 for ch in token)
 
 
 @pytest.mark.parametrize(

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aws_lambda_powertools import Logger
 from botocore.exceptions import EndpointConnectionError
 
-from s3fargate.taskrunner import RecordFailedError, RunnerConfig, TaskRunner
+from s3fargate.taskrunner import (
+    Launched,
+    LaunchError,
+    RecordFailedError,
+    RunnerConfig,
+    TaskRunner,
+)
 from tests.builders import (
     eventbridge_object_created,
     load_event,
@@ -20,6 +26,9 @@ from tests.builders import (
     sqs_record,
 )
 from tests.fakes import FakeEcs, client_error
+
+if TYPE_CHECKING:
+    from s3fargate.events import MalformedEventError, ObjectCreated
 
 CONFIG = RunnerConfig(
     cluster_arn="arn:aws:ecs:eu-west-1:111122223333:cluster/c",
@@ -221,3 +230,46 @@ def test_log_lines_are_structured_json_per_record() -> None:
     assert by_key["incoming/bad"]["outcome"] == "failed"
     assert by_key["incoming/bad"]["retryable"] is False
     assert "AccessDeniedException: denied" in by_key["incoming/bad"]["reason"]
+
+
+@dataclass
+class RecordingRecorder:
+    """Keeps every call the runner makes to its recorder."""
+
+    calls: list[tuple[str, str | None, str | None, int | None]] = field(default_factory=list)
+
+    def launched(self, obj: ObjectCreated, launched: Launched) -> None:
+        self.calls.append(("launched", obj.key, launched.task_arn, None))
+
+    def not_launched(
+        self, obj: ObjectCreated, error: LaunchError, *, receive_count: int | None
+    ) -> None:
+        self.calls.append(("not_launched", obj.key, error.code, receive_count))
+
+    def malformed(
+        self, message_id: str | None, error: MalformedEventError, *, receive_count: int | None
+    ) -> None:
+        self.calls.append(("malformed", message_id, error.reason[:6], receive_count))
+
+
+def test_recorder_hears_of_every_object_and_unreadable_message() -> None:
+    # GIVEN a batch with a launch, a capacity failure on the 3rd receive, and a non-JSON body
+    ecs = FakeEcs(by_key={"incoming/full": client_error("ThrottlingException", "slow down")})
+    full = sqs_record(s3_notification("incoming/full"), message_id="m-full")
+    full["attributes"]["ApproximateReceiveCount"] = "3"
+    event = sqs_event(
+        sqs_record(s3_notification("incoming/ok"), message_id="m-ok"),
+        full,
+        sqs_record("not json", message_id="m-bad"),
+    )
+    recorder = RecordingRecorder()
+    # WHEN the runner handles it
+    response = TaskRunner(config=CONFIG, ecs=ecs, recorder=recorder).handle(event)
+    # THEN the recorder heard of each outcome with its receive count
+    assert _failed_ids(response) == ["m-bad", "m-full"]
+    task_arn = ecs.calls[0]["clientToken"][:12]
+    assert recorder.calls == [
+        ("launched", "incoming/ok", f"arn:aws:ecs:eu-west-1:111122223333:task/c/{task_arn}", None),
+        ("not_launched", "incoming/full", "ThrottlingException", 3),
+        ("malformed", "m-bad", "body i", 1),
+    ]

@@ -14,22 +14,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.syntax import Syntax
 
-from s3fargate.local.config import LOCAL_REGION
+from s3fargate.exit_codes import CliExit
 from s3fargate.local.console import JobView, describe, job_table
+from s3fargate.local.credentials import LOCAL_REGION, credentials_shell_prefix, local_session
 from s3fargate.local.jobs import JobStatus, read_jobs
-from s3fargate.local.pipeline import LocalPipeline, local_session, read_state
+from s3fargate.local.pipeline import LocalPipeline, read_state
 from s3fargate.local.samples import sample_files
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from s3fargate.local.config import LocalConfig
-
-#: Exit codes of the CLI (documented in the README).
-EXIT_OK = 0
-EXIT_JOBS_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 def _banner(pipeline: LocalPipeline, console: Console) -> None:
@@ -65,7 +60,7 @@ def run_dev(config: LocalConfig, console: Console | None = None) -> int:
         console.print(
             "upload with:\n"
             f"  s3fargate upload FILE --run-dir {run_dir}\n"
-            f"  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --region {LOCAL_REGION} "
+            f"  {credentials_shell_prefix()} aws --region {LOCAL_REGION} "
             f"--endpoint-url {pipeline.endpoint} s3 cp FILE s3://{config.bucket}/{config.input_prefix}\n"
             f"see jobs: s3fargate jobs --run-dir {run_dir}    "
             f"a task's output: s3fargate logs KEY --run-dir {run_dir}\n"
@@ -81,7 +76,7 @@ def run_dev(config: LocalConfig, console: Console | None = None) -> int:
             console.print("stopping: waiting for running tasks …")
         pipeline.drain()
         _print_final(pipeline, console)
-    return EXIT_INTERRUPTED
+    return CliExit.INTERRUPTED
 
 
 def run_demo(
@@ -124,7 +119,7 @@ def run_demo(
         if not finished:
             console.print(f"[red]timed out after {timeout:g}s waiting for jobs[/]")
     _explain(console, ok, config)
-    return EXIT_OK if ok else EXIT_JOBS_FAILED
+    return CliExit.OK if ok else CliExit.JOBS_FAILED
 
 
 def upload_files(run_dir: Path, files: list[Path], key: str | None = None) -> list[str]:
@@ -152,7 +147,7 @@ def list_jobs(run_dir: Path, *, as_json: bool = False, console: Console | None =
         print(json.dumps([{**vars(j), "status": j.status.value} for j in jobs], indent=1))
     else:
         console.print(job_table(jobs, limit=len(jobs) or 1))
-    return EXIT_OK
+    return CliExit.OK
 
 
 def show_log(run_dir: Path, key: str) -> str:

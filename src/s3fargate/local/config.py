@@ -10,10 +10,13 @@ from pathlib import Path
 
 from s3fargate import contracts as c
 
+# The one home of each local default; the CLI shows these in its help.
 DEFAULT_BUCKET = "s3fargate-local"
 DEFAULT_RUN_DIR = Path(".s3fargate")
 DEFAULT_TASK_CMD = (sys.executable, "-m", "s3fargate.examples.fingerprint")
-LOCAL_REGION = "us-east-1"
+#: Short, so a failed launch is retried within seconds locally (the construct derives its own).
+DEFAULT_VISIBILITY_TIMEOUT_S = 10
+DEFAULT_GRACE_PERIOD_S = 10.0
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -39,9 +42,9 @@ class LocalConfig:
     task_cmd: tuple[str, ...] = DEFAULT_TASK_CMD
     docker_image: str | None = None
     run_dir: Path = DEFAULT_RUN_DIR / "dev"
-    visibility_timeout: int = 10
+    visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT_S
     max_receive_count: int = c.DEFAULT_MAX_RECEIVE_COUNT
-    grace_period: float = 10.0
+    grace_period: float = DEFAULT_GRACE_PERIOD_S
     cpu: int | None = None
     memory: int | None = None
     queue_name: str = "s3fargate-queue"

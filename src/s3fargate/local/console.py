@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Self
 
 from rich.live import Live
@@ -71,36 +70,39 @@ def describe(job: Job) -> str:
 
 
 class JobView:
-    """Shows the job table while the pipeline runs; a context manager."""
+    """Shows the job table while the pipeline runs; a context manager.
+
+    On a terminal, a rich ``Live`` table that refreshes itself; elsewhere (a pipe, a log file),
+    one line per job change.
+    """
 
     def __init__(
         self,
         jobs: JobTable,
         console: Console,
         *,
-        refresh: float = 0.5,
+        refresh_per_second: float = 2,
         summary: Callable[[], str] | None = None,
     ) -> None:
         self._jobs = jobs
         self._summary = summary
         self._console = console
-        self._refresh = refresh
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._live: Live | None = None
-        self._seen: dict[int, JobStatus] = {}
-
-    def __enter__(self) -> Self:
-        if self._console.is_terminal:
+        if console.is_terminal:
             self._live = Live(
-                job_table(self._jobs.snapshot()),
-                console=self._console,
-                refresh_per_second=4,
+                console=console,
+                refresh_per_second=refresh_per_second,
+                get_renderable=self._render,
                 transient=False,
             )
-            self._live.start()
-        self._thread = threading.Thread(target=self._loop, name="job-view", daemon=True)
-        self._thread.start()
+
+    def __enter__(self) -> Self:
+        if self._live:
+            self._live.start(refresh=True)
+        else:
+            for job in self._jobs.snapshot():
+                self._print(job)
+            self._jobs.subscribe(self._print)
         return self
 
     def __exit__(
@@ -109,12 +111,11 @@ class JobView:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-        self._update()
         if self._live:
             self._live.stop()
+
+    def _render(self) -> Table:
+        return job_table(self._jobs.snapshot(), summary=self._read_summary())
 
     def _read_summary(self) -> str | None:
         if self._summary is None:
@@ -124,16 +125,5 @@ class JobView:
         except Exception:  # a view must never stop the pipeline
             return None
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._refresh):
-            self._update()
-
-    def _update(self) -> None:
-        jobs = self._jobs.snapshot()
-        if self._live:
-            self._live.update(job_table(jobs, summary=self._read_summary()))
-            return
-        for job in jobs:
-            if self._seen.get(job.id) is not job.status:
-                self._seen[job.id] = job.status
-                self._console.print(describe(job), markup=False, highlight=False)
+    def _print(self, job: Job) -> None:
+        self._console.print(describe(job), markup=False, highlight=False)

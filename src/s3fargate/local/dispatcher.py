@@ -12,15 +12,11 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from s3fargate.events import MalformedEventError, ObjectCreated, parse_message_body
-from s3fargate.local.jobs import JobStatus
-
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-    from s3fargate.local.jobs import JobTable
-    from s3fargate.local.launcher import LocalEcs
+    from s3fargate.local.ecs import LocalEcs
     from s3fargate.local.resources import Queues
     from s3fargate.taskrunner import TaskRunner
 
@@ -39,20 +35,16 @@ class Dispatcher:
         queues: Queues,
         runner: TaskRunner,
         ecs: LocalEcs,
-        jobs: JobTable,
         region: str,
         max_running: int | None,
-        max_receive_count: int,
         wait_seconds: int = 1,
     ) -> None:
         self._sqs = sqs
         self._queues = queues
         self._runner = runner
         self._ecs = ecs
-        self._jobs = jobs
         self._region = region
         self._max_running = max_running
-        self._max_receive_count = max_receive_count
         self._wait_seconds = wait_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -108,9 +100,6 @@ class Dispatcher:
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         self._delete(done)
-        for message in messages:
-            if message["MessageId"] in failed:
-                self._record_failure(message)
         return len(messages)
 
     def _lambda_record(self, message: MessageTypeDef) -> dict[str, Any]:
@@ -140,20 +129,3 @@ class Dispatcher:
             for failure in response.get("Failed", []):
                 # Redelivered later; the clientToken keeps it from starting a second task.
                 log.warning("could not delete a processed message: %s", failure)
-
-    def _record_failure(self, message: MessageTypeDef) -> None:
-        receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-        reason = self._runner.last_failure_reasons.get(message["MessageId"], "launch failed")
-        final = receives >= self._max_receive_count
-        status = JobStatus.DEAD_LETTERED if final else JobStatus.QUEUED
-        for key in _keys_of(message):
-            self._jobs.update(key, status=status, receives=receives, reason=reason)
-
-
-def _keys_of(message: MessageTypeDef) -> list[str]:
-    """The object keys a message is about, or a label naming an unreadable message."""
-    try:
-        items = parse_message_body(message["Body"], message_id=message["MessageId"])
-    except MalformedEventError:
-        return [f"(unreadable message {message['MessageId']})"]
-    return [i.key for i in items if isinstance(i, ObjectCreated)]

@@ -12,7 +12,11 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
+
+    from s3fargate.events import MalformedEventError, ObjectCreated
+    from s3fargate.taskrunner import Launched, LaunchError
 
 
 class JobStatus(enum.StrEnum):
@@ -72,6 +76,7 @@ class JobTable:
         self._dirty = False
         self._log_count = 0
         self._flush_interval = flush_interval
+        self._subscribers: list[Callable[[Job], None]] = []
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name="jobs-writer", daemon=True)
         self._writer.start()
@@ -107,6 +112,11 @@ class JobTable:
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", key)[-80:]
         return self._logs / f"{number:05d}-{safe}.log"
 
+    def subscribe(self, callback: Callable[[Job], None]) -> None:
+        """Call ``callback`` with a copy of a job each time it is added or changes."""
+        with self._lock:
+            self._subscribers.append(callback)
+
     def snapshot(self) -> list[Job]:
         """A copy of every job, oldest first."""
         with self._lock:
@@ -131,21 +141,60 @@ class JobTable:
         job = Job(id=len(self._jobs) + 1, key=key)
         self._jobs.append(job)
         self._by_key[key] = job
-        self._dirty = True
-        self._lock.notify_all()
+        self._changed(job)
         return job
 
     def _apply(self, job: Job, changes: dict[str, Any]) -> None:
         # Caller holds the lock; waiters (views) wake up, the writer persists soon.
         for name, value in changes.items():
             setattr(job, name, value)
+        self._changed(job)
+
+    def _changed(self, job: Job) -> None:
+        # Caller holds the lock.
         self._dirty = True
         self._lock.notify_all()
+        for callback in self._subscribers:
+            callback(Job(**asdict(job)))
 
     def _write_loop(self) -> None:
         while not self._stop.wait(self._flush_interval):
             if self._dirty:
                 self.flush()
+
+
+class JobRecorder:
+    """Records the runner's outcomes in the job table (the runner's ``LaunchRecorder``).
+
+    A launch shows up when the local ECS stand-in starts the task; what this adds is why a
+    message waits, and that it has reached the dead-letter queue after ``max_receive_count``
+    receives (the queue's redrive policy moves it there on the next receive).
+    """
+
+    def __init__(self, jobs: JobTable, *, max_receive_count: int) -> None:
+        self._jobs = jobs
+        self._max_receive_count = max_receive_count
+
+    def launched(self, obj: ObjectCreated, launched: Launched) -> None:
+        """Nothing to add: the task's own row is written when its process starts."""
+
+    def not_launched(
+        self, obj: ObjectCreated, error: LaunchError, *, receive_count: int | None
+    ) -> None:
+        """The object waits in the queue, or has reached the dead-letter queue."""
+        self._waiting(obj.key, error.reason, receive_count)
+
+    def malformed(
+        self, message_id: str | None, error: MalformedEventError, *, receive_count: int | None
+    ) -> None:
+        """A message that names no object gets a row of its own, so it is seen."""
+        self._waiting(f"(unreadable message {message_id})", error.reason, receive_count)
+
+    def _waiting(self, key: str, reason: str, receive_count: int | None) -> None:
+        receives = receive_count or 1
+        final = receives >= self._max_receive_count
+        status = JobStatus.DEAD_LETTERED if final else JobStatus.QUEUED
+        self._jobs.update(key, status=status, receives=receives, reason=reason)
 
 
 def read_jobs(run_dir: Path) -> list[Job]:

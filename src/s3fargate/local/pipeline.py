@@ -6,15 +6,15 @@ import json
 import os
 import time
 import uuid
-from typing import IO, TYPE_CHECKING, Any, Self
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any, Self
 
-import boto3
 from aws_lambda_powertools import Logger
 
-from s3fargate.local.config import LOCAL_REGION
+from s3fargate.local.credentials import LOCAL_REGION, local_session
 from s3fargate.local.dispatcher import Dispatcher
-from s3fargate.local.jobs import JobTable
-from s3fargate.local.launcher import LOCAL_CREDENTIALS, LocalEcs
+from s3fargate.local.ecs import LocalEcs
+from s3fargate.local.jobs import JobRecorder, JobTable
 from s3fargate.local.resources import Queues, provision
 from s3fargate.local.server import LocalServer
 from s3fargate.taskrunner import RunnerConfig, TaskRunner
@@ -35,14 +35,12 @@ class LocalPipeline:
     """Starts and stops every local part; use as a context manager.
 
     The runner is the same :class:`TaskRunner` the Lambda uses; only its ECS client is the
-    local launcher.
+    local stand-in for ECS.
     """
 
     def __init__(self, config: LocalConfig) -> None:
         self.config = config
         self.run_dir = config.run_dir
-        self._server: LocalServer | None = None
-        self._runner_log: IO[str] | None = None
         self.endpoint = ""
         self.s3: S3Client
         self.sqs: SQSClient
@@ -50,6 +48,9 @@ class LocalPipeline:
         self.jobs: JobTable
         self.ecs: LocalEcs
         self.dispatcher: Dispatcher
+        # Teardown in reverse order of start, of exactly what was started.
+        self._server_stack = ExitStack()
+        self._work_stack = ExitStack()
 
     @property
     def embedded(self) -> bool:
@@ -60,23 +61,29 @@ class LocalPipeline:
         """Start the server (unless ``--endpoint``), create resources, start dispatching."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.embedded:
-            self._server = LocalServer(port=self.config.port)
-            self.endpoint = self._server.start()
+            self.endpoint = self._server_stack.enter_context(
+                LocalServer(port=self.config.port)
+            ).endpoint
         else:
             self.endpoint = str(self.config.endpoint)
+        self._server_stack.callback((self.run_dir / STATE_FILE).unlink, missing_ok=True)
         session = local_session(embedded=self.embedded)
         self.s3 = session.client("s3", endpoint_url=self.endpoint)
         self.sqs = session.client("sqs", endpoint_url=self.endpoint)
         self.queues = provision(self.s3, self.sqs, self.config)
+        # The runner's JSON log goes to a file; the terminal shows the job table.
+        runner_log = self._server_stack.enter_context(
+            (self.run_dir / "runner.log").open("w", encoding="utf-8")
+        )
         self.jobs = JobTable(self.run_dir)
+        self._work_stack.callback(self.jobs.close)
         self.ecs = LocalEcs(
             config=self.config, endpoint=self.endpoint, jobs=self.jobs, embedded=self.embedded
         )
-        # The runner's JSON log goes to a file; the terminal shows the job table.
-        self._runner_log = (self.run_dir / "runner.log").open("w", encoding="utf-8")
+        self._work_stack.callback(self.ecs.stop_all, self.config.grace_period)
         # Powertools shares handlers by logger name: a unique name per pipeline, same service key.
         runner_logger = Logger(
-            service=f"s3fargate-runner-{uuid.uuid4().hex[:8]}", stream=self._runner_log
+            service=f"s3fargate-runner-{uuid.uuid4().hex[:8]}", stream=runner_log
         )
         runner_logger.append_keys(service="s3fargate-runner")
         runner = TaskRunner(
@@ -89,18 +96,18 @@ class LocalPipeline:
             ),
             ecs=self.ecs,
             logger=runner_logger,
+            recorder=JobRecorder(self.jobs, max_receive_count=self.config.max_receive_count),
         )
         self.dispatcher = Dispatcher(
             sqs=self.sqs,
             queues=self.queues,
             runner=runner,
             ecs=self.ecs,
-            jobs=self.jobs,
             region=LOCAL_REGION,
             max_running=self.config.max_running,
-            max_receive_count=self.config.max_receive_count,
         )
         self.dispatcher.start()
+        self._work_stack.callback(self.dispatcher.stop)
         self._write_state()
 
     def upload(self, path: Path, key: str) -> None:
@@ -143,21 +150,12 @@ class LocalPipeline:
 
     def drain(self) -> None:
         """Stop dispatching and give running tasks the grace period; the server keeps serving."""
-        if hasattr(self, "dispatcher"):
-            self.dispatcher.stop()
-        if hasattr(self, "ecs"):
-            self.ecs.stop_all(self.config.grace_period)
-        if hasattr(self, "jobs"):
-            self.jobs.close()
+        self._work_stack.close()
 
     def stop(self) -> None:
         """:meth:`drain`, then stop the server (idempotent)."""
         self.drain()
-        (self.run_dir / STATE_FILE).unlink(missing_ok=True)
-        if self._runner_log and not self._runner_log.closed:
-            self._runner_log.close()
-        if self._server:
-            self._server.stop()
+        self._server_stack.close()
 
     def __enter__(self) -> Self:
         try:
@@ -189,18 +187,6 @@ class LocalPipeline:
         }
         path = self.run_dir / STATE_FILE
         path.write_text(json.dumps(state, indent=1), encoding="utf-8")
-
-
-def local_session(*, embedded: bool) -> boto3.session.Session:
-    """A boto3 session for the pipeline's server: throwaway credentials for the embedded one,
-    the user's own (environment, profile) for an ``--endpoint`` server."""
-    if not embedded:
-        return boto3.session.Session(region_name=LOCAL_REGION)
-    return boto3.session.Session(
-        region_name=LOCAL_REGION,
-        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The task's configuration: the task environment of DESIGN.md."""
+"""The task's configuration: the task environment of docs/design.md."""
 
 from __future__ import annotations
 

@@ -12,19 +12,14 @@ if TYPE_CHECKING:
 
 
 def count_active_tasks(ecs: EcsApi, cluster: str) -> int:
-    """Count this runner's tasks whose desired status is RUNNING (pending or running).
-
-    ListTasks filtered by ``startedBy``, paginated (100 ARNs a page).
-    """
-    count = 0
-    kwargs = {"cluster": cluster, "startedBy": c.STARTED_BY, "desiredStatus": "RUNNING"}
-    token: str | None = None
-    while True:
-        page = ecs.list_tasks(**kwargs, maxResults=100, **({"nextToken": token} if token else {}))
-        count += len(page.get("taskArns") or [])
-        token = page.get("nextToken")
-        if not token:
-            return count
+    """Count this runner's tasks whose desired status is RUNNING (pending or running)."""
+    pages = ecs.get_paginator("list_tasks").paginate(
+        cluster=cluster,
+        startedBy=c.STARTED_BY,
+        desiredStatus="RUNNING",
+        PaginationConfig={"PageSize": 100},
+    )
+    return sum(len(page.get("taskArns") or []) for page in pages)
 
 
 class LaunchBudget:

@@ -16,7 +16,7 @@ AssignPublicIp = Literal["ENABLED", "DISABLED"]
 
 @dataclass(frozen=True, slots=True)
 class RunnerConfig:
-    """Where and how the runner launches tasks (DESIGN.md, "Runner configuration")."""
+    """Where and how the runner launches tasks (docs/design.md, "Runner configuration")."""
 
     cluster_arn: str
     task_definition_arn: str

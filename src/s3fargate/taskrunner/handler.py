@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools import Logger
+
 from s3fargate.taskrunner.clients import create_ecs_client
 from s3fargate.taskrunner.config import RunnerConfig
 from s3fargate.taskrunner.runner import TaskRunner
@@ -17,9 +19,16 @@ from s3fargate.taskrunner.runner import TaskRunner
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-runner = TaskRunner(config=RunnerConfig.from_env(os.environ), ecs=create_ecs_client())
+logger = Logger(service="s3fargate-runner")
+runner = TaskRunner(
+    config=RunnerConfig.from_env(os.environ), ecs=create_ecs_client(), logger=logger
+)
 
 
-def handler(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
-    """Launch one Fargate task per created object; return SQS partial batch failures."""
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Launch one Fargate task per created object; return SQS partial batch failures.
+
+    Every log line carries the request id and whether this was a cold start.
+    """
     return runner.handle(event, context)

@@ -37,7 +37,7 @@ def client_token(obj: ObjectCreated) -> str:
 
 
 def task_environment(obj: ObjectCreated) -> list[dict[str, str]]:
-    """The task environment of DESIGN.md: bucket from the event, the exact decoded key."""
+    """The task environment of docs/design.md: bucket from the event, the exact decoded key."""
     env = [
         {"name": c.ENV_S3_BUCKET, "value": obj.bucket},
         {"name": c.ENV_S3_KEY, "value": obj.key},

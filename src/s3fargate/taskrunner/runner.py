@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from s3fargate.events import ParsedEvent
     from s3fargate.taskrunner.config import RunnerConfig
     from s3fargate.taskrunner.ecs_api import EcsApi
+    from s3fargate.taskrunner.launcher import Launched
+    from s3fargate.taskrunner.recorder import LaunchRecorder
 
 
 class TaskRunner:
@@ -34,17 +36,23 @@ class TaskRunner:
     differs (boto3 in AWS, a subprocess launcher locally).
     """
 
-    def __init__(self, *, config: RunnerConfig, ecs: EcsApi, logger: Logger | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config: RunnerConfig,
+        ecs: EcsApi,
+        logger: Logger | None = None,
+        recorder: LaunchRecorder | None = None,
+    ) -> None:
         self.config = config
         self._ecs = ecs
         self._launcher = RunTaskLauncher(ecs=ecs, config=config)
         self._logger = logger or Logger(service="s3fargate-runner")
+        self._recorder = recorder
         # Every record ends in the response: success, or listed in batchItemFailures.
         self._processor = BatchProcessor(
             event_type=EventType.SQS, raise_on_entire_batch_failure=False
         )
-        #: Why each record of the last SQS batch failed, by message id (for local display).
-        self.last_failure_reasons: dict[str, str] = {}
 
     def handle(self, event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
         """Process one Lambda event.
@@ -62,11 +70,6 @@ class TaskRunner:
                 processor=self._processor,
                 context=context,
             )
-            failed: list[Any] = list(self._processor.fail_messages)  # SQSRecord wrappers
-            self.last_failure_reasons = {
-                str(record["messageId"]): str(exc[1])
-                for record, exc in zip(failed, self._processor.exceptions, strict=True)
-            }
             return dict(result)
         try:
             items = parse_event(event)
@@ -75,7 +78,7 @@ class TaskRunner:
                 "malformed event", extra={"outcome": "malformed", "reason": str(exc)}
             )
             raise
-        launched = self._process_items(items, budget=budget, message_id=None)
+        launched = self._process_items(items, budget=budget, message_id=None, receive_count=None)
         return {"launched": launched, "skipped": sum(isinstance(i, Skipped) for i in items)}
 
     def _budget(self) -> LaunchBudget:
@@ -85,6 +88,7 @@ class TaskRunner:
 
     def _process_sqs_record(self, record: SQSRecord, *, budget: LaunchBudget) -> int:
         message_id = record.message_id
+        receive_count = _receive_count(record)
         try:
             items = parse_message_body(record.body, message_id=message_id)
         except MalformedEventError as exc:
@@ -93,15 +97,24 @@ class TaskRunner:
                 extra={
                     "outcome": "malformed",
                     "message_id": message_id,
-                    "receive_count": record.attributes.get("ApproximateReceiveCount"),
+                    "receive_count": receive_count,
                     "reason": exc.reason,
                 },
             )
+            if self._recorder:
+                self._recorder.malformed(message_id, exc, receive_count=receive_count)
             raise
-        return self._process_items(items, budget=budget, message_id=message_id)
+        return self._process_items(
+            items, budget=budget, message_id=message_id, receive_count=receive_count
+        )
 
     def _process_items(
-        self, items: list[ParsedEvent], *, budget: LaunchBudget, message_id: str | None
+        self,
+        items: list[ParsedEvent],
+        *,
+        budget: LaunchBudget,
+        message_id: str | None,
+        receive_count: int | None,
     ) -> int:
         # Try every object of a message even after one fails; tokens make the retry idempotent.
         launched = 0
@@ -121,15 +134,22 @@ class TaskRunner:
                 )
                 continue
             try:
-                self._launch(item, budget=budget, message_id=message_id)
-                launched += 1
+                outcome = self._launch(item, budget=budget, message_id=message_id)
             except LaunchError as exc:
                 failures.append(f"{item.key}: {exc.reason}")
+                if self._recorder:
+                    self._recorder.not_launched(item, exc, receive_count=receive_count)
+                continue
+            launched += 1
+            if self._recorder:
+                self._recorder.launched(item, outcome)
         if failures:
             raise RecordFailedError("; ".join(failures))
         return launched
 
-    def _launch(self, obj: ObjectCreated, *, budget: LaunchBudget, message_id: str | None) -> None:
+    def _launch(
+        self, obj: ObjectCreated, *, budget: LaunchBudget, message_id: str | None
+    ) -> Launched:
         where = {"bucket": obj.bucket, "key": obj.key, "message_id": message_id}
         try:
             budget.take()
@@ -159,6 +179,12 @@ class TaskRunner:
                 "size": obj.size,
             },
         )
+        return launched
+
+
+def _receive_count(record: SQSRecord) -> int | None:
+    raw = record.attributes.get("ApproximateReceiveCount")
+    return int(raw) if raw and raw.isdigit() else None
 
 
 def _is_sqs_batch(event: dict[str, Any]) -> bool:

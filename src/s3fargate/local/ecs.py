@@ -13,17 +13,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from s3fargate import contracts as c
+from s3fargate.local.credentials import LOCAL_CREDENTIALS, LOCAL_REGION
 from s3fargate.local.jobs import JobStatus
+from s3fargate.taskrunner.ecs_api import list_tasks_paginator
 
 if TYPE_CHECKING:
+    from botocore.paginate import Paginator
+
     from s3fargate.local.config import LocalConfig
     from s3fargate.local.jobs import JobTable
-
-#: Credentials for the embedded server (moto accepts any); never real ones.
-LOCAL_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-}
 
 
 def docker_command(image: str, env_names: list[str]) -> list[str]:
@@ -48,7 +46,7 @@ class _Task:
 
 
 class LocalEcs:
-    """The ECS API slice the runner calls (``run_task``, ``list_tasks``), run on this machine.
+    """The ECS API slice the runner calls (``run_task``, ``list_tasks``), on this machine.
 
     Same contract as ECS: container overrides become the process environment; ``clientToken``
     makes a repeated request return the task it started; ``failures`` (not exceptions) report a
@@ -71,7 +69,7 @@ class LocalEcs:
         base.update(
             {
                 "AWS_ENDPOINT_URL": endpoint,
-                "AWS_DEFAULT_REGION": base.get("AWS_DEFAULT_REGION", "us-east-1"),
+                "AWS_DEFAULT_REGION": base.get("AWS_DEFAULT_REGION", LOCAL_REGION),
                 c.ENV_INPUT_PREFIX: config.input_prefix,
                 c.ENV_RESULTS_PREFIX: config.results_prefix,
                 "PYTHONUNBUFFERED": "1",
@@ -139,6 +137,12 @@ class LocalEcs:
             return {"taskArns": []}
         with self._lock:
             return {"taskArns": list(self._running)}
+
+    def get_paginator(self, operation_name: str) -> Paginator[Any]:
+        """``get_paginator("list_tasks")``, as the ECS client offers it."""
+        if operation_name != "list_tasks":
+            raise ValueError(f"the local ECS stand-in has no paginator for {operation_name!r}")
+        return list_tasks_paginator(self.list_tasks)
 
     # --- local lifecycle -------------------------------------------------------------------
     def active_count(self) -> int:

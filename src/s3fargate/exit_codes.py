@@ -1,0 +1,17 @@
+"""Exit codes of the ``s3fargate`` command (documented in the README)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class CliExit(enum.IntEnum):
+    """What ``s3fargate`` exits with."""
+
+    OK = 0
+    #: A demo job did not succeed, or the demo timed out.
+    JOBS_FAILED = 1
+    #: Bad usage or configuration; the message names the problem.
+    USAGE = 2
+    #: Stopped by Ctrl-C or SIGTERM (``dev`` always ends so).
+    INTERRUPTED = 130

@@ -1,0 +1,31 @@
+"""Where the runner records what became of each object it was handed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from s3fargate.events import MalformedEventError, ObjectCreated
+    from s3fargate.taskrunner.exceptions import LaunchError
+    from s3fargate.taskrunner.launcher import Launched
+
+
+class LaunchRecorder(Protocol):
+    """Receives one call per object (or unreadable message) the runner handles.
+
+    ``receive_count`` is SQS's ``ApproximateReceiveCount`` of the message, or None when the
+    event did not come through a queue.
+    """
+
+    def launched(self, obj: ObjectCreated, launched: Launched) -> None:
+        """A task exists for ``obj`` (started now, or earlier for the same event)."""
+
+    def not_launched(
+        self, obj: ObjectCreated, error: LaunchError, *, receive_count: int | None
+    ) -> None:
+        """No task was started for ``obj``; the message waits in the queue (or its DLQ)."""
+
+    def malformed(
+        self, message_id: str | None, error: MalformedEventError, *, receive_count: int | None
+    ) -> None:
+        """A message that is not a supported event; it waits in the queue (or its DLQ)."""
