@@ -108,93 +108,38 @@ class S3TriggeredFargateTask(Construct):
 
         self.input_prefix = input_prefix
         self.results_prefix = results_prefix
+        # Each builder returns what it creates; the attributes are the construct's public API.
+        self.bucket: s3.IBucket = existing_bucket_obj or self._new_bucket(versioned, bucket_props)
+        self.dead_letter_queue = self._dead_letter_queue()
+        self.queue = self._queue(visibility_s, max_receive_count, queue_props)
+        self._notify_queue_of_uploads(suffix)
 
-        # --- storage and queueing -----------------------------------------------------------
-        self._create_storage(
-            existing_bucket_obj=existing_bucket_obj,
-            bucket_props=bucket_props,
-            versioned=versioned,
-            queue_props=queue_props,
-            visibility_s=visibility_s,
-            max_receive_count=max_receive_count,
-            suffix=suffix,
-        )
-
-        # --- network and cluster ------------------------------------------------------------
         self.vpc, subnets, public_ip = self._network(network, existing_vpc, vpc_subnets)
         if assign_public_ip is not None:
             public_ip = assign_public_ip
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "TaskSecurityGroup",
-            vpc=self.vpc,
-            description="s3fargate tasks: no inbound, outbound HTTPS to S3, ECR and logs",
-            allow_all_outbound=True,
-        )
+        self.security_group = self._task_security_group()
         if existing_vpc is None and network == "private":
             self._add_endpoints(self.vpc)
-        self.cluster: ecs.ICluster = existing_cluster or ecs.Cluster(
-            self,
-            "Cluster",
-            vpc=self.vpc,
-            enable_fargate_capacity_providers=True,
-            container_insights_v2=ecs.ContainerInsights.ENABLED,
-        )
+        self.cluster: ecs.ICluster = existing_cluster or self._new_cluster()
 
-        # --- the task -----------------------------------------------------------------------
         self.log_group = logs.LogGroup(self, "TaskLogs", retention=log_retention)
-        self.task_definition = ecs.FargateTaskDefinition(
-            self,
-            "TaskDefinition",
-            cpu=cpu,
-            memory_limit_mib=memory_limit_mib,
-            ephemeral_storage_gib=ephemeral_storage_gib,
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=architecture,
-                operating_system_family=ecs.OperatingSystemFamily.LINUX,
-            ),
+        self.task_definition = self._task_definition(
+            cpu, memory_limit_mib, ephemeral_storage_gib, architecture
         )
-        self.container = self.task_definition.add_container(
-            container_name,
-            container_name=container_name,
-            image=image,
-            logging=ecs.LogDriver.aws_logs(stream_prefix="task", log_group=self.log_group),
-            environment={
-                c.ENV_INPUT_PREFIX: input_prefix,
-                c.ENV_RESULTS_PREFIX: results_prefix,
-                **(task_environment or {}),
-            },
-        )
-        self._grant_task_data_access()
+        self.container = self._container(container_name, image, task_environment)
+        wildcard_resources = self._grant_task_data_access()
 
-        # --- the runner ---------------------------------------------------------------------
-        runner_env = {
-            c.ENV_CLUSTER_ARN: self.cluster.cluster_arn,
-            c.ENV_TASK_DEFINITION_ARN: self.task_definition.task_definition_arn,
-            c.ENV_CONTAINER_NAME: container_name,
-            c.ENV_SUBNETS: Fn.join(",", [s.subnet_id for s in subnets.subnets]),
-            c.ENV_SECURITY_GROUPS: self.security_group.security_group_id,
-            c.ENV_ASSIGN_PUBLIC_IP: "ENABLED" if public_ip else "DISABLED",
-            "POWERTOOLS_SERVICE_NAME": "s3fargate-runner",
-        }
-        if capacity_provider != "FARGATE":
-            runner_env[c.ENV_CAPACITY_PROVIDER] = capacity_provider
-        if max_running_tasks is not None:
-            runner_env[c.ENV_MAX_RUNNING_TASKS] = str(max_running_tasks)
         self.runner_log_group = logs.LogGroup(self, "RunnerLogs", retention=log_retention)
-        self.runner = lambda_.Function(
-            self,
-            "Runner",
-            description="s3fargate: one ECS Fargate RunTask per object created in the bucket",
-            runtime=RUNNER_RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
-            handler=RUNNER_HANDLER,
-            code=lambda_.Code.from_asset(runner_code_dir()),
-            layers=[self._powertools_layer()],
+        self.runner = self._runner(
+            environment=self._runner_environment(
+                container_name=container_name,
+                subnets=subnets,
+                public_ip=public_ip,
+                capacity_provider=capacity_provider,
+                max_running_tasks=max_running_tasks,
+            ),
             timeout=runner_timeout,
-            memory_size=runner_memory_mib,
-            environment=runner_env,
-            log_group=self.runner_log_group,
+            memory_mib=runner_memory_mib,
         )
         self.event_source = sources.SqsEventSource(
             self.queue,
@@ -204,25 +149,17 @@ class S3TriggeredFargateTask(Construct):
             report_batch_item_failures=True,
         )
         self.runner.add_event_source(self.event_source)
-        self._grant_runner_launch()
+        wildcard_resources += self._grant_runner_launch()
         self._acknowledge_nag_findings(
-            created_bucket=existing_bucket_obj is None, created_vpc=existing_vpc is None
+            created_bucket=existing_bucket_obj is None,
+            created_vpc=existing_vpc is None,
+            wildcard_resources=wildcard_resources,
         )
 
-    # --- pieces -----------------------------------------------------------------------------
-    def _create_storage(
-        self,
-        *,
-        existing_bucket_obj: s3.IBucket | None,
-        bucket_props: Mapping[str, Any] | None,
-        versioned: bool,
-        queue_props: Mapping[str, Any] | None,
-        visibility_s: int,
-        max_receive_count: int,
-        suffix: str | None,
-    ) -> None:
-        """The bucket, the queue with its dead-letter queue, and the notification between."""
-        self.bucket: s3.IBucket = existing_bucket_obj or s3.Bucket(
+    # --- builders: each creates one part and returns it -------------------------------------
+    def _new_bucket(self, versioned: bool, bucket_props: Mapping[str, Any] | None) -> s3.Bucket:
+        """No public access, TLS only, SSE-S3, owner-enforced, retained on stack deletion."""
+        return s3.Bucket(
             self,
             "Bucket",
             **{
@@ -236,14 +173,20 @@ class S3TriggeredFargateTask(Construct):
                 **(bucket_props or {}),
             },
         )
-        self.dead_letter_queue = sqs.Queue(
+
+    def _dead_letter_queue(self) -> sqs.Queue:
+        return sqs.Queue(
             self,
             "DeadLetterQueue",
             retention_period=Duration.days(c.DLQ_RETENTION_DAYS),
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
         )
-        self.queue = sqs.Queue(
+
+    def _queue(
+        self, visibility_s: int, max_receive_count: int, queue_props: Mapping[str, Any] | None
+    ) -> sqs.Queue:
+        return sqs.Queue(
             self,
             "Queue",
             **{
@@ -256,9 +199,109 @@ class S3TriggeredFargateTask(Construct):
                 **(queue_props or {}),
             },
         )
+
+    def _notify_queue_of_uploads(self, suffix: str | None) -> None:
         key_filter = s3.NotificationKeyFilter(prefix=self.input_prefix, suffix=suffix)
         self.bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED, s3n.SqsDestination(self.queue), key_filter
+        )
+
+    def _task_security_group(self) -> ec2.SecurityGroup:
+        return ec2.SecurityGroup(
+            self,
+            "TaskSecurityGroup",
+            vpc=self.vpc,
+            description="s3fargate tasks: no inbound, outbound HTTPS to S3, ECR and logs",
+            allow_all_outbound=True,
+        )
+
+    def _new_cluster(self) -> ecs.Cluster:
+        return ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=self.vpc,
+            enable_fargate_capacity_providers=True,
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+        )
+
+    def _task_definition(
+        self,
+        cpu: int,
+        memory_limit_mib: int,
+        ephemeral_storage_gib: int | None,
+        architecture: ecs.CpuArchitecture,
+    ) -> ecs.FargateTaskDefinition:
+        return ecs.FargateTaskDefinition(
+            self,
+            "TaskDefinition",
+            cpu=cpu,
+            memory_limit_mib=memory_limit_mib,
+            ephemeral_storage_gib=ephemeral_storage_gib,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=architecture,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+        )
+
+    def _container(
+        self,
+        container_name: str,
+        image: ecs.ContainerImage,
+        task_environment: Mapping[str, str] | None,
+    ) -> ecs.ContainerDefinition:
+        return self.task_definition.add_container(
+            container_name,
+            container_name=container_name,
+            image=image,
+            logging=ecs.LogDriver.aws_logs(stream_prefix="task", log_group=self.log_group),
+            environment={
+                c.ENV_INPUT_PREFIX: self.input_prefix,
+                c.ENV_RESULTS_PREFIX: self.results_prefix,
+                **(task_environment or {}),
+            },
+        )
+
+    def _runner_environment(
+        self,
+        *,
+        container_name: str,
+        subnets: ec2.SelectedSubnets,
+        public_ip: bool,
+        capacity_provider: CapacityProvider,
+        max_running_tasks: int | None,
+    ) -> dict[str, str]:
+        """The runner's configuration contract (``RunnerConfig.from_env`` reads it)."""
+        environment = {
+            c.ENV_CLUSTER_ARN: self.cluster.cluster_arn,
+            c.ENV_TASK_DEFINITION_ARN: self.task_definition.task_definition_arn,
+            c.ENV_CONTAINER_NAME: container_name,
+            c.ENV_SUBNETS: Fn.join(",", [s.subnet_id for s in subnets.subnets]),
+            c.ENV_SECURITY_GROUPS: self.security_group.security_group_id,
+            c.ENV_ASSIGN_PUBLIC_IP: "ENABLED" if public_ip else "DISABLED",
+            "POWERTOOLS_SERVICE_NAME": "s3fargate-runner",
+        }
+        if capacity_provider != "FARGATE":
+            environment[c.ENV_CAPACITY_PROVIDER] = capacity_provider
+        if max_running_tasks is not None:
+            environment[c.ENV_MAX_RUNNING_TASKS] = str(max_running_tasks)
+        return environment
+
+    def _runner(
+        self, *, environment: dict[str, str], timeout: Duration, memory_mib: int
+    ) -> lambda_.Function:
+        return lambda_.Function(
+            self,
+            "Runner",
+            description="s3fargate: one ECS Fargate RunTask per object created in the bucket",
+            runtime=RUNNER_RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=RUNNER_HANDLER,
+            code=lambda_.Code.from_asset(runner_code_dir()),
+            layers=[self._powertools_layer()],
+            timeout=timeout,
+            memory_size=memory_mib,
+            environment=environment,
+            log_group=self.runner_log_group,
         )
 
     def _example_image(self, architecture: ecs.CpuArchitecture) -> ecs.ContainerImage:
@@ -331,8 +374,11 @@ class S3TriggeredFargateTask(Construct):
         arn = ssm.StringParameter.value_for_string_parameter(self, name)
         return lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", arn)
 
-    def _grant_task_data_access(self) -> None:
-        # Read the input prefix, write the results prefix: nothing else in the bucket.
+    def _grant_task_data_access(self) -> list[str]:
+        """Read the input prefix, write the results prefix: nothing else in the bucket.
+
+        Returns the wildcard resources granted (key prefixes), for cdk-nag.
+        """
         role = self.task_definition.task_role
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -348,17 +394,20 @@ class S3TriggeredFargateTask(Construct):
                 resources=[self.bucket.arn_for_objects(f"{self.results_prefix}*")],
             )
         )
-        self._wildcard_resources = [
-            self.bucket.arn_for_objects(f"{self.input_prefix}*"),
-            self.bucket.arn_for_objects(f"{self.results_prefix}*"),
-        ]
         if self.bucket.encryption_key is not None:
             self.bucket.encryption_key.grant_decrypt(role)
             self.bucket.encryption_key.grant_encrypt(role)
+        return [
+            self.bucket.arn_for_objects(f"{self.input_prefix}*"),
+            self.bucket.arn_for_objects(f"{self.results_prefix}*"),
+        ]
 
-    def _grant_runner_launch(self) -> None:
-        # As the ECS documentation scopes it: RunTask on the task definition, only on this
-        # cluster; PassRole on exactly the two roles, only to ECS tasks.
+    def _grant_runner_launch(self) -> list[str]:
+        """As the ECS documentation scopes it: RunTask on the task definition, only on this
+        cluster; PassRole on exactly the two roles, only to ECS tasks.
+
+        Returns the wildcard resources granted (this cluster's task ARNs), for cdk-nag.
+        """
         stack = Stack.of(self)
         cluster_condition = {"ArnEquals": {"ecs:cluster": self.cluster.cluster_arn}}
         self.runner.add_to_role_policy(
@@ -372,7 +421,6 @@ class S3TriggeredFargateTask(Construct):
         task_arns = stack.format_arn(
             service="ecs", resource="task", resource_name=f"{self.cluster.cluster_name}/*"
         )
-        self._wildcard_resources.append(task_arns)
         self.runner.add_to_role_policy(
             iam.PolicyStatement(
                 sid="TagTasksAtLaunch",
@@ -400,8 +448,11 @@ class S3TriggeredFargateTask(Construct):
                 conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
             )
         )
+        return [task_arns]
 
-    def _acknowledge_nag_findings(self, *, created_bucket: bool, created_vpc: bool) -> None:
+    def _acknowledge_nag_findings(
+        self, *, created_bucket: bool, created_vpc: bool, wildcard_resources: list[str]
+    ) -> None:
         """Acknowledge each AwsSolutions finding on what this construct creates, with why."""
         if created_bucket:
             nag.acknowledge(
@@ -436,7 +487,7 @@ class S3TriggeredFargateTask(Construct):
         ):
             if role is not None:
                 nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", reason)
-        for resource in self._wildcard_resources:
+        for resource in wildcard_resources:
             nag.acknowledge(
                 self,
                 nag.wildcard_finding(self, resource),

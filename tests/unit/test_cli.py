@@ -1,0 +1,44 @@
+"""The command line in-process: what it refuses before it starts anything."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from s3fargate import cli
+from s3fargate.exit_codes import CliExit
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bucket", "Bad_Bucket"], "not a valid S3 bucket name"),
+        (["--results-prefix", "incoming/out/"], "overlaps"),
+        (["--max-running", "0"], "--max-running must be at least 1"),
+        (["--task-cmd", "'unclosed"], "--task-cmd"),
+        (["--max-receive-count", "0"], "--max-receive-count must be 1-1000"),
+        (["--visibility-timeout", "50000"], "--visibility-timeout must be 0-43200"),
+        (["--port", "70000"], "is not a TCP port"),
+    ],
+)
+def test_bad_options_exit_2_with_a_clear_message(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # WHEN the demo is started with a bad option
+    code = cli.main(["demo", "--run-dir", str(tmp_path / "d"), *args])
+    # THEN it refuses before starting anything, naming the problem on stderr
+    assert code == CliExit.USAGE
+    err = capsys.readouterr().err
+    assert message in err
+    assert not (tmp_path / "d").exists()
+
+
+def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["demo", "--no-such-option"])
+    assert info.value.code == CliExit.USAGE
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
