@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = {
     "runner": "bench.runner_bench",
     "task": "bench.task_bench",
+    "ranged": "bench.ranged_bench",
     "local": "bench.local_bench",
 }
 

@@ -16,6 +16,11 @@ ENV_S3_ETAG: Final = "S3_ETAG"
 ENV_S3_SIZE: Final = "S3_SIZE"
 ENV_INPUT_PREFIX: Final = "INPUT_PREFIX"
 ENV_RESULTS_PREFIX: Final = "RESULTS_PREFIX"
+#: How the task SDK reads the object: concurrent ranged GETs of a part size (1 = one stream).
+ENV_S3_READ_CONCURRENCY: Final = "S3_READ_CONCURRENCY"
+ENV_S3_PART_SIZE: Final = "S3_PART_SIZE"
+DEFAULT_READ_CONCURRENCY: Final = 10
+DEFAULT_PART_SIZE: Final = 8 * 1024 * 1024
 
 DEFAULT_INPUT_PREFIX: Final = "incoming/"
 DEFAULT_RESULTS_PREFIX: Final = "results/"

@@ -69,12 +69,24 @@ def test_empty_object(moto_endpoint: str, bucket: str) -> None:
     assert result["sha256"] == hashlib.sha256(b"").hexdigest()
 
 
-def test_fifty_megabyte_object_streams_to_the_right_hash(moto_endpoint: str, bucket: str) -> None:
+@pytest.mark.parametrize(
+    "settings",
+    [
+        pytest.param({}, id="defaults"),
+        pytest.param({"S3_READ_CONCURRENCY": "1"}, id="one-stream"),
+        pytest.param({"S3_READ_CONCURRENCY": "6", "S3_PART_SIZE": "3MiB"}, id="6x3MiB-parts"),
+    ],
+)
+def test_fifty_megabyte_object_streams_to_the_right_hash(
+    moto_endpoint: str, bucket: str, settings: dict[str, str]
+) -> None:
+    # GIVEN a 50 MB multipart upload (parts of 8 MiB, the SDK's default part size)
     body = os.urandom(50 * 1024 * 1024)
     boto3.client("s3", endpoint_url=moto_endpoint).upload_fileobj(
         io.BytesIO(body), bucket, "incoming/big.bin"
     )
-    run = run_task(moto_endpoint, {"S3_BUCKET": bucket, "S3_KEY": "incoming/big.bin"})
+    # WHEN the example task reads it with these read settings
+    run = run_task(moto_endpoint, {"S3_BUCKET": bucket, "S3_KEY": "incoming/big.bin", **settings})
     assert run.returncode == 0, run.stdout + run.stderr
     result = read_result(moto_endpoint, bucket, "results/big.bin.json")
     assert result["size"] == len(body)

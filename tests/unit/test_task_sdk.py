@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import io
-from typing import Any
+from dataclasses import replace
 
 import pytest
-from botocore.exceptions import ClientError, ReadTimeoutError
 
 from s3fargate.contracts import PrefixOverlapError, result_key
 from s3fargate.examples.fingerprint import fingerprint_chunks
 from s3fargate.task import ObjectUnavailableError, TaskConfig, TaskConfigError
 from s3fargate.task.stream import S3Object
+from tests.fakes import FakeS3
 
 
 def test_config_reads_contract_environment() -> None:
@@ -67,73 +66,41 @@ def test_line_count(chunks: list[bytes], lines: int) -> None:
     assert fingerprint_chunks(chunks)["lines"] == lines
 
 
-class _DroppingBody:
-    """A GetObject body that times out once after ``fail_after`` bytes."""
-
-    def __init__(self, data: bytes, fail_after: int | None) -> None:
-        self._io = io.BytesIO(data)
-        self._fail_after = fail_after
-
-    def read(self, size: int) -> bytes:
-        if self._fail_after is not None and self._io.tell() >= self._fail_after:
-            self._fail_after = None
-            raise ReadTimeoutError(endpoint_url="http://s3")
-        return self._io.read(size)
-
-    def close(self) -> None:
-        pass
+CONFIG = TaskConfig(bucket="b", key="incoming/k", read_concurrency=1)
 
 
-class _FakeS3:
-    def __init__(self, data: bytes, *, fail_after: int | None = None, error: str | None = None):
-        self.data = data
-        self.fail_after = fail_after
-        self.error = error
-        self.calls: list[dict[str, Any]] = []
-
-    def get_object(self, **kwargs: Any) -> dict[str, Any]:
-        self.calls.append(kwargs)
-        if self.error:
-            raise ClientError({"Error": {"Code": self.error, "Message": "nope"}}, "GetObject")
-        start = int(kwargs["Range"].split("=")[1].rstrip("-")) if "Range" in kwargs else 0
-        fail = self.fail_after if len(self.calls) == 1 else None
-        return {
-            "Body": _DroppingBody(self.data[start:], fail),
-            "ContentLength": len(self.data) - start,
-            "ETag": '"etag"',
-        }
-
-
-CONFIG = TaskConfig(bucket="b", key="incoming/k")
-
-
-def test_dropped_connection_resumes_from_the_last_byte_of_the_same_object() -> None:
+def test_one_stream_resumes_a_dropped_connection_from_the_last_byte_of_the_same_object() -> None:
     data = bytes(range(256)) * 10_000
-    s3 = _FakeS3(data, fail_after=700_000)
+    s3 = FakeS3(data, drops={1: 700_000})
     obj = S3Object(s3=s3, config=CONFIG)  # type: ignore[arg-type]
     assert b"".join(obj.chunks(chunk_size=100_000)) == data
     assert len(s3.calls) == 2
+    assert "Range" not in s3.calls[0]
     assert s3.calls[1]["Range"] == "bytes=700000-"
-    assert s3.calls[1]["IfMatch"] == '"etag"'
+    assert s3.calls[1]["IfMatch"] == '"etag-1"'
 
 
 @pytest.mark.parametrize("code", ["NoSuchKey", "AccessDenied", "NoSuchBucket", "NoSuchVersion"])
-def test_unavailable_objects_map_to_exit_3(code: str) -> None:
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_unavailable_objects_map_to_exit_3(code: str, concurrency: int) -> None:
+    config = replace(CONFIG, read_concurrency=concurrency)
     with pytest.raises(ObjectUnavailableError, match=code) as info:
-        S3Object(s3=_FakeS3(b"", error=code), config=CONFIG)  # type: ignore[arg-type]
+        S3Object(s3=FakeS3(b"", error=code), config=config)  # type: ignore[arg-type]
     assert info.value.exit_code == 3
 
 
 def test_stream_can_be_read_once() -> None:
-    obj = S3Object(s3=_FakeS3(b"abc"), config=CONFIG)  # type: ignore[arg-type]
+    obj = S3Object(s3=FakeS3(b"abc"), config=CONFIG)  # type: ignore[arg-type]
     assert b"".join(obj.chunks()) == b"abc"
     with pytest.raises(RuntimeError, match="read once"):
         next(obj.chunks())
 
 
 def test_abandoning_the_stream_stops_the_reader() -> None:
-    obj = S3Object(s3=_FakeS3(b"x" * 10_000_000), config=CONFIG)  # type: ignore[arg-type]
+    s3 = FakeS3(b"x" * 10_000_000)
+    obj = S3Object(s3=s3, config=CONFIG)  # type: ignore[arg-type]
     stream = obj.chunks(chunk_size=1000)
     next(stream)
     stream.close()  # the generator's finally stops and joins the read-ahead thread
-    assert obj.bytes_read < 10_000_000
+    assert s3.bytes_served < 10_000_000
+    assert s3.open_bodies == 0

@@ -66,6 +66,9 @@ class LocalEcs:
             # Never hand the user's real AWS credentials to a task talking to the local server.
             base = {k: v for k, v in base.items() if not k.startswith("AWS_")}
             base.update(LOCAL_CREDENTIALS)
+            # The embedded server is on loopback with no per-connection limit, and it copies the
+            # whole object for every ranged GET: one stream is the fastest read there.
+            base.setdefault(c.ENV_S3_READ_CONCURRENCY, "1")
         base.update(
             {
                 "AWS_ENDPOINT_URL": endpoint,
@@ -191,6 +194,8 @@ def _docker_passthrough() -> list[str]:
         "AWS_DEFAULT_REGION",
         c.ENV_INPUT_PREFIX,
         c.ENV_RESULTS_PREFIX,
+        c.ENV_S3_READ_CONCURRENCY,
+        c.ENV_S3_PART_SIZE,
     ]
 
 

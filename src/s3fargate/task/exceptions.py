@@ -13,7 +13,8 @@ class ExitCode(enum.IntEnum):
     PROCESSING_FAILED = 1
     #: Missing or invalid task environment.
     BAD_CONFIGURATION = 2
-    #: The object does not exist (deleted before the task ran), or access is denied.
+    #: The object does not exist (deleted before the task ran), access is denied, it is
+    #: archived, or it was overwritten while it was read.
     OBJECT_UNAVAILABLE = 3
 
 
@@ -37,6 +38,11 @@ class ObjectUnavailableError(TaskError):
     """The object cannot be read: gone, never existed, or access denied."""
 
     exit_code = ExitCode.OBJECT_UNAVAILABLE
+
+
+class ObjectChangedError(ObjectUnavailableError):
+    """The object was overwritten while it was read: the version that triggered the task is
+    gone (the new upload triggers a task of its own)."""
 
 
 class ResultWriteError(TaskError):

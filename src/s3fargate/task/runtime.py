@@ -35,10 +35,18 @@ class _Terminated(BaseException):
     """Raised in the main thread when SIGTERM arrives."""
 
 
-def create_s3_client() -> S3Client:
-    """An S3 client with standard retries; honours ``AWS_ENDPOINT_URL`` (local server or AWS)."""
+def create_s3_client(read_concurrency: int = 1) -> S3Client:
+    """An S3 client with standard retries; honours ``AWS_ENDPOINT_URL`` (local server or AWS).
+
+    Its connection pool holds one connection per concurrent ranged GET, plus one for writing.
+    """
     return boto3.client(
-        "s3", config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10)
+        "s3",
+        config=Config(
+            retries={"mode": "standard", "max_attempts": 5},
+            connect_timeout=10,
+            max_pool_connections=max(10, read_concurrency + 1),
+        ),
     )
 
 
@@ -103,7 +111,7 @@ def run(
     restore = _exit_on_sigterm()
     obj: S3Object | None = None
     try:
-        s3 = s3 or create_s3_client()
+        s3 = s3 or create_s3_client(config.read_concurrency)
         progress = _Progress(logger, lambda: obj.size if obj else 0, progress_interval)
         obj = S3Object(s3=s3, config=config, on_chunk=progress)
         result = process(obj)

@@ -1,22 +1,34 @@
-"""Read an S3 object as a stream of chunks: bounded memory, read-ahead, resume on drops."""
+"""Read an S3 object as an in-order stream of chunks, in bounded memory.
+
+Two ways, chosen per object:
+- **parts**: ``read_concurrency`` ranged GETs of ``part_size`` bytes at once (AWS's guidance
+  for throughput: one connection carries a fraction of a task's bandwidth), delivered strictly
+  in order, with at most about ``read_concurrency`` parts in memory;
+- **one stream** (``read_concurrency`` 1, or an object of at most one part): a single GET with
+  a read-ahead thread.
+Every request after the first is pinned to the ETag the first one saw (``If-Match``), and to
+``VersionId`` when the task has one, so the bytes are those of one object version.
+"""
 
 from __future__ import annotations
 
+import collections
 import io
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import (
-    ClientError,
-    ConnectionClosedError,
-    IncompleteReadError,
-    ReadTimeoutError,
-    ResponseStreamingError,
+from s3fargate.task.s3io import (
+    MAX_RESUMES,
+    STREAM_ERRORS,
+    ObjectRef,
+    RangeNotSatisfiableError,
+    get_object,
+    object_size,
+    read_range,
 )
-from urllib3.exceptions import ProtocolError
-
-from s3fargate.task.exceptions import ObjectUnavailableError, TaskError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -26,38 +38,8 @@ if TYPE_CHECKING:
     from s3fargate.task.config import TaskConfig
 
 CHUNK_SIZE = 1024 * 1024
-#: Chunks read ahead while the caller works on the current one: at most this many MiB in flight.
+#: One-stream mode: chunks read ahead while the caller works on the current one.
 READ_AHEAD_CHUNKS = 4
-#: A dropped connection is resumed from the last byte read, this many times per object.
-MAX_RESUMES = 5
-
-#: Errors that mean "the object is not there for us", ending the task with exit code 3.
-UNAVAILABLE_CODES = frozenset(
-    {
-        "NoSuchKey",
-        "NoSuchBucket",
-        "NoSuchVersion",
-        "NotFound",
-        "404",
-        "AccessDenied",
-        "403",
-        "Forbidden",
-        "AllAccessDisabled",
-        "InvalidObjectState",  # archived in Glacier: restore it first
-    }
-)
-_STREAM_ERRORS = (
-    ReadTimeoutError,
-    ResponseStreamingError,
-    IncompleteReadError,
-    ConnectionClosedError,
-    ProtocolError,
-    ConnectionError,
-)
-
-
-class ObjectChangedError(TaskError):
-    """The object was overwritten while it was being read (its ETag changed)."""
 
 
 class S3Object:
@@ -76,31 +58,120 @@ class S3Object:
         self.bucket = config.bucket
         self.key = config.key
         self.version_id = config.version_id
+        self.read_concurrency = config.read_concurrency
+        self.part_size = config.part_size
         self._s3 = s3
         self._on_chunk = on_chunk
-        response = self._get(offset=0, if_match=None)
-        self.size: int = int(response.get("ContentLength", 0))
+        ref = ObjectRef(bucket=config.bucket, key=config.key, version_id=config.version_id)
+        response = self._first_get(ref)
+        self.size: int = object_size(response)
         self.etag: str | None = response.get("ETag")
         self.content_type: str | None = response.get("ContentType")
+        self._ref = replace(ref, etag=self.etag)
         self._body: Any = response["Body"]
         self._offset = 0
+        self._delivered = 0
         self._resumes = 0
         self._taken = False
 
     @property
     def bytes_read(self) -> int:
-        """Bytes delivered from S3 so far (read-ahead included)."""
-        return self._offset
+        """Bytes handed to the caller so far."""
+        return self._delivered
+
+    @property
+    def parallel(self) -> bool:
+        """True when the object is read as concurrent ranged parts."""
+        return self.read_concurrency > 1 and self.size > self.part_size
 
     def chunks(self, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-        """Yield the object's bytes in chunks of up to ``chunk_size``.
+        """Yield the object's bytes, in order, in chunks of up to ``chunk_size``.
 
-        A background thread reads ahead by up to ``READ_AHEAD_CHUNKS`` chunks, so network
-        reads overlap the caller's work while memory stays bounded.
+        Network reads overlap the caller's work; memory stays bounded by about
+        ``read_concurrency`` times ``part_size`` (parts) or ``READ_AHEAD_CHUNKS`` chunks (one
+        stream), never by the object.
         """
         if self._taken:
             raise RuntimeError("an S3Object can be read once: call chunks() or as_file() once")
         self._taken = True
+        source = self._parts(chunk_size) if self.parallel else self._one_stream(chunk_size)
+        for chunk in source:
+            self._delivered += len(chunk)
+            if self._on_chunk:
+                self._on_chunk(len(chunk))
+            yield chunk
+
+    def as_file(self, chunk_size: int = CHUNK_SIZE) -> io.BufferedReader:
+        """A read-only binary file object over the stream (for csv, zipfile, tarfile …)."""
+        return io.BufferedReader(_ChunkReader(self.chunks(chunk_size)), buffer_size=chunk_size)
+
+    # --- the first request --------------------------------------------------------------------
+    def _first_get(self, ref: ObjectRef) -> Any:
+        if self.read_concurrency <= 1:
+            return get_object(self._s3, ref)
+        # The first part, which for a small object is all of it: one GET either way.
+        try:
+            return get_object(self._s3, ref, start=0, end=self.part_size - 1)
+        except RangeNotSatisfiableError:  # an empty object has no byte 0
+            return get_object(self._s3, ref)
+
+    # --- parts ------------------------------------------------------------------------------
+    def _parts(self, chunk_size: int) -> Iterator[bytes]:
+        ranges = [
+            (start, min(start + self.part_size, self.size) - 1)
+            for start in range(0, self.size, self.part_size)
+        ]
+        stop = threading.Event()
+        # Each part's chunks, in arrival order, then None (read) or the exception that ended it.
+        in_flight: collections.deque[queue.SimpleQueue[bytes | BaseException | None]]
+        in_flight = collections.deque()
+        pool = ThreadPoolExecutor(max_workers=self.read_concurrency, thread_name_prefix="s3-part")
+
+        def read_part(index: int, sink: queue.SimpleQueue[bytes | BaseException | None]) -> None:
+            start, end = ranges[index]
+            try:
+                read_range(
+                    self._s3,
+                    self._ref,
+                    start=start,
+                    end=end,
+                    chunk_size=chunk_size,
+                    deliver=sink.put,
+                    stop=stop,
+                    # Part 0 continues the first response's open body.
+                    body=self._body if index == 0 else None,
+                )
+                sink.put(None)
+            except BaseException as exc:  # handed to the consumer, which raises it
+                sink.put(exc)
+
+        def submit(index: int) -> None:
+            sink: queue.SimpleQueue[bytes | BaseException | None] = queue.SimpleQueue()
+            in_flight.append(sink)
+            pool.submit(read_part, index, sink)
+
+        try:
+            scheduled = 0
+            while scheduled < min(self.read_concurrency, len(ranges)):
+                submit(scheduled)
+                scheduled += 1
+            while in_flight:
+                # The oldest part streams to the caller as it arrives; the others fill behind.
+                head = in_flight[0]
+                while (item := head.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
+                in_flight.popleft()
+                if scheduled < len(ranges):
+                    submit(scheduled)
+                    scheduled += 1
+        finally:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    # --- one stream -------------------------------------------------------------------------
+    def _one_stream(self, chunk_size: int) -> Iterator[bytes]:
         # Items: a chunk, the reader's exception, or None at the end of the object.
         buffer: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=READ_AHEAD_CHUNKS)
         stop = threading.Event()
@@ -115,17 +186,11 @@ class S3Object:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                if self._on_chunk:
-                    self._on_chunk(len(item))
                 yield item
         finally:
             stop.set()
             reader.join(timeout=5)
             self._body.close()
-
-    def as_file(self, chunk_size: int = CHUNK_SIZE) -> io.BufferedReader:
-        """A read-only binary file object over the stream (for csv, zipfile, tarfile …)."""
-        return io.BufferedReader(_ChunkReader(self.chunks(chunk_size)), buffer_size=chunk_size)
 
     def _read_ahead(
         self, buffer: queue.Queue[bytes | BaseException | None], stop: threading.Event, size: int
@@ -148,39 +213,16 @@ class S3Object:
         while True:
             try:
                 chunk: bytes = self._body.read(size)
-            except _STREAM_ERRORS:
+            except STREAM_ERRORS:
                 if self._resumes >= MAX_RESUMES:
                     raise
                 self._resumes += 1
                 self._body.close()
                 # Resume where we stopped, only if the object is still the same one.
-                self._body = self._get(offset=self._offset, if_match=self.etag)["Body"]
+                self._body = get_object(self._s3, self._ref, start=self._offset)["Body"]
                 continue
             self._offset += len(chunk)
             return chunk
-
-    def _get(self, *, offset: int, if_match: str | None) -> Any:
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key}
-        if self.version_id:
-            kwargs["VersionId"] = self.version_id
-        if offset:
-            kwargs["Range"] = f"bytes={offset}-"
-        if if_match:
-            kwargs["IfMatch"] = if_match
-        try:
-            return self._s3.get_object(**kwargs)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", ""))
-            message = str(error.get("Message", "")) or code
-            where = f"s3://{self.bucket}/{self.key}"
-            if code in ("PreconditionFailed", "412"):
-                raise ObjectChangedError(
-                    f"{where} changed while it was being read (ETag no longer {if_match})"
-                ) from exc
-            if code in UNAVAILABLE_CODES:
-                raise ObjectUnavailableError(f"{where}: {code}: {message}") from exc
-            raise
 
 
 class _ChunkReader(io.RawIOBase):
