@@ -109,3 +109,42 @@ class FakeLambdaContext:
 def lambda_context() -> Any:
     """A Lambda context for calling the handler as Lambda does."""
     return FakeLambdaContext()
+
+
+def ecs_event(
+    name: str,
+    *,
+    job_id: str | None = None,
+    attempt: int | None = None,
+    task_arn: str | None = None,
+    version: int | None = None,
+    cluster_arn: str | None = None,
+    started_by: str | None = None,
+    key: str | None = None,
+) -> dict[str, Any]:
+    """tests/events/ecs/<name>.json, with the fields a test cares about replaced."""
+    event = json.loads((EVENTS_DIR / "ecs" / f"{name}.json").read_text(encoding="utf-8"))
+    detail = event["detail"]
+    env = {e["name"]: e for e in detail["overrides"]["containerOverrides"][0]["environment"]}
+    if job_id is not None:
+        env["S3FARGATE_JOB_ID"]["value"] = job_id
+    if attempt is not None:
+        env["S3FARGATE_ATTEMPT"]["value"] = str(attempt)
+    if key is not None:
+        env["S3_KEY"]["value"] = key
+    if task_arn is not None:
+        detail["taskArn"] = task_arn
+        for container in detail["containers"]:
+            container["taskArn"] = task_arn
+    if version is not None:
+        detail["version"] = version
+    if cluster_arn is not None:
+        detail["clusterArn"] = cluster_arn
+    if started_by is not None:
+        detail["startedBy"] = started_by
+    return event
+
+
+def ecs_event_names() -> list[str]:
+    """Every event of the corpus in tests/events/ecs/."""
+    return sorted(p.stem for p in (EVENTS_DIR / "ecs").glob("*.json"))

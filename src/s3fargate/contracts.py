@@ -36,8 +36,43 @@ ENV_ASSIGN_PUBLIC_IP: Final = "ASSIGN_PUBLIC_IP"
 ENV_CAPACITY_PROVIDER: Final = "CAPACITY_PROVIDER"
 ENV_MAX_RUNNING_TASKS: Final = "MAX_RUNNING_TASKS"
 
-#: Value of RunTask ``startedBy``; ListTasks filters on it to count this runner's tasks.
+ENV_PIPELINE_ID: Final = "PIPELINE_ID"
+ENV_JOBS_TABLE: Final = "JOBS_TABLE"
+ENV_MAX_RECEIVE_COUNT: Final = "MAX_RECEIVE_COUNT"
+ENV_NOTIFICATION_TOPIC_ARN: Final = "NOTIFICATION_TOPIC_ARN"
+
+#: RunTask ``startedBy`` when ``PIPELINE_ID`` is unset. Each pipeline's own id is its
+#: ``startedBy``: ListTasks (the cap) and the EventBridge rule (the tracker) filter on it, so
+#: pipelines sharing a cluster never count or track each other's tasks.
 STARTED_BY: Final = "s3fargate"
+#: ECS's ``startedBy``: up to 128 letters, digits, hyphens, underscores and slashes.
+PIPELINE_ID_PATTERN: Final = r"^[A-Za-z0-9_/-]{1,128}$"
+
+# --- Tracker configuration ------------------------------------------------------------------
+ENV_QUEUE_URL: Final = "QUEUE_URL"
+ENV_MAX_ATTEMPTS: Final = "MAX_ATTEMPTS"
+ENV_RETRY_EXIT_CODES: Final = "RETRY_EXIT_CODES"
+ENV_JOB_TTL_DAYS: Final = "JOB_TTL_DAYS"
+DEFAULT_MAX_ATTEMPTS: Final = 3
+DEFAULT_JOB_TTL_DAYS: Final = 90
+
+ENV_TASK_LOG_GROUP: Final = "TASK_LOG_GROUP"
+#: The awslogs stream prefix of the task container: streams are ``task/<container>/<task id>``.
+TASK_LOG_STREAM_PREFIX: Final = "task"
+
+
+def task_log_stream(container_name: str, task_arn: str) -> str:
+    """The CloudWatch Logs stream of a task's container (awslogs driver, our prefix)."""
+    return f"{TASK_LOG_STREAM_PREFIX}/{container_name}/{task_arn.rsplit('/', 1)[-1]}"
+
+
+# --- Job identity in the task (container overrides; the tracker reads them back) ------------
+ENV_JOB_ID: Final = "S3FARGATE_JOB_ID"
+ENV_ATTEMPT: Final = "S3FARGATE_ATTEMPT"
+
+#: A message asking the runner for a new attempt of a job: ``{RETRY_MARKER: RETRY_KIND, ...}``.
+RETRY_MARKER: Final = "s3fargate"
+RETRY_KIND: Final = "retry"
 
 # --- Queue defaults shared by the CDK construct and the local pipeline -------------------
 DEFAULT_MAX_RECEIVE_COUNT: Final = 5
@@ -77,3 +112,30 @@ def result_key(key: str, *, input_prefix: str, results_prefix: str) -> str:
     check_prefixes(input_prefix, results_prefix)
     relative = key[len(input_prefix) :] if key.startswith(input_prefix) else key
     return f"{results_prefix}{relative}{RESULT_SUFFIX}"
+
+
+def retry_request(
+    *,
+    job_id: str,
+    attempt: int,
+    bucket: str,
+    key: str,
+    version_id: str | None,
+    etag: str | None,
+    size: int | None,
+    reason: str,
+    requested_at: str,
+) -> dict[str, object]:
+    """The queue message that asks the runner for attempt ``attempt`` of job ``job_id``."""
+    return {
+        RETRY_MARKER: RETRY_KIND,
+        "job_id": job_id,
+        "attempt": attempt,
+        "bucket": bucket,
+        "key": key,
+        "version_id": version_id,
+        "etag": etag,
+        "size": size,
+        "reason": reason,
+        "requested_at": requested_at,
+    }

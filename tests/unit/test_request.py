@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from s3fargate.events import EventSourceKind, ObjectCreated
 from s3fargate.taskrunner import RunnerConfig, client_token, run_task_request
-from s3fargate.taskrunner.request import MAX_OVERRIDES_CHARS, tag_value
+from s3fargate.taskrunner.request import MAX_OVERRIDES_CHARS, job_id_of, tag_value
 
 CONFIG = RunnerConfig(
     cluster_arn="arn:cluster",
@@ -46,6 +46,8 @@ def test_request_carries_exact_key_and_contract_environment() -> None:
             "environment": [
                 {"name": "S3_BUCKET", "value": "inbox"},
                 {"name": "S3_KEY", "value": "incoming/a b.csv"},
+                {"name": "S3FARGATE_JOB_ID", "value": job_id_of(_obj())},
+                {"name": "S3FARGATE_ATTEMPT", "value": "1"},
                 {"name": "S3_VERSION_ID", "value": "v1"},
                 {"name": "S3_ETAG", "value": "etag1"},
                 {"name": "S3_SIZE", "value": "12"},
@@ -65,7 +67,12 @@ def test_optional_fields_are_left_out_when_absent() -> None:
     env = run_task_request(_obj(version_id=None, etag=None, size=None), CONFIG)["overrides"][
         "containerOverrides"
     ][0]["environment"]
-    assert [e["name"] for e in env] == ["S3_BUCKET", "S3_KEY"]
+    assert [e["name"] for e in env] == [
+        "S3_BUCKET",
+        "S3_KEY",
+        "S3FARGATE_JOB_ID",
+        "S3FARGATE_ATTEMPT",
+    ]
 
 
 def test_capacity_provider_replaces_launch_type() -> None:
@@ -99,6 +106,28 @@ def test_client_token_is_deterministic_and_within_ecs_limits() -> None:
 )
 def test_client_token_changes_with_identity(change: dict[str, str]) -> None:
     assert client_token(_obj(**change)) != client_token(_obj())
+
+
+def test_each_attempt_has_its_own_token_and_the_first_is_the_job_id() -> None:
+    first, second = _obj(), replace(_obj(), attempt=2, job_id=job_id_of(_obj()))
+    assert client_token(first) == job_id_of(first)
+    assert client_token(second) != client_token(first)
+    assert client_token(second) == client_token(replace(second))
+    assert len(client_token(second)) == 64
+
+
+def test_uploads_without_a_sequencer_are_told_apart_by_their_message() -> None:
+    # GIVEN three uploads of the same bytes to the same key from a server that sends no
+    # sequencer (moto), carried by three messages
+    uploads = [_obj(sequencer=None, version_id=None, origin_id=f"msg-{i}#0") for i in range(3)]
+    # THEN they are three jobs, and a redelivery of one message is the same job
+    assert len({job_id_of(u) for u in uploads}) == 3
+    assert job_id_of(uploads[0]) == job_id_of(replace(uploads[0]))
+
+
+def test_started_by_is_the_pipeline_id() -> None:
+    request = run_task_request(_obj(), replace(CONFIG, pipeline_id="videos-pipeline"))
+    assert request["startedBy"] == "videos-pipeline"
 
 
 def test_client_token_uses_etag_when_unversioned() -> None:

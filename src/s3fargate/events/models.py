@@ -11,13 +11,17 @@ class EventSourceKind(enum.StrEnum):
 
     S3_NOTIFICATION = "s3-notification"
     EVENTBRIDGE = "eventbridge"
+    #: A new attempt of a job, queued by the tracker or an operator (keys are raw).
+    RETRY = "retry"
 
 
 @dataclass(frozen=True, slots=True)
 class ObjectCreated:
     """An object that was created and should be processed by exactly one task.
 
-    ``key`` is always the exact, decoded object key, as S3 stores it.
+    ``key`` is always the exact, decoded object key, as S3 stores it. ``origin_id`` is the SQS
+    message id or EventBridge event id that carried the event: it tells uploads apart where
+    the server sends no ``sequencer``. ``job_id`` and ``attempt`` are set on a retry.
     """
 
     bucket: str
@@ -29,6 +33,9 @@ class ObjectCreated:
     event_name: str
     event_time: str | None
     source: EventSourceKind
+    origin_id: str | None = None
+    job_id: str | None = None
+    attempt: int = 1
 
 
 class SkipReason(enum.StrEnum):

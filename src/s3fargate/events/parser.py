@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.s3_event import (
     S3EventRecord,
 )
 
+from s3fargate import contracts as c
 from s3fargate.events.exceptions import MalformedEventError
 from s3fargate.events.models import (
     EventSourceKind,
@@ -47,7 +48,7 @@ def parse_message_body(body: str, *, message_id: str | None = None) -> list[Pars
 
 def parse_event(payload: Any, *, message_id: str | None = None) -> list[ParsedEvent]:
     """Parse a decoded event: an S3 notification, an ``s3:TestEvent``, an EventBridge S3 event,
-    or any of these wrapped in an SNS notification envelope.
+    a retry request, or any of these wrapped in an SNS notification envelope.
 
     Raises:
         MalformedEventError: the payload is not one of the supported events.
@@ -69,6 +70,8 @@ def parse_event(payload: Any, *, message_id: str | None = None) -> list[ParsedEv
             ]
         if payload.get("source") == "aws.s3" and "detail" in payload:
             return [_parse_eventbridge(payload)]
+        if payload.get(c.RETRY_MARKER) == c.RETRY_KIND:
+            return [_parse_retry(payload)]
         if payload.get("Type") == "Notification" and isinstance(payload.get("Message"), str):
             # S3 -> SNS -> SQS fan-out: the S3 event is the SNS message.
             return parse_message_body(payload["Message"], message_id=message_id)
@@ -98,11 +101,11 @@ def _parse_s3_notification(
     records = payload["Records"]
     if not isinstance(records, list) or not records:
         raise MalformedEventError("'Records' is not a non-empty list", message_id=message_id)
-    for record in S3Event(dict(payload)).records:
-        yield _parse_s3_record(record, message_id)
+    for index, record in enumerate(S3Event(dict(payload)).records):
+        yield _parse_s3_record(record, message_id, index)
 
 
-def _parse_s3_record(record: S3EventRecord, message_id: str | None) -> ParsedEvent:
+def _parse_s3_record(record: S3EventRecord, message_id: str | None, index: int) -> ParsedEvent:
     if record.get("eventSource") != "aws:s3":
         raise MalformedEventError(
             f"record eventSource is {record.get('eventSource')!r}, expected 'aws:s3'",
@@ -132,6 +135,7 @@ def _parse_s3_record(record: S3EventRecord, message_id: str | None) -> ParsedEve
             event_name=event_name,
             event_time=record.get("eventTime"),
             source=EventSourceKind.S3_NOTIFICATION,
+            origin_id=f"{message_id}#{index}" if message_id else None,
         )
     )
 
@@ -163,8 +167,33 @@ def _parse_eventbridge(payload: Mapping[str, Any]) -> ParsedEvent:
             event_name=EVENTBRIDGE_OBJECT_CREATED,
             event_time=payload.get("time"),
             source=EventSourceKind.EVENTBRIDGE,
+            origin_id=payload.get("id"),
         )
     )
+
+
+def _parse_retry(payload: Mapping[str, Any]) -> ParsedEvent:
+    """A new attempt of a known job (``s3fargate.contracts.retry_request`` builds it)."""
+    attempt = payload["attempt"]
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
+        raise ValueError(f"retry attempt must be a whole number of at least 1, got {attempt!r}")
+    size = payload.get("size")
+    obj = ObjectCreated(
+        bucket=payload["bucket"],
+        key=payload["key"],  # raw, as S3 stores it
+        size=int(size) if size is not None else None,
+        etag=payload.get("etag") or None,
+        version_id=payload.get("version_id") or None,
+        sequencer=None,
+        event_name=c.RETRY_KIND,
+        event_time=payload.get("requested_at"),
+        source=EventSourceKind.RETRY,
+        job_id=str(payload["job_id"]),
+        attempt=attempt,
+    )
+    if not isinstance(obj.bucket, str) or not isinstance(obj.key, str) or not obj.job_id:
+        raise TypeError("retry requests need string bucket, key and job_id")
+    return _skip_folder_marker(obj)
 
 
 def _skip_folder_marker(obj: ObjectCreated) -> ParsedEvent:

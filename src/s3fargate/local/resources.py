@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from s3fargate import contracts as c
+from s3fargate.ledger import store as ledger_store
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import FilterRuleTypeDef, QueueConfigurationTypeDef
     from mypy_boto3_sqs import SQSClient
@@ -70,6 +72,38 @@ def provision(s3: S3Client, sqs: SQSClient, config: LocalConfig) -> Queues:
         NotificationConfiguration={"QueueConfigurations": [queue_config]},
     )
     return Queues(url=url, arn=arn, dlq_url=dlq_url, dlq_arn=dlq_arn)
+
+
+def create_jobs_table(dynamodb: DynamoDBClient, name: str) -> None:
+    """The ledger's table as the construct creates it: on-demand, the status index, TTL."""
+    try:
+        dynamodb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": ledger_store.KEY_ATTRIBUTE, "AttributeType": "S"},
+                {"AttributeName": ledger_store.STATUS_ATTRIBUTE, "AttributeType": "S"},
+                {"AttributeName": ledger_store.UPDATED_ATTRIBUTE, "AttributeType": "N"},
+            ],
+            KeySchema=[{"AttributeName": ledger_store.KEY_ATTRIBUTE, "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": ledger_store.STATUS_INDEX,
+                    "KeySchema": [
+                        {"AttributeName": ledger_store.STATUS_ATTRIBUTE, "KeyType": "HASH"},
+                        {"AttributeName": ledger_store.UPDATED_ATTRIBUTE, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        )
+    except dynamodb.exceptions.ResourceInUseException:
+        return  # a restart against a persistent server finds it
+    dynamodb.get_waiter("table_exists").wait(TableName=name)
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": ledger_store.TTL_ATTRIBUTE},
+    )
 
 
 def _arn(sqs: SQSClient, url: str) -> str:

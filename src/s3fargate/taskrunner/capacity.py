@@ -11,11 +11,11 @@ if TYPE_CHECKING:
     from s3fargate.taskrunner.ecs_api import EcsApi
 
 
-def count_active_tasks(ecs: EcsApi, cluster: str) -> int:
-    """Count this runner's tasks whose desired status is RUNNING (pending or running)."""
+def count_active_tasks(ecs: EcsApi, cluster: str, started_by: str) -> int:
+    """Count this pipeline's tasks whose desired status is RUNNING (pending or running)."""
     pages = ecs.get_paginator("list_tasks").paginate(
         cluster=cluster,
-        startedBy=c.STARTED_BY,
+        startedBy=started_by,
         desiredStatus="RUNNING",
         PaginationConfig={"PageSize": 100},
     )
@@ -29,9 +29,12 @@ class LaunchBudget:
     Records beyond the cap fail so that they wait in the queue.
     """
 
-    def __init__(self, *, ecs: EcsApi, cluster: str, limit: int | None) -> None:
+    def __init__(
+        self, *, ecs: EcsApi, cluster: str, limit: int | None, started_by: str = c.STARTED_BY
+    ) -> None:
         self._ecs = ecs
         self._cluster = cluster
+        self._started_by = started_by
         self._limit = limit
         self._remaining: int | None = None
 
@@ -45,7 +48,7 @@ class LaunchBudget:
             return
         if self._remaining is None:
             try:
-                active = count_active_tasks(self._ecs, self._cluster)
+                active = count_active_tasks(self._ecs, self._cluster, self._started_by)
             except Exception as exc:
                 raise LaunchError(
                     f"could not count running tasks for the cap: {exc}", retryable=True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -26,6 +27,14 @@ class RunnerConfig:
     assign_public_ip: AssignPublicIp = "ENABLED"
     capacity_provider: str | None = None
     max_running_tasks: int | None = None
+    #: RunTask ``startedBy``: this pipeline's tasks, and only them, for the cap and the tracker.
+    pipeline_id: str = c.STARTED_BY
+    #: The job ledger's table; None launches with no ledger.
+    jobs_table: str | None = None
+    #: The queue's ``maxReceiveCount``: a record failing its last receive is dead-lettered.
+    max_receive_count: int | None = None
+    #: Where jobs that end badly are announced.
+    notification_topic_arn: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RunnerConfig:
@@ -59,18 +68,15 @@ class RunnerConfig:
 
         capacity_provider = environ.get(c.ENV_CAPACITY_PROVIDER, "").strip() or None
 
-        max_running: int | None = None
-        raw_max = environ.get(c.ENV_MAX_RUNNING_TASKS, "").strip()
-        if raw_max:
-            try:
-                max_running = int(raw_max)
-            except ValueError:
-                max_running = None
-            if max_running is None or max_running < 1:
-                problems.append(
-                    f"{c.ENV_MAX_RUNNING_TASKS} must be a whole number of at least 1, "
-                    f"got {raw_max!r}"
-                )
+        max_running = _positive_int(environ, c.ENV_MAX_RUNNING_TASKS, problems)
+
+        pipeline_id = environ.get(c.ENV_PIPELINE_ID, "").strip() or c.STARTED_BY
+        if not re.match(c.PIPELINE_ID_PATTERN, pipeline_id):
+            problems.append(
+                f"{c.ENV_PIPELINE_ID} must be 1-128 letters, digits, '-', '_' or '/' "
+                f"(it is ECS's startedBy), got {pipeline_id!r}"
+            )
+        max_receive_count = _positive_int(environ, c.ENV_MAX_RECEIVE_COUNT, problems)
 
         if problems:
             raise ConfigurationError(problems)
@@ -83,7 +89,23 @@ class RunnerConfig:
             assign_public_ip="ENABLED" if public_ip == "ENABLED" else "DISABLED",
             capacity_provider=capacity_provider,
             max_running_tasks=max_running,
+            pipeline_id=pipeline_id,
+            jobs_table=environ.get(c.ENV_JOBS_TABLE, "").strip() or None,
+            max_receive_count=max_receive_count,
+            notification_topic_arn=environ.get(c.ENV_NOTIFICATION_TOPIC_ARN, "").strip() or None,
         )
+
+
+def _positive_int(environ: Mapping[str, str], name: str, problems: list[str]) -> int | None:
+    """An optional whole number of at least 1 (unset: None)."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    value = int(raw) if raw.isdigit() else 0
+    if value < 1:
+        problems.append(f"{name} must be a whole number of at least 1, got {raw!r}")
+        return None
+    return value
 
 
 def _split_list(raw: str) -> tuple[str, ...]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
 from s3fargate import contracts as c
+from s3fargate.ledger import identity
 
 if TYPE_CHECKING:
     from s3fargate.events import ObjectCreated
@@ -25,22 +25,37 @@ class OverridesTooLargeError(ValueError):
     """The container overrides exceed ECS's 8,192-character limit."""
 
 
+def job_id_of(obj: ObjectCreated) -> str:
+    """The ledger's id for the upload event ``obj`` is (or, for a retry, names)."""
+    return obj.job_id or identity.job_id(
+        bucket=obj.bucket,
+        key=obj.key,
+        version_id=obj.version_id,
+        etag=obj.etag,
+        sequencer=obj.sequencer,
+        event_time=obj.event_time,
+        origin_id=obj.origin_id,
+    )
+
+
 def client_token(obj: ObjectCreated) -> str:
     """A deterministic RunTask ``clientToken`` (64 hex characters, within ECS's 64 limit).
 
-    Built from bucket, key, version id (or ETag) and sequencer, so a redelivered notification
-    maps to the same token and ECS starts no second task, while a new upload of the same key
-    (new sequencer) gets a new one.
+    One per attempt of the job: a redelivered notification (same bucket, key, version or
+    ETag, sequencer) maps to the same token and ECS starts no second task, while a new upload
+    of the same key, or a new attempt, gets a new one.
     """
-    parts = (obj.bucket, obj.key, obj.version_id or obj.etag or "", obj.sequencer or "")
-    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
+    return identity.client_token(job_id_of(obj), obj.attempt)
 
 
 def task_environment(obj: ObjectCreated) -> list[dict[str, str]]:
-    """The task environment of docs/design.md: bucket from the event, the exact decoded key."""
+    """The task environment of docs/design.md: bucket from the event, the exact decoded key,
+    and the job and attempt it runs (read back from task-state-change events)."""
     env = [
         {"name": c.ENV_S3_BUCKET, "value": obj.bucket},
         {"name": c.ENV_S3_KEY, "value": obj.key},
+        {"name": c.ENV_JOB_ID, "value": job_id_of(obj)},
+        {"name": c.ENV_ATTEMPT, "value": str(obj.attempt)},
     ]
     if obj.version_id:
         env.append({"name": c.ENV_S3_VERSION_ID, "value": obj.version_id})
@@ -90,7 +105,7 @@ def run_task_request(obj: ObjectCreated, config: RunnerConfig) -> dict[str, Any]
         "cluster": config.cluster_arn,
         "taskDefinition": config.task_definition_arn,
         "count": 1,
-        "startedBy": c.STARTED_BY,
+        "startedBy": config.pipeline_id,
         "clientToken": client_token(obj),
         "overrides": overrides,
         "networkConfiguration": {"awsvpcConfiguration": awsvpc},

@@ -83,7 +83,10 @@ class TaskRunner:
 
     def _budget(self) -> LaunchBudget:
         return LaunchBudget(
-            ecs=self._ecs, cluster=self.config.cluster_arn, limit=self.config.max_running_tasks
+            ecs=self._ecs,
+            cluster=self.config.cluster_arn,
+            limit=self.config.max_running_tasks,
+            started_by=self.config.pipeline_id,
         )
 
     def _process_sqs_record(self, record: SQSRecord, *, budget: LaunchBudget) -> int:

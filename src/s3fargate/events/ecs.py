@@ -1,0 +1,176 @@
+"""ECS "Task State Change" events (EventBridge, ``source`` ``aws.ecs``) as typed records.
+
+ECS sends them at least once and out of order; ``detail.version`` grows with every change of
+a task (duplicates share it). Fields this project does not use are ignored, and fields ECS
+may leave out (``stopCode``, ``exitCode``, times) are optional.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from s3fargate import contracts as c
+from s3fargate.events.exceptions import MalformedEventError
+
+ECS_SOURCE = "aws.ecs"
+TASK_STATE_CHANGE = "ECS Task State Change"
+#: Task ``lastStatus`` values in lifecycle order (ECS's task lifecycle).
+LIFECYCLE = (
+    "PROVISIONING",
+    "PENDING",
+    "ACTIVATING",
+    "RUNNING",
+    "DEACTIVATING",
+    "STOPPING",
+    "DEPROVISIONING",
+    "STOPPED",
+    "DELETED",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerState:
+    """One container of the task, as the event reports it."""
+
+    name: str
+    last_status: str | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStateChange:
+    """What an ECS task-state-change event says about one task."""
+
+    task_arn: str
+    cluster_arn: str
+    last_status: str
+    version: int
+    desired_status: str | None = None
+    started_by: str | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    stopped_at: str | None = None
+    event_time: str | None = None
+    capacity_provider: str | None = None
+    containers: tuple[ContainerState, ...] = ()
+    #: The environment of the container override that names the job (the task's contract).
+    environment: dict[str, str] = field(default_factory=dict)
+    #: The name of that container.
+    container_name: str | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """True once the task has stopped (or is being deleted)."""
+        return self.last_status in ("STOPPED", "DELETED")
+
+    @property
+    def job_id(self) -> str | None:
+        """The job this task is an attempt of, from its container overrides."""
+        return self.environment.get(c.ENV_JOB_ID) or None
+
+    @property
+    def attempt(self) -> int | None:
+        """The attempt number, from the container overrides."""
+        raw = self.environment.get(c.ENV_ATTEMPT, "")
+        return int(raw) if raw.isdigit() else None
+
+    @property
+    def container(self) -> ContainerState | None:
+        """The container that ran the job (the one the overrides name)."""
+        for state in self.containers:
+            if state.name == self.container_name:
+                return state
+        return self.containers[0] if len(self.containers) == 1 else None
+
+    @property
+    def exit_code(self) -> int | None:
+        """The job container's exit code, when it ran and exited."""
+        container = self.container
+        return container.exit_code if container else None
+
+    @property
+    def container_reason(self) -> str | None:
+        """Why the job container stopped (``OutOfMemoryError: …``), when ECS says."""
+        container = self.container
+        return container.reason if container else None
+
+    @property
+    def lifecycle_rank(self) -> int:
+        """The position of ``last_status`` in the task lifecycle (unknown statuses: -1)."""
+        try:
+            return LIFECYCLE.index(self.last_status)
+        except ValueError:
+            return -1
+
+
+def parse_task_state_change(payload: Any, *, message_id: str | None = None) -> TaskStateChange:
+    """Parse an EventBridge ECS task-state-change event (a dict, or an SQS body string).
+
+    Raises:
+        MalformedEventError: not a task-state-change event, or a required field is missing.
+    """
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except json.JSONDecodeError as exc:
+            raise MalformedEventError(f"body is not JSON ({exc})", message_id=message_id) from exc
+    if not isinstance(payload, dict):
+        raise MalformedEventError("expected a JSON object", message_id=message_id)
+    if payload.get("source") != ECS_SOURCE or payload.get("detail-type") != TASK_STATE_CHANGE:
+        raise MalformedEventError(
+            f"not an ECS Task State Change event (source {payload.get('source')!r}, "
+            f"detail-type {payload.get('detail-type')!r})",
+            message_id=message_id,
+        )
+    try:
+        detail = payload["detail"]
+        return TaskStateChange(
+            task_arn=str(detail["taskArn"]),
+            cluster_arn=str(detail["clusterArn"]),
+            last_status=str(detail["lastStatus"]),
+            version=int(detail.get("version", 0)),
+            desired_status=detail.get("desiredStatus"),
+            started_by=detail.get("startedBy"),
+            stop_code=detail.get("stopCode"),
+            stopped_reason=detail.get("stoppedReason"),
+            created_at=detail.get("createdAt"),
+            started_at=detail.get("startedAt"),
+            stopped_at=detail.get("stoppedAt"),
+            event_time=payload.get("time"),
+            capacity_provider=detail.get("capacityProviderName") or detail.get("launchType"),
+            containers=tuple(_container(item) for item in detail.get("containers") or ()),
+            **_job_override(detail),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MalformedEventError(
+            f"task state change is missing or has an invalid field ({type(exc).__name__}: {exc})",
+            message_id=message_id,
+        ) from exc
+
+
+def _container(item: dict[str, Any]) -> ContainerState:
+    exit_code = item.get("exitCode")
+    return ContainerState(
+        name=str(item.get("name", "")),
+        last_status=item.get("lastStatus"),
+        exit_code=int(exit_code) if exit_code is not None else None,
+        reason=item.get("reason"),
+    )
+
+
+def _job_override(detail: dict[str, Any]) -> dict[str, Any]:
+    overrides = (detail.get("overrides") or {}).get("containerOverrides") or []
+    for override in overrides:
+        environment = {
+            str(e["name"]): str(e.get("value", ""))
+            for e in override.get("environment") or ()
+            if isinstance(e, dict) and "name" in e
+        }
+        if c.ENV_JOB_ID in environment or c.ENV_S3_KEY in environment:
+            return {"environment": environment, "container_name": override.get("name")}
+    return {}

@@ -1,0 +1,37 @@
+"""The job ledger: one row per upload event, changed only by the pure transition function."""
+
+from s3fargate.ledger.changes import (
+    Change,
+    DeadLettered,
+    Launched,
+    RetryRequested,
+    TaskChanged,
+    TaskLost,
+    Waiting,
+)
+from s3fargate.ledger.identity import client_token, job_id
+from s3fargate.ledger.models import FINAL_STATUSES, Job, JobStatus, ObjectRef
+from s3fargate.ledger.store import LedgerConflictError, LedgerStore
+from s3fargate.ledger.transitions import Decision, Policy, RetryOrder, apply
+
+__all__ = [
+    "FINAL_STATUSES",
+    "Change",
+    "DeadLettered",
+    "Decision",
+    "Job",
+    "JobStatus",
+    "Launched",
+    "LedgerConflictError",
+    "LedgerStore",
+    "ObjectRef",
+    "Policy",
+    "RetryOrder",
+    "RetryRequested",
+    "TaskChanged",
+    "TaskLost",
+    "Waiting",
+    "apply",
+    "client_token",
+    "job_id",
+]

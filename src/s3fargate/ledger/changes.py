@@ -1,0 +1,64 @@
+"""What can happen to a job: the inputs of the transition function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from s3fargate.events.ecs import TaskStateChange
+    from s3fargate.ledger.models import ObjectRef
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """The runner could not launch ``attempt`` yet; its message waits in the queue."""
+
+    ref: ObjectRef
+    attempt: int
+    reason: str
+    receive_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Launched:
+    """RunTask accepted ``attempt`` (or had accepted it before, for the same token)."""
+
+    ref: ObjectRef
+    attempt: int
+    task_arn: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLettered:
+    """The message failed its last receive: SQS moves it to the dead-letter queue."""
+
+    ref: ObjectRef
+    attempt: int
+    reason: str
+    receive_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChanged:
+    """ECS reported a state of one of the job's tasks."""
+
+    event: TaskStateChange
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLost:
+    """The reconciler asked ECS about the task, and ECS no longer knows it."""
+
+    task_arn: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRequested:
+    """An operator asks for a new attempt of a job."""
+
+    reason: str
+
+
+Change = Waiting | Launched | DeadLettered | TaskChanged | TaskLost | RetryRequested

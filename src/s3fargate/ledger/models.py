@@ -1,0 +1,106 @@
+"""The job model: one row per upload event, from the queue to its final state."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is. The first four are in flight; the last four are final."""
+
+    #: In the queue: not launched yet (deferred by the cap, or a launch failed and is retried).
+    WAITING = "waiting"
+    #: RunTask accepted; the task is being provisioned.
+    PENDING = "pending"
+    RUNNING = "running"
+    #: Stopped by the platform (Spot, failed to start, lost); a new attempt is queued.
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    #: The task exited non-zero (not retried), ran out of memory, or every attempt failed.
+    FAILED = "failed"
+    #: Stopped by a user (StopTask).
+    CANCELLED = "cancelled"
+    #: The message could not be launched ``maxReceiveCount`` times and is in the DLQ.
+    DEAD_LETTERED = "dead-lettered"
+
+    @property
+    def final(self) -> bool:
+        """True once nothing more will happen to the job (unless an operator retries it)."""
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DEAD_LETTERED}
+)
+IN_FLIGHT_STATUSES = frozenset(set(JobStatus) - FINAL_STATUSES)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """The upload a job is about."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = None
+    #: When S3 says the object was created (the event's time), if known.
+    event_time: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One upload event's journey. Times are milliseconds since the epoch.
+
+    ``attempts`` counts launched attempts (0 while the first waits); ``task_arns`` holds one
+    ARN per attempt, the current last. ``task_version`` is the highest ECS ``detail.version``
+    applied for the current task, so a late or repeated event never moves the row back.
+    ``revision`` grows with every write; the store writes only on the revision it read.
+    """
+
+    job_id: str
+    bucket: str
+    key: str
+    status: JobStatus
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = None
+    event_time: str | None = None
+    attempts: int = 0
+    task_arns: tuple[str, ...] = ()
+    exit_code: int | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    container_reason: str | None = None
+    #: One line for a person: why the job is where it is.
+    reason: str | None = None
+    result_key: str | None = None
+    receive_count: int | None = None
+    created_at: int = 0
+    launched_at: int | None = None
+    started_at: int | None = None
+    stopped_at: int | None = None
+    next_attempt_at: int | None = None
+    updated_at: int = 0
+    task_version: int = 0
+    revision: int = 0
+    #: When DynamoDB may delete the row (epoch seconds; the table's TTL attribute).
+    expires_at: int | None = None
+
+    @property
+    def task_arn(self) -> str | None:
+        """The current (latest) attempt's task."""
+        return self.task_arns[-1] if self.task_arns else None
+
+    @property
+    def ref(self) -> ObjectRef:
+        """The upload this job is about."""
+        return ObjectRef(
+            bucket=self.bucket,
+            key=self.key,
+            version_id=self.version_id,
+            etag=self.etag,
+            size=self.size,
+            event_time=self.event_time,
+        )

@@ -1,0 +1,167 @@
+"""The ledger in DynamoDB: read a row, apply a change, write it only if nobody else did."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from s3fargate.ledger.models import Job, JobStatus
+from s3fargate.ledger.transitions import NO_CHANGE, Decision, Policy, apply
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from s3fargate.ledger.changes import Change
+
+#: The table's partition key, its status index (for the reconciler and listings), and the
+#: attribute DynamoDB's TTL reads. The construct and the local pipeline create exactly this.
+KEY_ATTRIBUTE = "job_id"
+STATUS_INDEX = "by-status"
+STATUS_ATTRIBUTE = "status"
+UPDATED_ATTRIBUTE = "updated_at"
+TTL_ATTRIBUTE = "expires_at"
+#: Concurrent writers to one row retry this many times; more means something is looping.
+MAX_WRITE_TRIES = 25
+
+_FIELDS = {f.name for f in dataclasses.fields(Job)}
+_serialize = TypeSerializer().serialize
+_deserialize = TypeDeserializer().deserialize
+
+
+class LedgerConflictError(RuntimeError):
+    """A row kept changing under this writer; the change is retried with its message."""
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch (the ledger's clock)."""
+    return int(time.time() * 1000)
+
+
+class LedgerStore:
+    """Reads and writes job rows; every status change goes through :func:`apply`.
+
+    Writes are conditional on the revision read (or on the row not existing yet): when two
+    writers race, one write fails its condition, re-reads and re-applies its change to the
+    row the other wrote, so no update is lost and no row moves backwards.
+    """
+
+    def __init__(
+        self,
+        *,
+        dynamodb: DynamoDBClient,
+        table: str,
+        policy: Policy | None = None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self._dynamodb = dynamodb
+        self.table = table
+        self.policy = policy or Policy()
+        self._clock = clock
+
+    def get(self, job_id: str) -> Job | None:
+        """The row of ``job_id`` (a strongly consistent read), or None."""
+        response = self._dynamodb.get_item(
+            TableName=self.table, Key={KEY_ATTRIBUTE: {"S": job_id}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def apply(self, job_id: str, change: Change) -> Decision:
+        """Apply ``change`` to the job's row and write the result; return the decision.
+
+        Raises:
+            LedgerConflictError: the row changed under every one of ``MAX_WRITE_TRIES`` writes.
+        """
+        for _ in range(MAX_WRITE_TRIES):
+            row = self.get(job_id)
+            decision = apply(row, change, job_id=job_id, policy=self.policy, now_ms=self._clock())
+            if decision.row is None:
+                return NO_CHANGE
+            if self._put(decision.row, expected_revision=row.revision if row else None):
+                return decision
+        raise LedgerConflictError(f"job {job_id}: the row kept changing; giving up this write")
+
+    def jobs(self) -> Iterator[Job]:
+        """Every row (a paginated scan)."""
+        for page in self._dynamodb.get_paginator("scan").paginate(TableName=self.table):
+            for item in page.get("Items", []):
+                yield from_item(item)
+
+    def jobs_with_status(
+        self, status: JobStatus, *, updated_before: int | None = None
+    ) -> Iterator[Job]:
+        """Rows in ``status`` (optionally not updated since ``updated_before`` ms), oldest first."""
+        condition = "#s = :s"
+        values: dict[str, Any] = {":s": {"S": status.value}}
+        if updated_before is not None:
+            condition += " AND #u < :u"
+            values[":u"] = {"N": str(updated_before)}
+        pages = self._dynamodb.get_paginator("query").paginate(
+            TableName=self.table,
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression=condition,
+            ExpressionAttributeNames={"#s": STATUS_ATTRIBUTE, "#u": UPDATED_ATTRIBUTE}
+            if updated_before is not None
+            else {"#s": STATUS_ATTRIBUTE},
+            ExpressionAttributeValues=values,
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield from_item(item)
+
+    def _put(self, row: Job, *, expected_revision: int | None) -> bool:
+        try:
+            if expected_revision is None:
+                self._dynamodb.put_item(
+                    TableName=self.table,
+                    Item=to_item(row),
+                    ConditionExpression=f"attribute_not_exists({KEY_ATTRIBUTE})",
+                )
+            else:
+                self._dynamodb.put_item(
+                    TableName=self.table,
+                    Item=to_item(row),
+                    ConditionExpression="revision = :revision",
+                    ExpressionAttributeValues={":revision": {"N": str(expected_revision)}},
+                )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+def to_item(job: Job) -> dict[str, Any]:
+    """A row as a DynamoDB item (absent values are left out)."""
+    item: dict[str, Any] = {}
+    for name, value in dataclasses.asdict(job).items():
+        if value is None or value == ():
+            continue
+        plain = list(value) if isinstance(value, tuple) else value
+        item[name] = _serialize(plain.value if isinstance(plain, JobStatus) else plain)
+    return item
+
+
+def from_item(item: dict[str, Any]) -> Job:
+    """A DynamoDB item as a row; attributes this version does not know are ignored."""
+    values: dict[str, Any] = {}
+    for name, raw in item.items():
+        if name not in _FIELDS:
+            continue
+        value = _deserialize(raw)
+        values[name] = (
+            int(value)
+            if isinstance(value, Decimal)
+            else tuple(value)
+            if isinstance(value, list)
+            else value
+        )
+    values["status"] = JobStatus(values["status"])
+    return Job(**values)

@@ -1,0 +1,356 @@
+"""The one function that decides every status change: ``apply(row, change) -> Decision``.
+
+Pure: no I/O, no clock (``now_ms`` is an argument). The store writes its result with a
+condition on the revision it read, so two writers never lose an update, and the rules here
+make sure a row never moves backwards:
+- a final status absorbs everything except an operator's retry;
+- an event of an earlier attempt's task, or with a ``detail.version`` already applied, is
+  ignored, so ECS's duplicates and out-of-order delivery change nothing;
+- a launch or a wait for an attempt that is already further along is ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from s3fargate import contracts as c
+from s3fargate.ledger.changes import (
+    DeadLettered,
+    Launched,
+    RetryRequested,
+    TaskChanged,
+    TaskLost,
+    Waiting,
+)
+from s3fargate.ledger.models import Job, JobStatus, ObjectRef
+
+if TYPE_CHECKING:
+    from s3fargate.events.ecs import TaskStateChange
+    from s3fargate.ledger.changes import Change
+
+#: Stops that are the platform's doing, not the task's: a new attempt can succeed.
+PLATFORM_STOP_CODES = frozenset(
+    {"TaskFailedToStart", "SpotInterruption", "TerminationNotice", "ServiceSchedulerInitiated"}
+)
+USER_STOP_CODE = "UserInitiated"
+OOM_MARKER = "OutOfMemoryError"
+_MS_PER_DAY = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How jobs are retried and where results land (the construct's props)."""
+
+    max_attempts: int = c.DEFAULT_MAX_ATTEMPTS
+    retry_exit_codes: frozenset[int] = field(default_factory=frozenset)
+    #: The first retry waits this long; each later one twice as long, up to ``max_delay_s``.
+    base_delay_s: int = 30
+    #: SQS's longest message delay.
+    max_delay_s: int = 900
+    input_prefix: str = c.DEFAULT_INPUT_PREFIX
+    results_prefix: str = c.DEFAULT_RESULTS_PREFIX
+    ttl_days: int = c.DEFAULT_JOB_TTL_DAYS
+
+    def retry_delay_s(self, attempts_done: int) -> int:
+        """The delay before attempt ``attempts_done + 1``."""
+        return int(min(self.base_delay_s * 2 ** max(attempts_done - 1, 0), self.max_delay_s))
+
+
+@dataclass(frozen=True, slots=True)
+class RetryOrder:
+    """Queue attempt ``attempt`` after ``delay_s`` seconds."""
+
+    attempt: int
+    delay_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one change: the new row (None: nothing to write), and what to do."""
+
+    row: Job | None
+    retry: RetryOrder | None = None
+    #: The job just ended badly (failed, dead-lettered): tell the operators.
+    notify: bool = False
+
+
+NO_CHANGE = Decision(row=None)
+
+
+def apply(  # noqa: PLR0911 -- one branch per kind of change
+    row: Job | None, change: Change, *, job_id: str, policy: Policy, now_ms: int
+) -> Decision:
+    """Decide what ``change`` does to ``row`` (None: the job has no row yet)."""
+    if isinstance(change, RetryRequested):
+        return _operator_retry(row, change, policy, now_ms)
+    if row is not None and row.status.final:
+        if isinstance(change, Launched) and change.attempt == row.attempts:
+            return _fill_in(row, change, now_ms)  # a late record of the launch: details only
+        return NO_CHANGE
+    if isinstance(change, Waiting):
+        return _waiting(row, change, job_id, policy, now_ms)
+    if isinstance(change, Launched):
+        return _launched(row, change, job_id, policy, now_ms)
+    if isinstance(change, DeadLettered):
+        return _dead_lettered(row, change, job_id, policy, now_ms)
+    if isinstance(change, TaskChanged):
+        return _task_changed(row, change.event, job_id, policy, now_ms)
+    return _task_lost(row, change, policy, now_ms)
+
+
+# --- the queue side (the runner) ---------------------------------------------------------------
+def _waiting(
+    row: Job | None, change: Waiting, job_id: str, policy: Policy, now_ms: int
+) -> Decision:
+    if row is not None and change.attempt <= row.attempts:
+        return NO_CHANGE  # that attempt was launched already
+    base = row or _new_row(job_id, change.ref, policy, now_ms)
+    new = replace(
+        base,
+        status=JobStatus.WAITING,
+        reason=change.reason,
+        receive_count=change.receive_count,
+    )
+    return _changed(row, new, now_ms)
+
+
+def _launched(
+    row: Job | None, change: Launched, job_id: str, policy: Policy, now_ms: int
+) -> Decision:
+    if row is not None and change.attempt < row.attempts:
+        return NO_CHANGE
+    if row is not None and change.attempt == row.attempts:
+        # Already known (the tracker saw the task first, or RunTask answered for the same
+        # token again): fill in what is missing, never move back.
+        return _fill_in(row, change, now_ms)
+    base = row or _new_row(job_id, change.ref, policy, now_ms)
+    arns = base.task_arns + ((change.task_arn,) if change.task_arn else ())
+    new = replace(
+        _fresh_attempt(base),
+        status=JobStatus.PENDING,
+        attempts=change.attempt,
+        task_arns=arns,
+        launched_at=now_ms,
+        reason=None,
+        next_attempt_at=None,
+    )
+    return _changed(row, new, now_ms)
+
+
+def _fill_in(row: Job, change: Launched, now_ms: int) -> Decision:
+    filled = replace(
+        row,
+        launched_at=row.launched_at or now_ms,
+        version_id=row.version_id or change.ref.version_id,
+        etag=row.etag or change.ref.etag,
+        size=row.size if row.size is not None else change.ref.size,
+        event_time=row.event_time or change.ref.event_time,
+    )
+    return _changed(row, filled, now_ms)
+
+
+def _dead_lettered(
+    row: Job | None, change: DeadLettered, job_id: str, policy: Policy, now_ms: int
+) -> Decision:
+    if row is not None and change.attempt <= row.attempts:
+        return NO_CHANGE  # launched after all; the task's events decide
+    base = row or _new_row(job_id, change.ref, policy, now_ms)
+    new = replace(
+        base,
+        status=JobStatus.DEAD_LETTERED,
+        reason=f"in the dead-letter queue after {change.receive_count or '?'} receives: "
+        f"{change.reason}",
+        receive_count=change.receive_count,
+    )
+    return _changed(row, new, now_ms, notify=True)
+
+
+def _operator_retry(
+    row: Job | None, change: RetryRequested, policy: Policy, now_ms: int
+) -> Decision:
+    if row is None or not row.status.final:
+        return NO_CHANGE  # nothing to retry, or it is still in flight
+    attempt = row.attempts + 1
+    new = replace(
+        row,
+        status=JobStatus.RETRYING,
+        reason=f"retry requested: {change.reason}",
+        next_attempt_at=now_ms,
+    )
+    return _changed(row, new, now_ms, retry=RetryOrder(attempt=attempt, delay_s=0))
+
+
+# --- the task side (the tracker, the reconciler) -----------------------------------------------
+def _task_changed(
+    row: Job | None, event: TaskStateChange, job_id: str, policy: Policy, now_ms: int
+) -> Decision:
+    attempt = event.attempt or 1
+    if row is not None and attempt < row.attempts:
+        return NO_CHANGE  # an earlier attempt's task
+    base = row or _new_row(job_id, _ref_from_overrides(event), policy, now_ms)
+    arn_known = len(base.task_arns) >= attempt
+    if attempt == base.attempts and arn_known:
+        if base.task_arn != event.task_arn:
+            return NO_CHANGE  # not the task this attempt launched
+        if event.version <= base.task_version:
+            return NO_CHANGE  # a duplicate, or older than what was applied
+    elif attempt == base.attempts:
+        base = replace(base, task_arns=(*base.task_arns, event.task_arn))
+    else:
+        # The task's events arrived before the runner recorded its launch.
+        base = replace(
+            _fresh_attempt(base),
+            attempts=attempt,
+            task_arns=(*base.task_arns, event.task_arn),
+            status=JobStatus.PENDING,
+            reason=None,
+            next_attempt_at=None,
+        )
+    times = replace(
+        base,
+        task_version=max(event.version, base.task_version),
+        started_at=_ms(event.started_at) or base.started_at,
+        stopped_at=_ms(event.stopped_at) or base.stopped_at,
+        # ECS's own creation time, when it says, so the row does not depend on arrival order.
+        launched_at=_ms(event.created_at) or base.launched_at,
+    )
+    if not event.stopped:
+        status = JobStatus.RUNNING if event.last_status == "RUNNING" else JobStatus.PENDING
+        if status == JobStatus.PENDING and base.status == JobStatus.RUNNING:
+            status = JobStatus.RUNNING
+        return _changed(row, replace(times, status=status), now_ms)
+    return _task_stopped(row, times, event, policy, now_ms)
+
+
+def _task_stopped(
+    row: Job | None, base: Job, event: TaskStateChange, policy: Policy, now_ms: int
+) -> Decision:
+    stopped = replace(
+        base,
+        exit_code=event.exit_code,
+        stop_code=event.stop_code,
+        stopped_reason=event.stopped_reason,
+        container_reason=event.container_reason,
+    )
+    code = event.exit_code
+    if code == 0:
+        result = c.result_key(
+            base.key, input_prefix=policy.input_prefix, results_prefix=policy.results_prefix
+        )
+        done = replace(stopped, status=JobStatus.SUCCEEDED, reason=None, result_key=result)
+        return _changed(row, done, now_ms)
+    if event.stop_code == USER_STOP_CODE:
+        reason = f"stopped by a user: {event.stopped_reason or 'StopTask'}"
+        return _changed(row, replace(stopped, status=JobStatus.CANCELLED, reason=reason), now_ms)
+    if event.stop_code in PLATFORM_STOP_CODES or code is None:
+        why = f"{event.stop_code or 'stopped'}: {event.stopped_reason or 'no reason given'}"
+        return _retry_or_fail(row, stopped, why, policy, now_ms)
+    if OOM_MARKER in (event.container_reason or ""):
+        reason = f"out of memory (exit {code}: {event.container_reason}): raise memory_limit_mib"
+        return _changed(row, replace(stopped, status=JobStatus.FAILED, reason=reason), now_ms, True)
+    if code in policy.retry_exit_codes:
+        return _retry_or_fail(row, stopped, f"exited with code {code}", policy, now_ms)
+    reason = f"exited with code {code}"
+    return _changed(row, replace(stopped, status=JobStatus.FAILED, reason=reason), now_ms, True)
+
+
+def _task_lost(row: Job | None, change: TaskLost, policy: Policy, now_ms: int) -> Decision:
+    if row is None or row.task_arn != change.task_arn:
+        return NO_CHANGE
+    if row.status not in (JobStatus.PENDING, JobStatus.RUNNING):
+        return NO_CHANGE
+    lost = replace(row, stop_code="TaskLost", stopped_reason=change.reason, stopped_at=now_ms)
+    return _retry_or_fail(row, lost, f"lost: {change.reason}", policy, now_ms)
+
+
+def _retry_or_fail(
+    row: Job | None, stopped: Job, why: str, policy: Policy, now_ms: int
+) -> Decision:
+    if stopped.attempts < policy.max_attempts:
+        delay = policy.retry_delay_s(stopped.attempts)
+        retrying = replace(
+            stopped,
+            status=JobStatus.RETRYING,
+            reason=f"attempt {stopped.attempts} {why}; attempt {stopped.attempts + 1} in {delay}s",
+            # From the stop ECS reported, so the row does not depend on when events arrive.
+            next_attempt_at=(stopped.stopped_at or now_ms) + delay * 1000,
+        )
+        order = RetryOrder(attempt=stopped.attempts + 1, delay_s=delay)
+        return _changed(row, retrying, now_ms, retry=order)
+    failed = replace(
+        stopped,
+        status=JobStatus.FAILED,
+        reason=f"gave up after {stopped.attempts} attempt(s); last: {why}",
+    )
+    return _changed(row, failed, now_ms, notify=True)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def _new_row(job_id: str, ref: ObjectRef, policy: Policy, now_ms: int) -> Job:
+    return Job(
+        job_id=job_id,
+        bucket=ref.bucket,
+        key=ref.key,
+        version_id=ref.version_id,
+        etag=ref.etag,
+        size=ref.size,
+        event_time=ref.event_time,
+        status=JobStatus.WAITING,
+        created_at=now_ms,
+        expires_at=(now_ms + policy.ttl_days * _MS_PER_DAY) // 1000,
+    )
+
+
+def _fresh_attempt(row: Job) -> Job:
+    """The row with the previous attempt's task details cleared."""
+    return replace(
+        row,
+        exit_code=None,
+        stop_code=None,
+        stopped_reason=None,
+        container_reason=None,
+        started_at=None,
+        stopped_at=None,
+        launched_at=None,
+        task_version=0,
+    )
+
+
+def _ref_from_overrides(event: TaskStateChange) -> ObjectRef:
+    env = event.environment
+    size = env.get(c.ENV_S3_SIZE, "")
+    return ObjectRef(
+        bucket=env.get(c.ENV_S3_BUCKET, ""),
+        key=env.get(c.ENV_S3_KEY, ""),
+        version_id=env.get(c.ENV_S3_VERSION_ID) or None,
+        etag=env.get(c.ENV_S3_ETAG) or None,
+        size=int(size) if size.isdigit() else None,
+    )
+
+
+def _changed(
+    old: Job | None,
+    new: Job,
+    now_ms: int,
+    notify: bool = False,
+    retry: RetryOrder | None = None,
+) -> Decision:
+    if new == old:
+        return NO_CHANGE
+    notify = notify and (old is None or old.status != new.status)
+    return Decision(
+        row=replace(new, updated_at=now_ms, revision=(old.revision if old else 0) + 1),
+        retry=retry,
+        notify=notify,
+    )
+
+
+def _ms(text: str | None) -> int | None:
+    if not text:
+        return None
+    try:
+        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return None

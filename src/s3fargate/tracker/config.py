@@ -1,0 +1,102 @@
+"""The tracker's and reconciler's configuration, read once from the environment."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from s3fargate import contracts as c
+from s3fargate.ledger import Policy
+from s3fargate.taskrunner.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+ENV_RECONCILE_AFTER_S = "RECONCILE_AFTER_S"
+#: A pending or running job with no event for this long is checked with DescribeTasks.
+DEFAULT_RECONCILE_AFTER_S = 600
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerConfig:
+    """Where the ledger is, how jobs are retried, which tasks are this pipeline's."""
+
+    jobs_table: str
+    queue_url: str
+    cluster_arn: str
+    pipeline_id: str = c.STARTED_BY
+    container_name: str | None = None
+    notification_topic_arn: str | None = None
+    task_log_group: str | None = None
+    reconcile_after_s: int = DEFAULT_RECONCILE_AFTER_S
+    policy: Policy = field(default_factory=Policy)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> TrackerConfig:
+        """Read and validate the configuration.
+
+        Raises:
+            ConfigurationError: naming every missing or invalid variable.
+        """
+        problems: list[str] = []
+
+        def required(name: str) -> str:
+            value = environ.get(name, "").strip()
+            if not value:
+                problems.append(f"{name} is required but not set")
+            return value
+
+        def number(name: str, default: int, low: int, high: int) -> int:
+            raw = environ.get(name, "").strip()
+            if not raw:
+                return default
+            if not raw.isdigit() or not low <= int(raw) <= high:
+                problems.append(f"{name} must be a whole number {low}-{high}, got {raw!r}")
+                return default
+            return int(raw)
+
+        table = required(c.ENV_JOBS_TABLE)
+        queue_url = required(c.ENV_QUEUE_URL)
+        cluster = required(c.ENV_CLUSTER_ARN)
+        pipeline_id = environ.get(c.ENV_PIPELINE_ID, "").strip() or c.STARTED_BY
+        if not re.match(c.PIPELINE_ID_PATTERN, pipeline_id):
+            problems.append(f"{c.ENV_PIPELINE_ID} is not a valid ECS startedBy: {pipeline_id!r}")
+        max_attempts = number(c.ENV_MAX_ATTEMPTS, c.DEFAULT_MAX_ATTEMPTS, 1, 100)
+        ttl_days = number(c.ENV_JOB_TTL_DAYS, c.DEFAULT_JOB_TTL_DAYS, 1, 3650)
+        reconcile_after = number(ENV_RECONCILE_AFTER_S, DEFAULT_RECONCILE_AFTER_S, 1, 86_400)
+        retry_codes: set[int] = set()
+        for part in environ.get(c.ENV_RETRY_EXIT_CODES, "").split(","):
+            if not part.strip():
+                continue
+            if not part.strip().isdigit() or not 1 <= int(part) <= 255:
+                problems.append(
+                    f"{c.ENV_RETRY_EXIT_CODES} must list exit codes 1-255, got {part.strip()!r}"
+                )
+                continue
+            retry_codes.add(int(part))
+        input_prefix = environ.get(c.ENV_INPUT_PREFIX, c.DEFAULT_INPUT_PREFIX)
+        results_prefix = environ.get(c.ENV_RESULTS_PREFIX, c.DEFAULT_RESULTS_PREFIX)
+        try:
+            c.check_prefixes(input_prefix, results_prefix)
+        except c.PrefixOverlapError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise ConfigurationError(problems)
+        return cls(
+            jobs_table=table,
+            queue_url=queue_url,
+            cluster_arn=cluster,
+            pipeline_id=pipeline_id,
+            container_name=environ.get(c.ENV_CONTAINER_NAME, "").strip() or None,
+            notification_topic_arn=environ.get(c.ENV_NOTIFICATION_TOPIC_ARN, "").strip() or None,
+            task_log_group=environ.get(c.ENV_TASK_LOG_GROUP, "").strip() or None,
+            reconcile_after_s=reconcile_after,
+            policy=Policy(
+                max_attempts=max_attempts,
+                retry_exit_codes=frozenset(retry_codes),
+                input_prefix=input_prefix,
+                results_prefix=results_prefix,
+                ttl_days=ttl_days,
+            ),
+        )

@@ -1,0 +1,95 @@
+"""The reconciler: finds jobs whose events were lost, and retries that were never queued.
+
+Runs on a schedule. A ``pending`` or ``running`` job with no event for ``reconcile_after_s``
+is checked with DescribeTasks: a stopped task is applied as its event would have been; a task
+ECS no longer knows (it forgets stopped tasks after about an hour) is lost and retried. A
+``retrying`` job whose next attempt is overdue gets its retry request again (the attempt's
+clientToken keeps that from starting a second task).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from s3fargate.events.ecs import ECS_SOURCE, TASK_STATE_CHANGE, parse_task_state_change
+from s3fargate.ledger import JobStatus, RetryOrder, TaskLost
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from s3fargate.ledger import Job, LedgerStore
+    from s3fargate.tracker.actions import JobActions
+    from s3fargate.tracker.config import TrackerConfig
+    from s3fargate.tracker.tracker import Tracker
+
+#: DescribeTasks takes at most 100 tasks a call.
+DESCRIBE_BATCH = 100
+
+
+@dataclass
+class ReconcileReport:
+    """What one pass found."""
+
+    checked: int = 0
+    stopped: int = 0
+    lost: int = 0
+    requeued: int = 0
+
+
+class Reconciler:
+    """One pass over the ledger's in-flight jobs (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        config: TrackerConfig,
+        store: LedgerStore,
+        tracker: Tracker,
+        actions: JobActions,
+        ecs: Any,
+        clock: Callable[[], int],
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._tracker = tracker
+        self._actions = actions
+        self._ecs = ecs
+        self._clock = clock
+
+    def run(self) -> ReconcileReport:
+        """Check every quiet in-flight job once."""
+        report = ReconcileReport()
+        quiet_since = self._clock() - self._config.reconcile_after_s * 1000
+        quiet: list[Job] = []
+        for status in (JobStatus.PENDING, JobStatus.RUNNING):
+            quiet.extend(self._store.jobs_with_status(status, updated_before=quiet_since))
+        by_arn = {job.task_arn: job for job in quiet if job.task_arn}
+        arns = list(by_arn)
+        for start in range(0, len(arns), DESCRIBE_BATCH):
+            self._describe(arns[start : start + DESCRIBE_BATCH], by_arn, report)
+        for job in self._store.jobs_with_status(JobStatus.RETRYING, updated_before=quiet_since):
+            if job.next_attempt_at is not None and job.next_attempt_at < quiet_since:
+                self._actions.queue_attempt(job, RetryOrder(attempt=job.attempts + 1, delay_s=0))
+                report.requeued += 1
+        return report
+
+    def _describe(self, arns: list[str], by_arn: dict[str, Job], report: ReconcileReport) -> None:
+        response = self._ecs.describe_tasks(cluster=self._config.cluster_arn, tasks=arns)
+        report.checked += len(arns)
+        for task in response.get("tasks") or []:
+            change = parse_task_state_change(
+                {"source": ECS_SOURCE, "detail-type": TASK_STATE_CHANGE, "detail": task}
+            )
+            if change.stopped:
+                report.stopped += 1
+            self._tracker.track(change)
+        for failure in response.get("failures") or []:
+            arn = failure.get("arn")
+            if failure.get("reason") == "MISSING" and arn in by_arn:
+                decision = self._store.apply(
+                    by_arn[arn].job_id,
+                    TaskLost(task_arn=arn, reason="ECS no longer knows the task (MISSING)"),
+                )
+                self._actions.carry_out(decision)
+                report.lost += 1

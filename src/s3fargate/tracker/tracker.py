@@ -1,0 +1,107 @@
+"""The tracker: ECS task-state-change events in (via SQS), job rows and retries out."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+
+from s3fargate.events.ecs import TaskStateChange, parse_task_state_change
+from s3fargate.events.exceptions import MalformedEventError
+from s3fargate.ledger import TaskChanged
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from s3fargate.ledger import LedgerStore
+    from s3fargate.tracker.actions import JobActions
+    from s3fargate.tracker.config import TrackerConfig
+
+
+class Tracker:
+    """Applies each task-state-change event to its job's row, then carries out the decision.
+
+    Events of other clusters or pipelines, and tasks without a job id (not started by a
+    runner of this version), are logged and acknowledged. A record whose write or retry
+    fails is returned in ``batchItemFailures`` and comes back; applying an event twice
+    changes nothing, so redelivery is safe.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: TrackerConfig,
+        store: LedgerStore,
+        actions: JobActions,
+        logger: Logger | None = None,
+    ) -> None:
+        self.config = config
+        self._store = store
+        self._actions = actions
+        self._logger = logger or Logger(service="s3fargate-tracker")
+        self._processor = BatchProcessor(
+            event_type=EventType.SQS, raise_on_entire_batch_failure=False
+        )
+
+    def handle(self, event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+        """Process an SQS batch of EventBridge task-state-change events."""
+        return dict(
+            process_partial_response(
+                event=event,
+                record_handler=partial(self._process_record),
+                processor=self._processor,
+                context=context,
+            )
+        )
+
+    def _process_record(self, record: SQSRecord) -> None:
+        try:
+            change = parse_task_state_change(record.body, message_id=record.message_id)
+        except MalformedEventError as exc:
+            self._logger.error("malformed task event", extra={"reason": str(exc)})
+            raise
+        self.track(change)
+
+    def track(self, change: TaskStateChange) -> None:
+        """Apply one task state change (also the reconciler's entry point)."""
+        where = {"task_arn": change.task_arn, "last_status": change.last_status}
+        if change.cluster_arn != self.config.cluster_arn or (
+            change.started_by is not None and change.started_by != self.config.pipeline_id
+        ):
+            self._logger.info("not this pipeline's task", extra=where)
+            return
+        job_id = change.job_id
+        if job_id is None:
+            self._logger.warning("task has no job id in its overrides", extra=where)
+            return
+        decision = self._store.apply(job_id, TaskChanged(change))
+        if decision.row is None:
+            self._logger.info(
+                "event changes nothing",
+                extra={**where, "job_id": job_id, "version": change.version},
+            )
+            return
+        self._actions.carry_out(decision)
+        row = decision.row
+        self._logger.info(
+            "job updated",
+            extra={
+                **where,
+                "job_id": job_id,
+                "bucket": row.bucket,
+                "key": row.key,
+                "status": row.status.value,
+                "attempt": row.attempts,
+                "exit_code": row.exit_code,
+                "stop_code": row.stop_code,
+                "reason": row.reason,
+                "retry_in_s": decision.retry.delay_s if decision.retry else None,
+            },
+        )
