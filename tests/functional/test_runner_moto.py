@@ -13,6 +13,8 @@ import boto3
 import pytest
 from aws_lambda_powertools.logging import logger as powertools_logger
 
+from s3fargate.ledger import JobStatus, LedgerStore
+from s3fargate.local.resources import create_jobs_table
 from tests.builders import (
     TRICKY_KEYS,
     encode_key,
@@ -186,5 +188,42 @@ def test_running_task_cap_against_moto(
         )
         assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == ["x"]
         assert len(_tasks(ecs_world)) == 2
+    finally:
+        sys.modules.pop("s3fargate.taskrunner.handler", None)
+
+
+def test_runner_records_pending_waiting_and_dead_lettered_jobs(
+    ecs_world: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a runner with a ledger, a cap of one task and a queue that dead-letters at 3
+    endpoint = ecs_world["AWS_ENDPOINT_URL"]
+    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
+    table = f"jobs-{uuid.uuid4().hex[:8]}"
+    create_jobs_table(dynamodb, table)
+    env = {**ecs_world, "JOBS_TABLE": table, "MAX_RUNNING_TASKS": "1", "MAX_RECEIVE_COUNT": "3"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    sys.modules.pop("s3fargate.taskrunner.handler", None)
+    module = importlib.import_module("s3fargate.taskrunner.handler")
+    try:
+        first = sqs_record(s3_notification("incoming/first.csv"), message_id="m1")
+        second = sqs_record(s3_notification("incoming/second.csv"), message_id="m2")
+        last_try = sqs_record(s3_notification("incoming/third.csv"), message_id="m3")
+        last_try["attributes"]["ApproximateReceiveCount"] = "3"
+        # WHEN one batch launches the first and defers the others
+        response = module.handler(sqs_event(first, second, last_try), lambda_context())
+        # THEN the ledger says which is pending, which waits, and which went to the DLQ
+        assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["m2", "m3"]
+        store = LedgerStore(dynamodb=dynamodb, table=table)
+        rows = {job.key: job for job in store.jobs()}
+        assert rows["incoming/first.csv"].status is JobStatus.PENDING
+        assert rows["incoming/first.csv"].task_arn == _tasks(ecs_world)[0]["taskArn"]
+        assert rows["incoming/second.csv"].status is JobStatus.WAITING
+        assert "MAX_RUNNING_TASKS=1" in (rows["incoming/second.csv"].reason or "")
+        assert rows["incoming/third.csv"].status is JobStatus.DEAD_LETTERED
+        # AND the task carries its job id and attempt for the tracker
+        env_of_task = _env(_tasks(ecs_world)[0])
+        assert env_of_task["S3FARGATE_JOB_ID"] == rows["incoming/first.csv"].job_id
+        assert env_of_task["S3FARGATE_ATTEMPT"] == "1"
     finally:
         sys.modules.pop("s3fargate.taskrunner.handler", None)

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 ENV_RECONCILE_AFTER_S = "RECONCILE_AFTER_S"
+#: The first retry's delay; each later one doubles it, up to SQS's 900 s.
+ENV_RETRY_DELAY_S = "RETRY_DELAY_S"
+DEFAULT_RETRY_DELAY_S = 30
 #: A pending or running job with no event for this long is checked with DescribeTasks.
 DEFAULT_RECONCILE_AFTER_S = 600
 
@@ -65,6 +68,7 @@ class TrackerConfig:
         max_attempts = number(c.ENV_MAX_ATTEMPTS, c.DEFAULT_MAX_ATTEMPTS, 1, 100)
         ttl_days = number(c.ENV_JOB_TTL_DAYS, c.DEFAULT_JOB_TTL_DAYS, 1, 3650)
         reconcile_after = number(ENV_RECONCILE_AFTER_S, DEFAULT_RECONCILE_AFTER_S, 1, 86_400)
+        retry_delay = number(ENV_RETRY_DELAY_S, DEFAULT_RETRY_DELAY_S, 0, 900)
         retry_codes: set[int] = set()
         for part in environ.get(c.ENV_RETRY_EXIT_CODES, "").split(","):
             if not part.strip():
@@ -95,6 +99,7 @@ class TrackerConfig:
             policy=Policy(
                 max_attempts=max_attempts,
                 retry_exit_codes=frozenset(retry_codes),
+                base_delay_s=retry_delay,
                 input_prefix=input_prefix,
                 results_prefix=results_prefix,
                 ttl_days=ttl_days,

@@ -61,6 +61,11 @@ class Reconciler:
         """Check every quiet in-flight job once."""
         report = ReconcileReport()
         quiet_since = self._clock() - self._config.reconcile_after_s * 1000
+        # Overdue retries first, so a job this pass finds lost is not queued twice.
+        for job in self._store.jobs_with_status(JobStatus.RETRYING, updated_before=quiet_since):
+            if job.next_attempt_at is not None and job.next_attempt_at < quiet_since:
+                self._actions.queue_attempt(job, RetryOrder(attempt=job.attempts + 1, delay_s=0))
+                report.requeued += 1
         quiet: list[Job] = []
         for status in (JobStatus.PENDING, JobStatus.RUNNING):
             quiet.extend(self._store.jobs_with_status(status, updated_before=quiet_since))
@@ -68,10 +73,6 @@ class Reconciler:
         arns = list(by_arn)
         for start in range(0, len(arns), DESCRIBE_BATCH):
             self._describe(arns[start : start + DESCRIBE_BATCH], by_arn, report)
-        for job in self._store.jobs_with_status(JobStatus.RETRYING, updated_before=quiet_since):
-            if job.next_attempt_at is not None and job.next_attempt_at < quiet_since:
-                self._actions.queue_attempt(job, RetryOrder(attempt=job.attempts + 1, delay_s=0))
-                report.requeued += 1
         return report
 
     def _describe(self, arns: list[str], by_arn: dict[str, Job], report: ReconcileReport) -> None:
@@ -84,12 +85,18 @@ class Reconciler:
             if change.stopped:
                 report.stopped += 1
             self._tracker.track(change)
-        for failure in response.get("failures") or []:
-            arn = failure.get("arn")
-            if failure.get("reason") == "MISSING" and arn in by_arn:
-                decision = self._store.apply(
-                    by_arn[arn].job_id,
-                    TaskLost(task_arn=arn, reason="ECS no longer knows the task (MISSING)"),
-                )
-                self._actions.carry_out(decision)
-                report.lost += 1
+        found = {task.get("taskArn") for task in response.get("tasks") or []}
+        # ECS answers MISSING for a task it forgot; an answer that names the task neither way
+        # means the same. Any other failure (access, throttling) says nothing about the task.
+        other_failures = {
+            f.get("arn") for f in response.get("failures") or [] if f.get("reason") != "MISSING"
+        }
+        for arn in arns:
+            if arn in found or arn in other_failures:
+                continue
+            decision = self._store.apply(
+                by_arn[arn].job_id,
+                TaskLost(task_arn=arn, reason="ECS no longer knows the task (MISSING)"),
+            )
+            self._actions.carry_out(decision)
+            report.lost += 1
