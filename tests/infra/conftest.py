@@ -63,6 +63,10 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
                 "max_receive_count": 50,
                 "runner_timeout": Duration.seconds(120),
                 "max_concurrency": 5,
+                "notification_email": "ops@example.com",
+                "max_attempts": 5,
+                "retry_exit_codes": [75, 111],
+                "job_ttl_days": 30,
             },
         ),
     }
@@ -78,12 +82,25 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         task_image=ecs.ContainerImage.from_registry("public.ecr.aws/docker/library/busybox:1.36"),
     )
     stacks["existing"] = existing
+    # Two pipelines on one cluster: each must see only its own tasks.
+    shared = Stack(app, "Shared")
+    shared_vpc = ec2.Vpc(shared, "SharedVpc", max_azs=2, nat_gateways=0)
+    cluster = ecs.Cluster(shared, "SharedCluster", vpc=shared_vpc)
+    for name in ("Videos", "Documents"):
+        S3TriggeredFargateTask(
+            shared, name, existing_vpc=shared_vpc, existing_cluster=cluster, assign_public_ip=True
+        )
+    stacks["shared"] = shared
     # The "existing" resources are the user's: the user acknowledges their own findings.
     Validations.of(bucket).acknowledge(
         Acknowledgment(id="AwsSolutions-S1", reason="test fixture: the user's own bucket")
     )
-    Validations.of(vpc).acknowledge(
-        Acknowledgment(id="AwsSolutions-VPC7", reason="test fixture: the user's own VPC")
+    for theirs in (vpc, shared_vpc):
+        Validations.of(theirs).acknowledge(
+            Acknowledgment(id="AwsSolutions-VPC7", reason="test fixture: the user's own VPC")
+        )
+    Validations.of(cluster).acknowledge(
+        Acknowledgment(id="AwsSolutions-ECS4", reason="test fixture: the user's own cluster")
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     app.synth()  # runs cdk-nag over every stack: raises on any unacknowledged finding

@@ -43,7 +43,10 @@ def _build(**props: Any) -> None:
         ({"batch_size": 11}, "batch_size=11"),
         ({"max_running_tasks": 0}, "max_running_tasks=0"),
         ({"network": "dmz"}, "network='dmz'"),
-        ({"capacity_provider": "EC2"}, "FARGATE or FARGATE_SPOT"),
+        ({"capacity_provider": "EC2"}, "use 'FARGATE' or 'FARGATE_SPOT'"),
+        ({"max_attempts": 0}, "max_attempts=0"),
+        ({"retry_exit_codes": [1, 256]}, r"retry_exit_codes\[1\]=256"),
+        ({"job_ttl_days": 0}, "job_ttl_days=0"),
         ({"bucket_props": {"versioned": True}, "existing_bucket_obj": object()}, "not both"),
     ],
 )
@@ -64,7 +67,7 @@ def test_every_documented_fargate_pair_is_accepted(cpu: int, memory: int) -> Non
 
 def test_cfn_lint_reports_no_errors(synth: Synth) -> None:
     templates = sorted(synth.outdir.glob("*.template.json"))
-    assert len(templates) == 3
+    assert len(templates) == 4
     proc = subprocess.run(
         [sys.executable, "-m", "cfnlint", "--format", "json", *map(str, templates)],
         capture_output=True,
@@ -107,16 +110,27 @@ def _asset_dirs(synth: Synth) -> list[Path]:
     return [p for p in synth.outdir.iterdir() if p.name.startswith("asset.") and p.is_dir()]
 
 
-def test_lambda_asset_holds_only_the_runner(synth: Synth) -> None:
+def test_lambda_asset_holds_only_the_lambdas_code(synth: Synth) -> None:
     (runner,) = [p for p in _asset_dirs(synth) if (p / "s3fargate").is_dir()]
     names = sorted(p.name for p in (runner / "s3fargate").iterdir())
-    assert names == ["__init__.py", "contracts.py", "events", "py.typed", "taskrunner"]
+    assert names == [
+        "__init__.py",
+        "contracts.py",
+        "events",
+        "ledger",
+        "py.typed",
+        "taskrunner",
+        "tracker",
+    ]
     assert not list(runner.rglob("__pycache__"))
-    # The handler imports from the asset alone, without CDK, moto or rich.
+    # Every handler (the runner with its ledger, the tracker and reconciler) imports from the
+    # asset alone, without CDK, moto or rich.
     code = (
-        "import sys, s3fargate.taskrunner.handler as h; "
+        "import sys, s3fargate.taskrunner.handler as h, s3fargate.tracker.handler as t; "
+        "assert h.runner._recorder is not None; "
         "bad = [m for m in ('aws_cdk', 'moto', 'rich', 's3fargate.local') if m in sys.modules]; "
-        "assert h.__file__.startswith(sys.argv[1]), h.__file__; print(bad)"
+        "assert h.__file__.startswith(sys.argv[1]), h.__file__; "
+        "assert t.__file__.startswith(sys.argv[1]), t.__file__; print(bad)"
     )
     env = {
         **os.environ,
@@ -125,6 +139,9 @@ def test_lambda_asset_holds_only_the_runner(synth: Synth) -> None:
         "TASK_DEFINITION_ARN": "t",
         "CONTAINER_NAME": "task",
         "SUBNETS": "s",
+        "JOBS_TABLE": "jobs",
+        "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/111122223333/q",
+        "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:t",
     }
     proc = subprocess.run(
         [sys.executable, "-c", code, str(runner)],

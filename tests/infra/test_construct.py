@@ -200,7 +200,8 @@ def test_queues_refuse_insecure_transport(synth: Synth) -> None:
         for s in p["Properties"]["PolicyDocument"]["Statement"]
         if s["Effect"] == "Deny"
     ]
-    assert len(denies) == 2
+    # the upload queue, the events queue, and their dead-letter queues
+    assert len(denies) == 4
     for deny in denies:
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
@@ -380,6 +381,8 @@ def test_outputs_name_what_a_user_needs(synth: Synth) -> None:
         "TaskDefinitionArn",
         "TaskLogGroup",
         "RunnerLogGroup",
+        "JobsTableName",
+        "NotificationTopicArn",
     }
 
 
@@ -395,4 +398,5 @@ def test_existing_bucket_and_vpc_are_used_as_given(synth: Synth) -> None:
 def test_every_variant_has_exactly_one_runner_and_task_definition(synth: Synth, name: str) -> None:
     template = synth.templates[name]
     template.resource_count_is("AWS::ECS::TaskDefinition", 1)
-    template.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
+    # the runner on the upload queue, the tracker on the events queue
+    template.resource_count_is("AWS::Lambda::EventSourceMapping", 2)

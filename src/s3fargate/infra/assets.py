@@ -9,20 +9,29 @@ from pathlib import Path
 import s3fargate
 
 PACKAGE_DIR = Path(s3fargate.__file__).resolve().parent
-#: What the runner Lambda needs of the package: nothing that imports CDK, moto or rich.
-RUNNER_MODULES = ("__init__.py", "py.typed", "contracts.py", "events", "taskrunner")
+#: What the Lambdas (runner, tracker, reconciler) need of the package: nothing that imports
+#: CDK, moto or rich.
+LAMBDA_MODULES = (
+    "__init__.py",
+    "py.typed",
+    "contracts.py",
+    "events",
+    "ledger",
+    "taskrunner",
+    "tracker",
+)
 
 
-def runner_code_dir() -> str:
-    """A folder holding only the runner's part of the package, for ``Code.from_asset``.
+def lambda_code_dir() -> str:
+    """A folder holding only the Lambdas' part of the package, for ``Code.from_asset``.
 
     Staged into a fresh temporary folder (the asset hash depends on content only), so the
     same works from a source checkout and from an installed wheel.
     """
-    staging = Path(tempfile.mkdtemp(prefix="s3fargate-runner-")) / "s3fargate"
+    staging = Path(tempfile.mkdtemp(prefix="s3fargate-lambda-")) / "s3fargate"
     staging.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in RUNNER_MODULES:
+    for name in LAMBDA_MODULES:
         source = PACKAGE_DIR / name
         if source.is_dir():
             shutil.copytree(source, staging / name, ignore=ignore)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any, Literal
 
 from aws_cdk import Duration, Fn, RemovalPolicy, Stack
@@ -21,10 +22,11 @@ from constructs import Construct
 from s3fargate import contracts as c
 from s3fargate.infra import nag
 from s3fargate.infra import validation as v
-from s3fargate.infra.assets import example_task_context, runner_code_dir
+from s3fargate.infra.assets import example_task_context, lambda_code_dir
+from s3fargate.infra.tracking import JobTracking
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 Network = Literal["public", "private"]
 CapacityProvider = Literal["FARGATE", "FARGATE_SPOT"]
@@ -32,6 +34,12 @@ RUNNER_HANDLER = "s3fargate.taskrunner.handler.handler"
 RUNNER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 #: Powertools' public layer, resolved at deploy time from AWS's SSM parameter (no Docker here).
 POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/{arch}/{runtime}/latest"
+
+
+def pipeline_id_for(scope: Construct) -> str:
+    """A stable id for the construct at this path (ECS ``startedBy``: 128 characters at most)."""
+    digest = hashlib.sha256(scope.node.path.encode("utf-8")).hexdigest()[:16]
+    return f"s3fargate-{digest}"
 
 
 class S3TriggeredFargateTask(Construct):
@@ -77,6 +85,11 @@ class S3TriggeredFargateTask(Construct):
         cpu_architecture: ecs.CpuArchitecture | None = None,
         task_environment: Mapping[str, str] | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        max_attempts: int = c.DEFAULT_MAX_ATTEMPTS,
+        retry_exit_codes: Sequence[int] = (),
+        notification_email: str | None = None,
+        table_props: Mapping[str, Any] | None = None,
+        job_ttl_days: int = c.DEFAULT_JOB_TTL_DAYS,
     ) -> None:
         super().__init__(scope, construct_id)
         runner_timeout = runner_timeout or Duration.seconds(60)
@@ -90,16 +103,19 @@ class S3TriggeredFargateTask(Construct):
         v.check_prefixes(input_prefix, results_prefix)
         v.check_task_size(cpu, memory_limit_mib)
         v.check_ephemeral_storage(ephemeral_storage_gib)
-        v.check_range("max_receive_count", max_receive_count, 1, 1000)
-        v.check_range("max_concurrency", max_concurrency, 2, 1000)
-        v.check_range("max_running_tasks", max_running_tasks, 1, 100_000)
-        v.check_range("runner_memory_mib", runner_memory_mib, 128, 10240)
-        # Without a batching window Lambda takes at most 10 SQS messages a batch.
-        v.check_range("batch_size", batch_size, 1, 10 if max_batching_window is None else 10000)
-        if network not in ("public", "private"):
-            raise ValueError(f"network={network!r}: use 'public' or 'private'")
-        if capacity_provider not in ("FARGATE", "FARGATE_SPOT"):
-            raise ValueError(f"capacity_provider={capacity_provider!r}: FARGATE or FARGATE_SPOT")
+        v.check_ranges(
+            max_receive_count=(max_receive_count, 1, 1000),
+            max_concurrency=(max_concurrency, 2, 1000),
+            max_running_tasks=(max_running_tasks, 1, 100_000),
+            runner_memory_mib=(runner_memory_mib, 128, 10240),
+            max_attempts=(max_attempts, 1, 100),
+            job_ttl_days=(job_ttl_days, 1, 3650),
+            # Without a batching window Lambda takes at most 10 SQS messages a batch.
+            batch_size=(batch_size, 1, 10 if max_batching_window is None else 10000),
+            **{f"retry_exit_codes[{i}]": (code, 1, 255) for i, code in enumerate(retry_exit_codes)},
+        )
+        v.check_choice("network", network, ("public", "private"))
+        v.check_choice("capacity_provider", capacity_provider, ("FARGATE", "FARGATE_SPOT"))
         if vpc_subnets is not None and existing_vpc is None:
             raise ValueError("vpc_subnets selects subnets of existing_vpc: pass existing_vpc too")
         visibility_s = v.check_queue_visibility(int(runner_timeout.to_seconds()))
@@ -108,6 +124,9 @@ class S3TriggeredFargateTask(Construct):
 
         self.input_prefix = input_prefix
         self.results_prefix = results_prefix
+        #: RunTask ``startedBy`` of this pipeline's tasks: unique per construct, so pipelines
+        #: sharing a cluster never count or track each other's tasks.
+        self.pipeline_id = pipeline_id_for(self)
         # Each builder returns what it creates; the attributes are the construct's public API.
         self.bucket: s3.IBucket = existing_bucket_obj or self._new_bucket(versioned, bucket_props)
         self.dead_letter_queue = self._dead_letter_queue()
@@ -129,18 +148,50 @@ class S3TriggeredFargateTask(Construct):
         self.container = self._container(container_name, image, task_environment)
         wildcard_resources = self._grant_task_data_access()
 
+        code = lambda_.Code.from_asset(lambda_code_dir())
+        layer = self._powertools_layer()
+        self.tracking = JobTracking(
+            self,
+            "Jobs",
+            pipeline_id=self.pipeline_id,
+            cluster=self.cluster,
+            queue=self.queue,
+            dead_letter_queue=self.dead_letter_queue,
+            container_name=container_name,
+            task_log_group=self.log_group,
+            input_prefix=input_prefix,
+            results_prefix=results_prefix,
+            max_attempts=max_attempts,
+            retry_exit_codes=retry_exit_codes,
+            job_ttl_days=job_ttl_days,
+            notification_email=notification_email,
+            table_props=table_props,
+            code=code,
+            runtime=RUNNER_RUNTIME,
+            layers=[layer],
+            log_retention=log_retention,
+        )
+        self.table = self.tracking.table
+        self.topic = self.tracking.topic
+
         self.runner_log_group = logs.LogGroup(self, "RunnerLogs", retention=log_retention)
         self.runner = self._runner(
-            environment=self._runner_environment(
-                container_name=container_name,
-                subnets=subnets,
-                public_ip=public_ip,
-                capacity_provider=capacity_provider,
-                max_running_tasks=max_running_tasks,
-            ),
+            environment={
+                **self._runner_environment(
+                    container_name=container_name,
+                    subnets=subnets,
+                    public_ip=public_ip,
+                    capacity_provider=capacity_provider,
+                    max_running_tasks=max_running_tasks,
+                ),
+                c.ENV_MAX_RECEIVE_COUNT: str(max_receive_count),
+            },
             timeout=runner_timeout,
             memory_mib=runner_memory_mib,
+            code=code,
+            layer=layer,
         )
+        self._grant_runner_ledger()
         self.event_source = sources.SqsEventSource(
             self.queue,
             batch_size=batch_size,
@@ -278,6 +329,9 @@ class S3TriggeredFargateTask(Construct):
             c.ENV_SUBNETS: Fn.join(",", [s.subnet_id for s in subnets.subnets]),
             c.ENV_SECURITY_GROUPS: self.security_group.security_group_id,
             c.ENV_ASSIGN_PUBLIC_IP: "ENABLED" if public_ip else "DISABLED",
+            c.ENV_PIPELINE_ID: self.pipeline_id,
+            c.ENV_JOBS_TABLE: self.table.table_name,
+            c.ENV_NOTIFICATION_TOPIC_ARN: self.topic.topic_arn,
             "POWERTOOLS_SERVICE_NAME": "s3fargate-runner",
         }
         if capacity_provider != "FARGATE":
@@ -287,7 +341,13 @@ class S3TriggeredFargateTask(Construct):
         return environment
 
     def _runner(
-        self, *, environment: dict[str, str], timeout: Duration, memory_mib: int
+        self,
+        *,
+        environment: dict[str, str],
+        timeout: Duration,
+        memory_mib: int,
+        code: lambda_.Code,
+        layer: lambda_.ILayerVersion,
     ) -> lambda_.Function:
         return lambda_.Function(
             self,
@@ -296,8 +356,8 @@ class S3TriggeredFargateTask(Construct):
             runtime=RUNNER_RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=RUNNER_HANDLER,
-            code=lambda_.Code.from_asset(runner_code_dir()),
-            layers=[self._powertools_layer()],
+            code=code,
+            layers=[layer],
             timeout=timeout,
             memory_size=memory_mib,
             environment=environment,
@@ -450,6 +510,17 @@ class S3TriggeredFargateTask(Construct):
         )
         return [task_arns]
 
+    def _grant_runner_ledger(self) -> None:
+        """Record launches (conditional writes on a row) and announce dead-lettered jobs."""
+        self.runner.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="RecordJobs",
+                actions=["dynamodb:GetItem", "dynamodb:PutItem"],
+                resources=[self.table.table_arn],  # the table only: the runner lists nothing
+            )
+        )
+        self.topic.grant_publish(self.runner)
+
     def _acknowledge_nag_findings(
         self, *, created_bucket: bool, created_vpc: bool, wildcard_resources: list[str]
     ) -> None:
@@ -478,6 +549,12 @@ class S3TriggeredFargateTask(Construct):
             nag.LAMBDA_BASIC_EXECUTION,
             "AWS's managed policy for Lambda's own logging (CreateLogStream, PutLogEvents).",
         )
+        for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+            nag.acknowledge(
+                self.runner,
+                f"AwsSolutions-IAM5[Action::{action}]",
+                "Granted by CDK's topic.grantPublish on the notification topic's own key only.",
+            )
         # Only on the two roles whose statements need '*', so a new '*' elsewhere still fails.
         runner_role = self.runner.role
         execution_role = self.task_definition.execution_role

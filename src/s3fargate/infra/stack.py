@@ -34,6 +34,8 @@ class S3FargateStack(Stack):
             "TaskDefinitionArn": (p.task_definition.task_definition_arn, "the task"),
             "TaskLogGroup": (p.log_group.log_group_name, "the tasks' output"),
             "RunnerLogGroup": (p.runner_log_group.log_group_name, "the runner's JSON logs"),
+            "JobsTableName": (p.table.table_name, "the job ledger: one row per upload event"),
+            "NotificationTopicArn": (p.topic.topic_arn, "failed and dead-lettered jobs"),
         }
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

@@ -48,6 +48,18 @@ def check_range(name: str, value: int | None, low: int, high: int) -> None:
         raise ValueError(f"{name}={value} is out of range {low}-{high}")
 
 
+def check_ranges(**values: tuple[int | None, int, int]) -> None:
+    """:func:`check_range` for each ``name=(value, low, high)``."""
+    for name, (value, low, high) in values.items():
+        check_range(name, value, low, high)
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """Refuse ``value`` outside ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r}: use {' or '.join(repr(x) for x in choices)}")
+
+
 def check_queue_visibility(runner_timeout_s: int) -> int:
     """The queue's visibility timeout: 6x the runner's timeout (AWS's advice), at most 12 h."""
     visibility = 6 * runner_timeout_s

@@ -1,0 +1,300 @@
+"""``JobTracking``: the job ledger, the tracker and reconciler, retries and notifications.
+
+ECS task-state-change events of this pipeline's tasks go from an EventBridge rule to an SQS
+queue (with its own dead-letter queue) that the tracker Lambda reads; the reconciler runs on a
+schedule; jobs that end badly, and any message in a dead-letter queue, are announced on an
+encrypted SNS topic.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from s3fargate import contracts as c
+from s3fargate.infra import nag
+from s3fargate.ledger import store as ledger_store
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from aws_cdk import aws_ecs as ecs
+
+TRACKER_HANDLER = "s3fargate.tracker.handler.handler"
+RECONCILER_HANDLER = "s3fargate.tracker.handler.reconcile"
+#: How often the reconciler looks for jobs whose events were lost.
+RECONCILE_EVERY = Duration.minutes(5)
+TRACKER_TIMEOUT = Duration.seconds(60)
+RECONCILER_TIMEOUT = Duration.minutes(5)
+ECS_TASK_STATE_CHANGE = "ECS Task State Change"
+
+
+class JobTracking(Construct):
+    """The ledger table, the tracker and reconciler Lambdas, the topic and the alarms.
+
+    Created by :class:`S3TriggeredFargateTask`; its resources are attributes: ``table``,
+    ``topic``, ``events_queue``, ``events_dead_letter_queue``, ``rule``, ``tracker``,
+    ``reconciler``, ``alarms``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        pipeline_id: str,
+        cluster: ecs.ICluster,
+        queue: sqs.IQueue,
+        dead_letter_queue: sqs.IQueue,
+        container_name: str,
+        task_log_group: logs.ILogGroup,
+        input_prefix: str,
+        results_prefix: str,
+        max_attempts: int,
+        retry_exit_codes: Sequence[int],
+        job_ttl_days: int,
+        notification_email: str | None,
+        table_props: Mapping[str, Any] | None,
+        code: lambda_.Code,
+        runtime: lambda_.Runtime,
+        layers: Sequence[lambda_.ILayerVersion],
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._cluster = cluster
+        self.table = self._table(table_props)
+        self.topic = self._topic(notification_email)
+        self.events_dead_letter_queue = sqs.Queue(
+            self,
+            "EventsDeadLetterQueue",
+            retention_period=Duration.days(c.DLQ_RETENTION_DAYS),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.events_queue = sqs.Queue(
+            self,
+            "EventsQueue",
+            visibility_timeout=Duration.seconds(6 * int(TRACKER_TIMEOUT.to_seconds())),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=c.DEFAULT_MAX_RECEIVE_COUNT,
+                queue=self.events_dead_letter_queue,
+            ),
+        )
+        # Only this cluster's tasks started by this pipeline: pipelines may share a cluster.
+        self.rule = events.Rule(
+            self,
+            "TaskStateChanges",
+            description="s3fargate: this pipeline's ECS task state changes to the tracker",
+            event_pattern=events.EventPattern(
+                source=["aws.ecs"],
+                detail_type=[ECS_TASK_STATE_CHANGE],
+                detail={"clusterArn": [cluster.cluster_arn], "startedBy": [pipeline_id]},
+            ),
+            targets=[targets.SqsQueue(self.events_queue)],
+        )
+        environment = {
+            c.ENV_JOBS_TABLE: self.table.table_name,
+            c.ENV_QUEUE_URL: queue.queue_url,
+            c.ENV_CLUSTER_ARN: cluster.cluster_arn,
+            c.ENV_PIPELINE_ID: pipeline_id,
+            c.ENV_CONTAINER_NAME: container_name,
+            c.ENV_NOTIFICATION_TOPIC_ARN: self.topic.topic_arn,
+            c.ENV_MAX_ATTEMPTS: str(max_attempts),
+            c.ENV_RETRY_EXIT_CODES: ",".join(str(code) for code in retry_exit_codes),
+            c.ENV_INPUT_PREFIX: input_prefix,
+            c.ENV_RESULTS_PREFIX: results_prefix,
+            c.ENV_TASK_LOG_GROUP: task_log_group.log_group_name,
+            c.ENV_JOB_TTL_DAYS: str(job_ttl_days),
+            "POWERTOOLS_SERVICE_NAME": "s3fargate-tracker",
+        }
+
+        def function(name: str, handler: str, timeout: Duration, what: str) -> lambda_.Function:
+            return lambda_.Function(
+                self,
+                name,
+                description=f"s3fargate: {what}",
+                runtime=runtime,
+                architecture=lambda_.Architecture.ARM_64,
+                handler=handler,
+                code=code,
+                layers=list(layers),
+                timeout=timeout,
+                memory_size=256,
+                environment=environment,
+                log_group=logs.LogGroup(self, f"{name}Logs", retention=log_retention),
+            )
+
+        self.tracker = function(
+            "Tracker", TRACKER_HANDLER, TRACKER_TIMEOUT, "job status from ECS task state changes"
+        )
+        self.tracker.add_event_source(
+            sources.SqsEventSource(
+                self.events_queue, batch_size=10, report_batch_item_failures=True
+            )
+        )
+        self.reconciler = function(
+            "Reconciler",
+            RECONCILER_HANDLER,
+            RECONCILER_TIMEOUT,
+            "finds jobs whose events were lost",
+        )
+        self.schedule = events.Rule(
+            self,
+            "ReconcileSchedule",
+            description="s3fargate: run the reconciler",
+            schedule=events.Schedule.rate(RECONCILE_EVERY),
+            targets=[targets.LambdaFunction(self.reconciler)],
+        )
+        for fn in (self.tracker, self.reconciler):
+            self._grant_job_writes(fn, queue)
+        self._grant_describe_tasks(self.reconciler)
+        self.alarms = [
+            self._dead_letter_alarm("DeadLetterAlarm", dead_letter_queue, "uploads"),
+            self._dead_letter_alarm(
+                "EventsDeadLetterAlarm", self.events_dead_letter_queue, "task state changes"
+            ),
+        ]
+        self._acknowledge_nag_findings()
+
+    # --- builders ---------------------------------------------------------------------------
+    def _table(self, table_props: Mapping[str, Any] | None) -> dynamodb.Table:
+        table = dynamodb.Table(
+            self,
+            "Table",
+            **{
+                "partition_key": dynamodb.Attribute(
+                    name=ledger_store.KEY_ATTRIBUTE, type=dynamodb.AttributeType.STRING
+                ),
+                "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,
+                "point_in_time_recovery_specification": (
+                    dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True)
+                ),
+                "encryption": dynamodb.TableEncryption.AWS_MANAGED,
+                "time_to_live_attribute": ledger_store.TTL_ATTRIBUTE,
+                "removal_policy": RemovalPolicy.RETAIN,
+                **(table_props or {}),
+            },
+        )
+        table.add_global_secondary_index(
+            index_name=ledger_store.STATUS_INDEX,
+            partition_key=dynamodb.Attribute(
+                name=ledger_store.STATUS_ATTRIBUTE, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(
+                name=ledger_store.UPDATED_ATTRIBUTE, type=dynamodb.AttributeType.NUMBER
+            ),
+        )
+        return table
+
+    def _topic(self, notification_email: str | None) -> sns.Topic:
+        # A customer managed key: CloudWatch alarms cannot publish to a topic encrypted with
+        # the AWS managed SNS key.
+        key = kms.Key(
+            self,
+            "TopicKey",
+            description="s3fargate: encrypts the notification topic",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
+        )
+        topic = sns.Topic(
+            self,
+            "Notifications",
+            display_name="s3fargate job failures",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        if notification_email:
+            topic.add_subscription(subscriptions.EmailSubscription(notification_email))
+        return topic
+
+    def _dead_letter_alarm(self, name: str, queue: sqs.IQueue, what: str) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
+            self,
+            name,
+            alarm_description=f"s3fargate: {what} are waiting in a dead-letter queue",
+            metric=queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+        return alarm
+
+    # --- grants ------------------------------------------------------------------------------
+    def _grant_job_writes(self, fn: lambda_.Function, queue: sqs.IQueue) -> None:
+        """Read and conditionally write rows, list by status, queue retries, notify."""
+        self.table.grant(fn, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
+        queue.grant_send_messages(fn)
+        self.topic.grant_publish(fn)
+
+    def _grant_describe_tasks(self, fn: lambda_.Function) -> None:
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DescribeThisClustersTasks",
+                actions=["ecs:DescribeTasks"],
+                resources=[self._task_arns()],
+                conditions={"ArnEquals": {"ecs:cluster": self._cluster.cluster_arn}},
+            )
+        )
+
+    def _task_arns(self) -> str:
+        return Stack.of(self).format_arn(
+            service="ecs", resource="task", resource_name=f"{self._cluster.cluster_name}/*"
+        )
+
+    def _acknowledge_nag_findings(self) -> None:
+        for fn in (self.tracker, self.reconciler):
+            nag.acknowledge(
+                fn,
+                nag.LAMBDA_BASIC_EXECUTION,
+                "AWS's managed policy for Lambda's own logging (CreateLogStream, PutLogEvents).",
+            )
+            nag.acknowledge(
+                fn,
+                "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+                "SNS needs GenerateDataKey* on the topic's own key to publish encrypted messages.",
+            )
+            nag.acknowledge(
+                fn,
+                "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
+                "Granted by CDK's topic.grantPublish on the topic's own key only.",
+            )
+            nag.acknowledge(
+                fn,
+                nag.wildcard_finding(self, f"{self.table.table_arn}/index/*"),
+                "Query on the ledger table's own status index.",
+            )
+        nag.acknowledge(
+            self.reconciler,
+            nag.wildcard_finding(self, self._task_arns()),
+            "DescribeTasks on this cluster's task ARNs, the narrowest scope ECS offers.",
+        )
