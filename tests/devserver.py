@@ -15,6 +15,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from s3fargate.ledger import LedgerStore
+from s3fargate.local.app import job_document
+from s3fargate.local.console import ordered
 from s3fargate.local.credentials import local_session
 
 if TYPE_CHECKING:
@@ -70,8 +73,9 @@ class Dev:
         )
 
     def jobs(self) -> list[dict[str, Any]]:
-        path = self.run_dir / "jobs.json"
-        return json.loads(path.read_text()) if path.exists() else []
+        """Every job of the ledger, oldest first, as ``s3fargate jobs --json`` shows them."""
+        store = LedgerStore(dynamodb=self.client("dynamodb"), table=self.state["jobs_table"])
+        return [job_document(job) for job in ordered(store.jobs())]
 
     def result(self, key: str) -> dict[str, Any] | None:
         rel = key.removeprefix(self.state["input_prefix"])
@@ -90,9 +94,11 @@ class Dev:
 
 
 @contextmanager
-def dev_pipeline(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Dev]:
+def dev_pipeline(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, run_dir: Path | None = None
+) -> Iterator[Dev]:
     """`s3fargate dev` on a free port with its own run directory; stopped with Ctrl-C after."""
-    run_dir = tmp_path / f"run-{time.monotonic_ns()}"
+    run_dir = run_dir or tmp_path / f"run-{time.monotonic_ns()}"
     output = tmp_path / f"dev-{time.monotonic_ns()}.out"
     with output.open("wb") as out:
         proc = subprocess.Popen(

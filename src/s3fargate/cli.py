@@ -54,6 +54,33 @@ def _pipeline_options(parser: argparse.ArgumentParser, *, default_run_dir: Path)
         "--grace-period", type=float, default=defaults.DEFAULT_GRACE_PERIOD_S, metavar="S"
     )
     pipe.add_argument("--run-dir", type=Path, default=default_run_dir, help="task logs, job list")
+    jobs = parser.add_argument_group("retries and fault injection (the construct's props)")
+    jobs.add_argument(
+        "--max-attempts",
+        type=int,
+        default=contracts.DEFAULT_MAX_ATTEMPTS,
+        metavar="N",
+        help="attempts per job when the platform stops a task (Spot, failed start)",
+    )
+    jobs.add_argument(
+        "--retry-exit-codes",
+        default="",
+        metavar="CODES",
+        help="task exit codes that are retried too, e.g. 75,111 (default: none)",
+    )
+    jobs.add_argument(
+        "--retry-delay",
+        type=int,
+        default=defaults.DEFAULT_RETRY_DELAY_S,
+        metavar="S",
+        help="delay before the first retry; each later one doubles it",
+    )
+    jobs.add_argument(
+        "--faults",
+        default="",
+        metavar="SPEC",
+        help="inject Fargate failures: spot=P,start-failure=P,seed=N (probabilities 0-1)",
+    )
     aws = parser.add_argument_group("AWS-only (accepted and ignored locally)")
     aws.add_argument("--cpu", type=int, help="Fargate CPU units")
     aws.add_argument("--memory", type=int, help="Fargate memory (MiB)")
@@ -95,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _local_config(args: argparse.Namespace) -> LocalConfig:
     from s3fargate.local.config import DEFAULT_TASK_CMD, LocalConfig
+    from s3fargate.local.faults import Faults
 
     return LocalConfig(
         bucket=args.bucket,
@@ -112,6 +140,10 @@ def _local_config(args: argparse.Namespace) -> LocalConfig:
         grace_period=args.grace_period,
         cpu=args.cpu,
         memory=args.memory,
+        faults=Faults.parse(args.faults),
+        max_attempts=args.max_attempts,
+        retry_exit_codes=LocalConfig.parse_exit_codes(args.retry_exit_codes),
+        retry_delay=args.retry_delay,
     )
 
 

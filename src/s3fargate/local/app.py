@@ -8,18 +8,18 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.syntax import Syntax
+from rich.text import Text
 
 from s3fargate.exit_codes import CliExit
-from s3fargate.local.console import JobView, describe, job_table
+from s3fargate.ledger import Job, JobStatus, LedgerStore
+from s3fargate.local.console import JobView, describe, job_table, ordered, safe
 from s3fargate.local.credentials import LOCAL_REGION, credentials_shell_prefix, local_session
-from s3fargate.local.jobs import JobStatus, read_jobs
 from s3fargate.local.pipeline import LocalPipeline, read_state
-from s3fargate.local.samples import sample_files
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,25 +30,41 @@ if TYPE_CHECKING:
 def _banner(pipeline: LocalPipeline, console: Console) -> None:
     config = pipeline.config
     where = (
-        f"embedded S3 + SQS (moto) at {pipeline.endpoint} — in memory: everything is gone "
-        "when this stops (use --endpoint URL for a persistent S3/SQS-compatible server)"
+        f"embedded S3, SQS, DynamoDB and SNS (moto) at {pipeline.endpoint} — in memory: "
+        "everything is gone when this stops (use --endpoint URL for a persistent server)"
         if pipeline.embedded
-        else f"S3 + SQS at {pipeline.endpoint} (--endpoint)"
+        else f"AWS-compatible server at {pipeline.endpoint} (--endpoint)"
     )
-    console.print(f"[bold]s3fargate local pipeline[/]  {where}", highlight=False)
+    console.print(Text(f"s3fargate local pipeline  {where}"))
     console.print(
-        f"bucket [bold]{config.bucket}[/]: objects created under [bold]{config.input_prefix}[/]"
-        f"{f' ending in {config.suffix}' if config.suffix else ''} → queue → runner → task; "
-        f"results under {config.results_prefix}",
-        highlight=False,
+        Text(
+            f"bucket {config.bucket}: objects created under {safe(config.input_prefix)}"
+            f"{f' ending in {safe(config.suffix)}' if config.suffix else ''} → queue → runner → "
+            f"task → tracker; results under {safe(config.results_prefix)}"
+        )
     )
     task = f"docker run {config.docker_image}" if config.docker_image else " ".join(config.task_cmd)
     limit = f", at most {config.max_running} at once" if config.max_running else ""
-    console.print(f"task: {task}{limit}; logs in {config.run_dir}/", highlight=False, markup=False)
+    retries = f"; up to {config.max_attempts} attempts per job"
+    console.print(Text(f"task: {task}{limit}{retries}; logs in {config.run_dir}/"))
+    if config.faults.any:
+        console.print(Text(f"injecting faults: {config.faults.describe()}", style="yellow"))
     if config.ignored_options:
-        console.print(
-            f"ignored locally (they size Fargate tasks on AWS): {', '.join(config.ignored_options)}"
-        )
+        ignored = ", ".join(config.ignored_options)
+        console.print(Text(f"ignored locally (they size Fargate tasks on AWS): {ignored}"))
+
+
+def _jobs_of(pipeline: LocalPipeline) -> list[Job]:
+    return ordered(pipeline.store.jobs())
+
+
+def _view(pipeline: LocalPipeline, console: Console) -> JobView:
+    return JobView(
+        lambda: _jobs_of(pipeline),
+        console,
+        summary=pipeline.queue_summary,
+        notifications=(pipeline.sqs, pipeline.resources.notifications_queue.url),
+    )
 
 
 def run_dev(config: LocalConfig, console: Console | None = None) -> int:
@@ -70,11 +86,12 @@ def run_dev(config: LocalConfig, console: Console | None = None) -> int:
             markup=False,
         )
         try:
-            with JobView(pipeline.jobs, console, summary=pipeline.queue_summary):
+            with _view(pipeline, console):
                 threading.Event().wait()
         except KeyboardInterrupt:
             console.print("stopping: waiting for running tasks …")
-        pipeline.drain()
+        with _shielded(console):
+            pipeline.drain()
         _print_final(pipeline, console)
     return CliExit.INTERRUPTED
 
@@ -107,17 +124,19 @@ def run_demo(
             finishing = progress.add_task("jobs finished", total=len(keys))
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                done = _final_count(pipeline, keys)
+                done = sum(1 for job in _latest(pipeline, keys).values() if job.status.final)
                 progress.update(finishing, completed=done)
                 if done == len(keys):
                     break
-                time.sleep(0.1)
-        finished = _final_count(pipeline, keys) == len(keys)
-        pipeline.drain()
-        console.print(job_table(pipeline.jobs.snapshot(), title="demo jobs"))
+                time.sleep(0.2)
+        latest = _latest(pipeline, keys)
+        finished = len(latest) == len(keys) and all(j.status.final for j in latest.values())
+        with _shielded(console):
+            pipeline.drain()
+        console.print(job_table(_jobs_of(pipeline), title="demo jobs"))
         ok = finished and _print_results(pipeline, keys, console)
         if not finished:
-            console.print(f"[red]timed out after {timeout:g}s waiting for jobs[/]")
+            console.print(Text(f"timed out after {timeout:g}s waiting for jobs", style="red"))
     _explain(console, ok, config)
     return CliExit.OK if ok else CliExit.JOBS_FAILED
 
@@ -139,31 +158,77 @@ def upload_files(run_dir: Path, files: list[Path], key: str | None = None) -> li
     return keys
 
 
+def ledger_of(run_dir: Path) -> tuple[LedgerStore, dict[str, Any]]:
+    """The ledger of the dev pipeline running with ``run_dir``, and its state."""
+    state = read_state(run_dir)
+    session = local_session(embedded=bool(state["embedded"]))
+    dynamodb = session.client("dynamodb", endpoint_url=state["endpoint"])
+    return LedgerStore(dynamodb=dynamodb, table=state["jobs_table"]), state
+
+
+def job_document(job: Job) -> dict[str, Any]:
+    """A job as ``s3fargate jobs --json`` prints it."""
+    return {
+        "key": job.key,
+        "bucket": job.bucket,
+        "status": job.status.value,
+        "attempts": job.attempts,
+        "exit_code": job.exit_code,
+        "stop_code": job.stop_code,
+        "reason": job.reason,
+        "result_key": job.result_key,
+        "task_arn": job.task_arn,
+        "job_id": job.job_id,
+        "version_id": job.version_id,
+        "etag": job.etag,
+        "size": job.size,
+        "task_arns": list(job.task_arns),
+        "stopped_reason": job.stopped_reason,
+        "container_reason": job.container_reason,
+        "created_at": job.created_at,
+        "launched_at": job.launched_at,
+        "started_at": job.started_at,
+        "stopped_at": job.stopped_at,
+        "updated_at": job.updated_at,
+    }
+
+
 def list_jobs(run_dir: Path, *, as_json: bool = False, console: Console | None = None) -> int:
-    """Print the jobs of the dev pipeline that uses ``run_dir``."""
+    """Print the jobs of the dev pipeline that uses ``run_dir``, oldest first."""
     console = console or Console()
-    jobs = read_jobs(run_dir)
+    store, _ = ledger_of(run_dir)
+    jobs = ordered(store.jobs())
     if as_json:
-        print(json.dumps([{**vars(j), "status": j.status.value} for j in jobs], indent=1))
+        print(json.dumps([job_document(j) for j in jobs], ensure_ascii=False, indent=1))
     else:
         console.print(job_table(jobs, limit=len(jobs) or 1))
     return CliExit.OK
 
 
 def show_log(run_dir: Path, key: str) -> str:
-    """The output of the latest task for ``key`` (with or without the input prefix)."""
-    jobs = read_jobs(run_dir)
-    matches = [j for j in jobs if j.key == key or j.key.endswith("/" + key.lstrip("/"))]
+    """The output of every attempt of the latest job for ``key`` (the key, or the key
+    without the input prefix), oldest attempt first."""
+    store, state = ledger_of(run_dir)
+    wanted = {key, state["input_prefix"] + key}
+    matches = [j for j in ordered(store.jobs()) if j.key in wanted]
     if not matches:
-        known = ", ".join(sorted({j.key for j in jobs})[:10]) or "none yet"
-        raise KeyError(f"no job for key {key!r} (jobs: {known})")
+        raise KeyError(f"no job for key {safe(key)!r}")
     job = matches[-1]
-    if not job.log_path:
-        raise KeyError(f"job for {job.key!r} has no task output yet ({job.status.value})")
-    return Path(job.log_path).read_text(encoding="utf-8", errors="replace")
+    if not job.task_arns:
+        raise KeyError(f"job for {safe(job.key)!r} has no task yet ({job.status.value})")
+    logs_dir = Path(state["logs_dir"])
+    parts = []
+    for attempt, arn in enumerate(job.task_arns, start=1):
+        path = logs_dir / f"{arn.rsplit('/', 1)[-1]}.log"
+        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        header = f"== attempt {attempt} of {len(job.task_arns)}: {arn} ==\n"
+        parts.append((header if len(job.task_arns) > 1 else "") + text)
+    return "".join(parts)
 
 
 def _demo_uploads(files: list[Path] | None) -> list[tuple[Path, str]]:
+    from s3fargate.local.samples import sample_files
+
     if not files:
         return sample_files()
     missing = [str(f) for f in files if not f.is_file()]
@@ -172,43 +237,50 @@ def _demo_uploads(files: list[Path] | None) -> list[tuple[Path, str]]:
     return [(f, f.name) for f in files]
 
 
-def _final_count(pipeline: LocalPipeline, keys: list[str]) -> int:
-    latest = {j.key: j for j in pipeline.jobs.snapshot()}
-    return sum(1 for k in keys if k in latest and latest[k].status.final)
+def _latest(pipeline: LocalPipeline, keys: list[str]) -> dict[str, Job]:
+    wanted = set(keys)
+    return {j.key: j for j in _jobs_of(pipeline) if j.key in wanted}
 
 
 def _print_results(pipeline: LocalPipeline, keys: list[str], console: Console) -> bool:
-    latest = {j.key: j for j in pipeline.jobs.snapshot()}
+    latest = _latest(pipeline, keys)
     ok = True
     for key in keys:
         job = latest[key]
         if job.status is not JobStatus.SUCCEEDED:
             ok = False
-            console.print(f"[red]{describe(job)}[/]  (output: {job.log_path})", highlight=False)
+            console.print(Text(f"{describe(job)}  (s3fargate logs shows its output)", style="red"))
             continue
         document = pipeline.result(key)
         if document is None:
             ok = False
-            console.print(f"[red]{key}: succeeded but wrote no result[/]", highlight=False)
+            console.print(Text(f"{safe(key)}: succeeded but wrote no result", style="red"))
             continue
-        console.print(f"[bold]{key}[/] →", highlight=False)
+        console.print(Text(f"{safe(key)} →", style="bold"))
         console.print(Syntax(json.dumps(document, ensure_ascii=False, indent=2), "json"))
     return ok
 
 
 def _print_final(pipeline: LocalPipeline, console: Console) -> None:
-    jobs = pipeline.jobs.snapshot()
+    jobs = _jobs_of(pipeline)
     console.print(job_table(jobs, title="final state", limit=len(jobs) or 1))
 
 
 def _explain(console: Console, ok: bool, config: LocalConfig) -> None:
-    verdict = "[green]every job succeeded[/]" if ok else "[red]some jobs did not succeed[/]"
+    verdict = Text("every job succeeded" if ok else "some jobs did not succeed")
+    verdict.stylize("green" if ok else "red")
     console.print(
-        f"\n{verdict}. What happened: each file was uploaded to s3://{config.bucket}/"
-        f"{config.input_prefix}…; S3 notified the queue; the dispatcher handed the messages to "
-        "the same runner handler the Lambda uses; it launched one task per object as a local "
-        f"process, which streamed the object and wrote {config.results_prefix}<name>.json. "
-        f"Task output is kept in {config.run_dir}/logs/."
+        Text.assemble(
+            "\n",
+            verdict,
+            f". What happened: each file was uploaded to s3://{config.bucket}/"
+            f"{safe(config.input_prefix)}…; S3 notified the queue; the dispatcher handed the "
+            "messages to the same runner handler the Lambda uses; it recorded each job in the "
+            "ledger and launched one task per object as a local process, which streamed the "
+            f"object and wrote {safe(config.results_prefix)}<name>.json; the task's state "
+            "changes went, as ECS events, to the same tracker the Lambda runs, which recorded "
+            f"how each job ended. Task output is kept in {config.run_dir}/logs/.",
+        )
     )
 
 
@@ -227,3 +299,21 @@ def _interruptible() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _shielded(console: Console) -> Iterator[None]:
+    """While stopping, more Ctrl-C (or SIGTERM) says so instead of abandoning running tasks."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def patience(_signum: int, _frame: object) -> None:
+        console.print("still stopping: running tasks are being stopped and recorded …")
+
+    previous = {sig: signal.signal(sig, patience) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

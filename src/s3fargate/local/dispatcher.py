@@ -1,4 +1,4 @@
-"""Long-poll the queue and hand each batch to the runner, with Lambda's SQS semantics.
+"""Long-poll a queue and hand each batch to a handler, with Lambda's SQS semantics.
 
 As Lambda's SQS event source does: records the runner reports in ``batchItemFailures`` stay
 in the queue and come back after the visibility timeout; the others are deleted; a runner
@@ -13,12 +13,10 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
-
-    from s3fargate.local.ecs import LocalEcs
-    from s3fargate.local.resources import Queues
-    from s3fargate.taskrunner import TaskRunner
 
 log = logging.getLogger(__name__)
 #: SQS's maximum batch, and Lambda's default batch size for SQS.
@@ -26,25 +24,31 @@ BATCH_SIZE = 10
 
 
 class Dispatcher:
-    """Feeds SQS batches to :meth:`TaskRunner.handle` until stopped."""
+    """Feeds a queue's batches to a Lambda-style handler until stopped.
+
+    ``capacity`` (optional) says how many messages may be received now: receiving only what can
+    start keeps waiting messages from using up receives.
+    """
 
     def __init__(
         self,
         *,
+        name: str,
         sqs: SQSClient,
-        queues: Queues,
-        runner: TaskRunner,
-        ecs: LocalEcs,
+        queue_url: str,
+        queue_arn: str,
+        handler: Callable[[dict[str, Any]], dict[str, Any]],
         region: str,
-        max_running: int | None,
+        capacity: Callable[[], int | None] | None = None,
         wait_seconds: int = 1,
     ) -> None:
+        self.name = name
         self._sqs = sqs
-        self._queues = queues
-        self._runner = runner
-        self._ecs = ecs
+        self._queue_url = queue_url
+        self._queue_arn = queue_arn
+        self._handler = handler
         self._region = region
-        self._max_running = max_running
+        self._capacity = capacity
         self._wait_seconds = wait_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -52,7 +56,7 @@ class Dispatcher:
 
     def start(self) -> None:
         """Run :meth:`poll_once` in a background thread."""
-        self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -61,28 +65,32 @@ class Dispatcher:
         if self._thread:
             self._thread.join(timeout=self._wait_seconds + 30)
 
+    def drain(self) -> None:
+        """Process what is visible in the queue now, then return (used at shutdown)."""
+        while self.poll_once(wait_seconds=0):
+            pass
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self.poll_once()
             except Exception:  # keep dispatching: a failed poll is retried, never fatal
-                log.exception("dispatcher poll failed; retrying in 1 s")
+                log.exception("%s: poll failed; retrying in 1 s", self.name)
                 self._stop.wait(1)
 
-    def poll_once(self) -> int:
+    def poll_once(self, wait_seconds: int | None = None) -> int:
         """Receive one batch and process it; return the number of messages received."""
         limit = BATCH_SIZE
-        if self._max_running is not None:
-            # Receive only what can start now, so waiting messages don't use up receives.
-            free = self._max_running - self._ecs.active_count()
+        free = self._capacity() if self._capacity else None
+        if free is not None:
             if free <= 0:
                 self._stop.wait(0.05)
                 return 0
             limit = min(limit, free)
         response = self._sqs.receive_message(
-            QueueUrl=self._queues.url,
+            QueueUrl=self._queue_url,
             MaxNumberOfMessages=limit,
-            WaitTimeSeconds=self._wait_seconds,
+            WaitTimeSeconds=self._wait_seconds if wait_seconds is None else wait_seconds,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
@@ -92,14 +100,13 @@ class Dispatcher:
         self.batches += 1
         records = [self._lambda_record(m) for m in messages]
         try:
-            result = self._runner.handle({"Records": records})
+            result = self._handler({"Records": records})
         except Exception:
             # As in Lambda: the whole batch returns to the queue after the visibility timeout.
-            log.exception("runner failed on a whole batch; it will be redelivered")
+            log.exception("%s: handler failed on a whole batch; it will be redelivered", self.name)
             return len(messages)
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-        done = [m for m in messages if m["MessageId"] not in failed]
-        self._delete(done)
+        self._delete([m for m in messages if m["MessageId"] not in failed])
         return len(messages)
 
     def _lambda_record(self, message: MessageTypeDef) -> dict[str, Any]:
@@ -111,7 +118,7 @@ class Dispatcher:
             "messageAttributes": dict(message.get("MessageAttributes", {})),
             "md5OfBody": message.get("MD5OfBody", ""),
             "eventSource": "aws:sqs",
-            "eventSourceARN": self._queues.arn,
+            "eventSourceARN": self._queue_arn,
             "awsRegion": self._region,
         }
 
@@ -121,7 +128,7 @@ class Dispatcher:
             if not chunk:
                 continue
             response = self._sqs.delete_message_batch(
-                QueueUrl=self._queues.url,
+                QueueUrl=self._queue_url,
                 Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)
                 ],

@@ -1,27 +1,54 @@
-"""Stands in for ECS locally: RunTask starts the task as a process (or ``docker run``)."""
+"""Stands in for ECS locally: RunTask starts the task as a process (or ``docker run``), and the
+task's life is reported as ECS reports it, with ``ECS Task State Change`` events.
+
+The runner calls ``run_task`` and ``get_paginator("list_tasks")`` exactly as it calls ECS;
+the reconciler calls ``describe_tasks``. Each task emits PENDING, RUNNING and STOPPED events
+(increasing ``version``, ``stopCode``, the container's exit code) into the tracker's queue,
+which the same tracker code consumes as on AWS. ``--faults`` makes attempts fail as Fargate
+tasks do: Spot interruptions and tasks that never start.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import json
 import os
 import signal
 import subprocess
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from s3fargate import contracts as c
 from s3fargate.local.credentials import LOCAL_CREDENTIALS, LOCAL_REGION
-from s3fargate.local.jobs import JobStatus
+from s3fargate.local.faults import Fault, FaultDraws, Faults
 from s3fargate.taskrunner.ecs_api import list_tasks_paginator
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
     from botocore.paginate import Paginator
 
     from s3fargate.local.config import LocalConfig
-    from s3fargate.local.jobs import JobTable
+
+LOCAL_ACCOUNT = "000000000000"
+LOCAL_CLUSTER_ARN = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:cluster/s3fargate-local"
+LOCAL_TASK_DEFINITION_ARN = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task-definition/local:1"
+LOCAL_TASK_PREFIX = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task/s3fargate-local/"
+CONTAINER_NAME = "task"
+#: Linux prctl option: the kernel signals the child when the thread that started it ends.
+_PR_SET_PDEATHSIG = 1
+SPOT_REASON = "Your Spot Task was interrupted."
+START_FAILURE_REASON = (
+    "CannotPullContainerError: pull image manifest has been retried 5 time(s) "
+    "(injected by --faults)"
+)
 
 
 def docker_command(image: str, env_names: list[str]) -> list[str]:
@@ -38,29 +65,105 @@ def docker_command(image: str, env_names: list[str]) -> list[str]:
     return cmd
 
 
+def exit_code_of(returncode: int) -> int:
+    """A process's exit code as ECS and Docker report it: killed by signal N is 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return (
+        datetime.fromtimestamp(seconds, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
 @dataclass
 class _Task:
     arn: str
-    job_id: int
-    process: subprocess.Popen[bytes]
+    started_by: str
+    overrides: dict[str, Any]
+    env: dict[str, str]
+    log_path: Path
+    fault: Fault
+    created_at: float
+    version: int = 0
+    last_status: str = "PENDING"
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float | None = None
+    stopped_at: float | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    exit_code: int | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def describe(self) -> dict[str, Any]:
+        """The task as DescribeTasks (and the event's ``detail``) shows it."""
+        container: dict[str, Any] = {
+            "name": CONTAINER_NAME,
+            "taskArn": self.arn,
+            "lastStatus": self.last_status,
+        }
+        if self.exit_code is not None:
+            container["exitCode"] = self.exit_code
+        detail: dict[str, Any] = {
+            "taskArn": self.arn,
+            "clusterArn": LOCAL_CLUSTER_ARN,
+            "taskDefinitionArn": LOCAL_TASK_DEFINITION_ARN,
+            "lastStatus": self.last_status,
+            "desiredStatus": "STOPPED" if self.last_status == "STOPPED" else "RUNNING",
+            "startedBy": self.started_by,
+            "launchType": "FARGATE",
+            "capacityProviderName": "FARGATE",
+            "version": self.version,
+            "createdAt": _iso(self.created_at),
+            "overrides": self.overrides,
+            "containers": [container],
+        }
+        for name, value in (
+            ("startedAt", _iso(self.started_at)),
+            ("stoppedAt", _iso(self.stopped_at)),
+            ("stopCode", self.stop_code),
+            ("stoppedReason", self.stopped_reason),
+        ):
+            if value is not None:
+                detail[name] = value
+        return detail
 
 
 class LocalEcs:
-    """The ECS API slice the runner calls (``run_task``, ``list_tasks``), on this machine.
+    """The ECS API slice the runner and reconciler call, on this machine.
 
     Same contract as ECS: container overrides become the process environment; ``clientToken``
-    makes a repeated request return the task it started; ``failures`` (not exceptions) report a
-    task that could not start, so the runner retries it like a capacity failure.
+    makes a repeated request return the task it started (also across restarts with the same
+    run directory); what happens to a task afterwards is told by its events.
     """
 
     def __init__(
-        self, *, config: LocalConfig, endpoint: str, jobs: JobTable, embedded: bool
+        self,
+        *,
+        config: LocalConfig,
+        endpoint: str,
+        embedded: bool,
+        emit: Callable[[dict[str, Any]], object],
+        logs_dir: Path,
+        tokens_file: Path,
+        faults: Faults | None = None,
     ) -> None:
         self._config = config
-        self._jobs = jobs
+        self._emit = emit
+        self._logs_dir = logs_dir
+        self._logs_dir.mkdir(parents=True, exist_ok=True)
+        self._tokens_file = tokens_file
+        self._faults = FaultDraws(faults or Faults())
         self._lock = threading.Lock()
-        self._running: dict[str, _Task] = {}
-        self._tokens: dict[str, str] = {}
+        self._tasks: dict[str, _Task] = {}
+        self._tokens = self._load_tokens()
+        # Every task process is started from this one thread, which lives until every task
+        # has stopped: the kernel kills the tasks if this process dies (see _start_process).
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="task-spawner")
         base = dict(os.environ)
         if embedded:
             # Never hand the user's real AWS credentials to a task talking to the local server.
@@ -83,63 +186,35 @@ class LocalEcs:
 
     # --- the ECS API -----------------------------------------------------------------------
     def run_task(self, **request: Any) -> dict[str, Any]:
-        """Start one task process for the request's container overrides."""
+        """Create one task for the request's container overrides and start it."""
         token = request.get("clientToken")
         with self._lock:
             if token and token in self._tokens:
                 return {"tasks": [{"taskArn": self._tokens[token]}], "failures": []}
-        overrides = request["overrides"]["containerOverrides"][0]["environment"]
-        task_env = {e["name"]: e["value"] for e in overrides}
-        key = task_env.get(c.ENV_S3_KEY, "?")
-        env = {**self._base_env, **task_env}
-        cmd = (
-            docker_command(self._config.docker_image, sorted(task_env) + _docker_passthrough())
-            if self._config.docker_image
-            else list(self._config.task_cmd)
-        )
-        log_path = self._jobs.log_path_for(key)
-        try:
-            with log_path.open("wb") as log:
-                process = subprocess.Popen(
-                    cmd,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # Ctrl-C reaches the pipeline, which stops tasks
-                )
-        except (OSError, ValueError) as exc:
-            return {
-                "tasks": [],
-                "failures": [{"reason": f"cannot start the task command {cmd[0]!r}: {exc}"}],
+            arn = f"{LOCAL_TASK_PREFIX}{uuid.uuid4().hex}"
+            overrides = request["overrides"]
+            task_env = {
+                e["name"]: e["value"] for e in overrides["containerOverrides"][0]["environment"]
             }
-        arn = f"arn:aws:ecs:local:000000000000:task/s3fargate-local/{uuid.uuid4().hex}"
-        job = self._jobs.update(
-            key,
-            status=JobStatus.RUNNING,
-            started_at=time.time(),
-            ended_at=None,
-            exit_code=None,
-            task_arn=arn,
-            log_path=str(log_path),
-            reason=None,
-        )
-        task = _Task(arn=arn, job_id=job.id, process=process)
-        with self._lock:
-            self._running[arn] = task
+            task = _Task(
+                arn=arn,
+                started_by=str(request.get("startedBy", "")),
+                overrides=overrides,
+                env=task_env,
+                log_path=self.log_path(arn),
+                fault=self._faults.next(),
+                created_at=time.time(),
+            )
+            self._tasks[arn] = task
             if token:
                 self._tokens[token] = arn
-        threading.Thread(
-            target=self._reap, args=(task,), name=f"task-{job.id}", daemon=True
-        ).start()
-        return {"tasks": [{"taskArn": arn, "lastStatus": "RUNNING"}], "failures": []}
-
-    def list_tasks(self, **request: Any) -> dict[str, Any]:
-        """ARNs of running tasks (every local task is started by the runner)."""
-        if request.get("startedBy") not in (None, c.STARTED_BY):
-            return {"taskArns": []}
-        with self._lock:
-            return {"taskArns": list(self._running)}
+                self._save_token(token, arn)
+        self._change(task, "PENDING")
+        if task.fault is Fault.START_FAILURE:
+            self._stopped(task, stop_code="TaskFailedToStart", reason=START_FAILURE_REASON)
+        else:
+            self._spawner.submit(self._start_process, task).result()
+        return {"tasks": [{"taskArn": arn, "lastStatus": "PENDING"}], "failures": []}
 
     def get_paginator(self, operation_name: str) -> Paginator[Any]:
         """``get_paginator("list_tasks")``, as the ECS client offers it."""
@@ -147,46 +222,183 @@ class LocalEcs:
             raise ValueError(f"the local ECS stand-in has no paginator for {operation_name!r}")
         return list_tasks_paginator(self.list_tasks)
 
-    # --- local lifecycle -------------------------------------------------------------------
-    def active_count(self) -> int:
-        """Task processes still running."""
+    def list_tasks(self, **request: Any) -> dict[str, Any]:
+        """ARNs of tasks not yet stopped, started by ``startedBy`` when given."""
+        started_by = request.get("startedBy")
         with self._lock:
-            return len(self._running)
+            arns = [
+                t.arn
+                for t in self._tasks.values()
+                if t.last_status != "STOPPED" and started_by in (None, t.started_by)
+            ]
+        return {"taskArns": arns}
+
+    def describe_tasks(self, **request: Any) -> dict[str, Any]:
+        """Known tasks as ECS describes them; unknown ones as ``MISSING`` failures."""
+        tasks, failures = [], []
+        with self._lock:
+            for arn in request.get("tasks", []):
+                task = self._tasks.get(arn)
+                if task is None:
+                    failures.append({"arn": arn, "reason": "MISSING"})
+                else:
+                    tasks.append(task.describe())
+        return {"tasks": tasks, "failures": failures}
+
+    # --- local lifecycle -------------------------------------------------------------------
+    def log_path(self, task_arn: str) -> Path:
+        """Where a task's output is kept: one file per task, never overwritten."""
+        return self._logs_dir / f"{task_arn.rsplit('/', 1)[-1]}.log"
+
+    def active_count(self) -> int:
+        """Tasks not yet stopped."""
+        with self._lock:
+            return sum(1 for t in self._tasks.values() if t.last_status != "STOPPED")
 
     def stop_all(self, grace_period: float) -> None:
         """SIGTERM every running task, wait up to ``grace_period``, then SIGKILL the rest."""
         with self._lock:
-            tasks = list(self._running.values())
-        for task in tasks:
+            running = [
+                (t, t.process)
+                for t in self._tasks.values()
+                if t.process is not None and t.last_status != "STOPPED"
+            ]
+        for task, _ in running:
+            with task.lock:
+                # The host went away, as a termination notice says: the job is retried when
+                # the pipeline starts again (with --endpoint, whose ledger survives).
+                task.stop_code = task.stop_code or "TerminationNotice"
+                task.stopped_reason = task.stopped_reason or "the local pipeline stopped"
             _signal_group(task.process, signal.SIGTERM)
         deadline = time.monotonic() + grace_period
-        for task in tasks:
+        for _, process in running:
             try:
-                task.process.wait(timeout=max(deadline - time.monotonic(), 0))
+                process.wait(timeout=max(deadline - time.monotonic(), 0))
             except subprocess.TimeoutExpired:
-                _signal_group(task.process, signal.SIGKILL)
-                task.process.wait()
-        for task in tasks:  # let the reapers record the final states
-            self._finish(task)
+                _signal_group(process, signal.SIGKILL)
+                process.wait()
+        for task, process in running:  # report the stops now; the reapers find them reported
+            self._reaped(task, process.returncode)
 
-    def _reap(self, task: _Task) -> None:
-        task.process.wait()
-        self._finish(task)
+    def close(self) -> None:
+        """Release the spawner thread (after :meth:`stop_all`)."""
+        self._spawner.shutdown(wait=True)
 
-    def _finish(self, task: _Task) -> None:
-        with self._lock:
-            if self._running.pop(task.arn, None) is None:
+    # --- a task's life ---------------------------------------------------------------------
+    def _start_process(self, task: _Task) -> None:
+        cmd = (
+            docker_command(str(self._config.docker_image), sorted(task.env) + _passthrough())
+            if self._config.docker_image
+            else list(self._config.task_cmd)
+        )
+        try:
+            with task.log_path.open("wb") as log:
+                task.process = subprocess.Popen(
+                    cmd,
+                    env={**self._base_env, **task.env},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # Ctrl-C reaches the pipeline, which stops tasks
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509 -- one async-signal-safe call
+                )
+        except (OSError, ValueError) as exc:
+            task.log_path.write_text(f"cannot start the task command {cmd[0]!r}: {exc}\n")
+            self._stopped(
+                task,
+                stop_code="TaskFailedToStart",
+                reason=f"CannotStartContainerError: {cmd[0]!r}: {exc}",
+            )
+            return
+        task.started_at = time.time()
+        self._change(task, "RUNNING")
+        threading.Thread(
+            target=self._reap, args=(task, task.process), name="task-reaper", daemon=True
+        ).start()
+        if task.fault is Fault.SPOT_INTERRUPTION:
+            threading.Timer(0.05, self._interrupt, args=(task,)).start()
+
+    def _interrupt(self, task: _Task) -> None:
+        """A Spot interruption: the task gets SIGTERM and stops with ``SpotInterruption``."""
+        with task.lock:
+            if task.last_status == "STOPPED" or task.process is None:
                 return
-        code = task.process.returncode
-        self._jobs.update_job(
-            task.job_id,
-            status=JobStatus.SUCCEEDED if code == 0 else JobStatus.FAILED,
-            exit_code=code,
-            ended_at=time.time(),
+            task.stop_code = "SpotInterruption"
+            task.stopped_reason = SPOT_REASON
+        _signal_group(task.process, signal.SIGTERM)
+
+    def _reap(self, task: _Task, process: subprocess.Popen[bytes]) -> None:
+        self._reaped(task, process.wait())
+
+    def _reaped(self, task: _Task, returncode: int) -> None:
+        with task.lock:
+            stop_code = task.stop_code or "EssentialContainerExited"
+            reason = task.stopped_reason or "Essential container in task exited"
+        self._stopped(task, stop_code=stop_code, reason=reason, exit_code=exit_code_of(returncode))
+
+    def _stopped(
+        self, task: _Task, *, stop_code: str, reason: str, exit_code: int | None = None
+    ) -> None:
+        with task.lock:
+            if task.last_status == "STOPPED":
+                return
+            task.stop_code, task.stopped_reason, task.exit_code = stop_code, reason, exit_code
+            task.stopped_at = time.time()
+        self._change(task, "STOPPED")
+
+    def _change(self, task: _Task, status: str) -> None:
+        with task.lock:
+            task.last_status = status
+            task.version += 1
+            detail = task.describe()
+        self._emit(
+            {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "ECS Task State Change",
+                "source": "aws.ecs",
+                "account": LOCAL_ACCOUNT,
+                "time": _iso(time.time()),
+                "region": LOCAL_REGION,
+                "resources": [task.arn],
+                "detail": detail,
+            }
         )
 
+    # --- idempotency tokens, kept across restarts with the same run directory ---------------
+    def _load_tokens(self) -> dict[str, str]:
+        tokens: dict[str, str] = {}
+        with contextlib.suppress(FileNotFoundError):
+            for line in self._tokens_file.read_text(encoding="utf-8").splitlines():
+                # A line cut short by a crash is skipped: that launch simply has no token.
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    entry = json.loads(line)
+                    tokens[str(entry["token"])] = str(entry["task_arn"])
+        return tokens
 
-def _docker_passthrough() -> list[str]:
+    def _save_token(self, token: str, arn: str) -> None:
+        with self._tokens_file.open("a", encoding="utf-8") as file:
+            file.write(json.dumps({"token": token, "task_arn": arn}) + "\n")
+
+
+def _find_prctl() -> Any:
+    """Linux's prctl, looked up once in the parent (None elsewhere)."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _find_prctl()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL it when the spawner thread (so ``dev``) dies."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _passthrough() -> list[str]:
     return [
         "AWS_ENDPOINT_URL",
         "AWS_ACCESS_KEY_ID",
@@ -199,6 +411,8 @@ def _docker_passthrough() -> list[str]:
     ]
 
 
-def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+def _signal_group(process: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
+    if process is None:
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)

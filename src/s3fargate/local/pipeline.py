@@ -1,41 +1,99 @@
-"""The whole pipeline on one machine: server, queue, notification, dispatcher, runner, tasks."""
+"""The whole pipeline on one machine: server, queues, ledger, runner, tracker, reconciler, tasks."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import threading
 import time
 import uuid
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self
 
 from aws_lambda_powertools import Logger
 
+from s3fargate.contracts import result_key
+from s3fargate.ledger import LedgerStore
+from s3fargate.ledger.notifications import Notifier
+from s3fargate.ledger.store import now_ms
+from s3fargate.local.config import LOCAL_PIPELINE_ID
 from s3fargate.local.credentials import LOCAL_REGION, local_session
 from s3fargate.local.dispatcher import Dispatcher
-from s3fargate.local.ecs import LocalEcs
-from s3fargate.local.jobs import JobRecorder, JobTable
-from s3fargate.local.resources import Queues, provision
+from s3fargate.local.ecs import (
+    CONTAINER_NAME,
+    LOCAL_CLUSTER_ARN,
+    LOCAL_TASK_DEFINITION_ARN,
+    LocalEcs,
+)
+from s3fargate.local.resources import Resources, provision
 from s3fargate.local.server import LocalServer
 from s3fargate.taskrunner import RunnerConfig, TaskRunner
+from s3fargate.taskrunner.ledger_recorder import LedgerRecorder
+from s3fargate.tracker import JobActions, Reconciler, Tracker, TrackerConfig
 
 if TYPE_CHECKING:
     from pathlib import Path
     from types import TracebackType
 
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
     from s3fargate.local.config import LocalConfig
 
+log = logging.getLogger(__name__)
 STATE_FILE = "state.json"
+#: Locally, a job quiet for this long is checked with the ECS stand-in's DescribeTasks ...
+RECONCILE_AFTER_S = 30
+#: ... by a reconciler pass this often (every 5 minutes on AWS).
+RECONCILE_EVERY_S = 10
+#: The dead-letter queues are looked at this often (CloudWatch's alarm period is a minute).
+ALARM_EVERY_S = 2
+
+
+class DeadLetterAlarms:
+    """The construct's CloudWatch alarms, locally: a message when a dead-letter queue that was
+    empty holds messages, published to the same topic."""
+
+    def __init__(
+        self, *, sqs: SQSClient, sns: SNSClient, topic_arn: str, queues: dict[str, str]
+    ) -> None:
+        self._sqs = sqs
+        self._sns = sns
+        self._topic_arn = topic_arn
+        self._queues = queues
+        self._alarming: set[str] = set()
+
+    def check(self) -> None:
+        """One evaluation of every alarm."""
+        for what, url in self._queues.items():
+            attrs = self._sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+            depth = int(attrs.get("ApproximateNumberOfMessages", "0"))
+            if depth and what not in self._alarming:
+                self._alarming.add(what)
+                self._sns.publish(
+                    TopicArn=self._topic_arn,
+                    Subject="s3fargate alarm: dead-letter queue",
+                    Message=json.dumps(
+                        {
+                            "status": "alarm",
+                            "key": f"{depth} message(s)",
+                            "reason": f"{what} are waiting in a dead-letter queue",
+                        }
+                    ),
+                )
+            elif not depth:
+                self._alarming.discard(what)
 
 
 class LocalPipeline:
     """Starts and stops every local part; use as a context manager.
 
-    The runner is the same :class:`TaskRunner` the Lambda uses; only its ECS client is the
-    local stand-in for ECS.
+    The runner, the tracker and the reconciler are the same classes the Lambdas run; only
+    their ECS client is the local stand-in.
     """
 
     def __init__(self, config: LocalConfig) -> None:
@@ -44,10 +102,11 @@ class LocalPipeline:
         self.endpoint = ""
         self.s3: S3Client
         self.sqs: SQSClient
-        self.queues: Queues
-        self.jobs: JobTable
+        self.resources: Resources
+        self.store: LedgerStore
         self.ecs: LocalEcs
-        self.dispatcher: Dispatcher
+        self.runner_dispatcher: Dispatcher
+        self.tracker_dispatcher: Dispatcher
         # Teardown in reverse order of start, of exactly what was started.
         self._server_stack = ExitStack()
         self._work_stack = ExitStack()
@@ -61,64 +120,111 @@ class LocalPipeline:
         """Start the server (unless ``--endpoint``), create resources, start dispatching."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.embedded:
-            self.endpoint = self._server_stack.enter_context(
-                LocalServer(port=self.config.port)
-            ).endpoint
+            server = self._server_stack.enter_context(LocalServer(port=self.config.port))
+            self.endpoint = server.endpoint
         else:
             self.endpoint = str(self.config.endpoint)
         self._server_stack.callback((self.run_dir / STATE_FILE).unlink, missing_ok=True)
         session = local_session(embedded=self.embedded)
         self.s3 = session.client("s3", endpoint_url=self.endpoint)
         self.sqs = session.client("sqs", endpoint_url=self.endpoint)
-        self.queues = provision(self.s3, self.sqs, self.config)
-        # The runner's JSON log goes to a file; the terminal shows the job table.
-        runner_log = self._server_stack.enter_context(
-            (self.run_dir / "runner.log").open("w", encoding="utf-8")
+        dynamodb = session.client("dynamodb", endpoint_url=self.endpoint)
+        sns = session.client("sns", endpoint_url=self.endpoint)
+        self.resources = provision(
+            s3=self.s3, sqs=self.sqs, dynamodb=dynamodb, sns=sns, config=self.config
         )
-        self.jobs = JobTable(self.run_dir)
-        self._work_stack.callback(self.jobs.close)
+        policy = self.config.policy
+        self.store = LedgerStore(dynamodb=dynamodb, table=self.resources.jobs_table, policy=policy)
+        notifier = Notifier(sns=sns, topic_arn=self.resources.topic_arn)
+        actions = JobActions(
+            sqs=self.sqs,
+            queue_url=self.resources.queue.url,
+            notifier=notifier,
+            container_name=CONTAINER_NAME,
+        )
+        events_url = self.resources.events_queue.url
         self.ecs = LocalEcs(
-            config=self.config, endpoint=self.endpoint, jobs=self.jobs, embedded=self.embedded
+            config=self.config,
+            endpoint=self.endpoint,
+            embedded=self.embedded,
+            # The EventBridge rule's part: each task-state-change event into the tracker's queue.
+            emit=lambda event: self.sqs.send_message(
+                QueueUrl=events_url, MessageBody=json.dumps(event, ensure_ascii=False)
+            ),
+            logs_dir=self.run_dir / "logs",
+            tokens_file=self.run_dir / "ecs-tokens.jsonl",
+            faults=self.config.faults,
         )
-        self._work_stack.callback(self.ecs.stop_all, self.config.grace_period)
-        # Powertools shares handlers by logger name: a unique name per pipeline, same service key.
-        runner_logger = Logger(
-            service=f"s3fargate-runner-{uuid.uuid4().hex[:8]}", stream=runner_log
-        )
-        runner_logger.append_keys(service="s3fargate-runner")
+        self._work_stack.callback(self.ecs.close)
         runner = TaskRunner(
             config=RunnerConfig(
-                cluster_arn="arn:aws:ecs:local:000000000000:cluster/s3fargate-local",
-                task_definition_arn="arn:aws:ecs:local:000000000000:task-definition/local:1",
-                container_name="task",
+                cluster_arn=LOCAL_CLUSTER_ARN,
+                task_definition_arn=LOCAL_TASK_DEFINITION_ARN,
+                container_name=CONTAINER_NAME,
                 subnets=("local",),
                 max_running_tasks=self.config.max_running,
+                pipeline_id=LOCAL_PIPELINE_ID,
+                jobs_table=self.resources.jobs_table,
+                max_receive_count=self.config.max_receive_count,
+                notification_topic_arn=self.resources.topic_arn,
             ),
             ecs=self.ecs,
-            logger=runner_logger,
-            recorder=JobRecorder(self.jobs, max_receive_count=self.config.max_receive_count),
+            logger=self._logger("runner"),
+            recorder=LedgerRecorder(
+                self.store, max_receive_count=self.config.max_receive_count, notifier=notifier
+            ),
         )
-        self.dispatcher = Dispatcher(
-            sqs=self.sqs,
-            queues=self.queues,
-            runner=runner,
+        tracker_config = TrackerConfig(
+            jobs_table=self.resources.jobs_table,
+            queue_url=self.resources.queue.url,
+            cluster_arn=LOCAL_CLUSTER_ARN,
+            pipeline_id=LOCAL_PIPELINE_ID,
+            container_name=CONTAINER_NAME,
+            notification_topic_arn=self.resources.topic_arn,
+            reconcile_after_s=RECONCILE_AFTER_S,
+            policy=policy,
+        )
+        tracker = Tracker(
+            config=tracker_config, store=self.store, actions=actions, logger=self._logger("tracker")
+        )
+        self.tracker_dispatcher = self._dispatcher(
+            "tracker-dispatcher", self.resources.events_queue, tracker.handle
+        )
+        # At shutdown: the tasks' last events are applied before the tracker stops.
+        self._work_stack.callback(self.tracker_dispatcher.stop)
+        self._work_stack.callback(self.tracker_dispatcher.drain)
+        self._work_stack.callback(self.ecs.stop_all, self.config.grace_period)
+        reconciler = Reconciler(
+            config=tracker_config,
+            store=self.store,
+            tracker=tracker,
+            actions=actions,
             ecs=self.ecs,
-            region=LOCAL_REGION,
-            max_running=self.config.max_running,
+            clock=now_ms,
         )
-        self.dispatcher.start()
-        self._work_stack.callback(self.dispatcher.stop)
+        self._start_periodic("reconciler", RECONCILE_EVERY_S, reconciler.run)
+        alarms = DeadLetterAlarms(
+            sqs=self.sqs,
+            sns=sns,
+            topic_arn=self.resources.topic_arn,
+            queues={
+                "uploads": self.resources.dead_letter_queue.url,
+                "task state changes": self.resources.events_dead_letter_queue.url,
+            },
+        )
+        self._start_periodic("dead-letter-alarms", ALARM_EVERY_S, alarms.check)
+        self.runner_dispatcher = self._dispatcher(
+            "runner-dispatcher", self.resources.queue, runner.handle, capacity=self._free_slots
+        )
+        self._work_stack.callback(self.runner_dispatcher.stop)
         self._write_state()
 
     def upload(self, path: Path, key: str) -> None:
         """Upload ``path`` as ``key`` (which should be under the input prefix)."""
-        self.jobs.expect(key)
         self.s3.upload_file(str(path), self.config.bucket, key)
 
     def result(self, key: str) -> dict[str, Any] | None:
         """The result document for ``key``, or None if there is none."""
-        from s3fargate.contracts import result_key
-
         target = result_key(
             key, input_prefix=self.config.input_prefix, results_prefix=self.config.results_prefix
         )
@@ -131,25 +237,15 @@ class LocalPipeline:
 
     def queue_summary(self) -> str:
         """Messages waiting, in flight and dead-lettered, for the live view."""
-        counts = []
-        for url in (self.queues.url, self.queues.dlq_url):
-            attrs = self.sqs.get_queue_attributes(
-                QueueUrl=url,
-                AttributeNames=[
-                    "ApproximateNumberOfMessages",
-                    "ApproximateNumberOfMessagesNotVisible",
-                ],
-            )["Attributes"]
-            counts.append(attrs)
-        queue, dlq = counts
-        return (
-            f"queue: {queue.get('ApproximateNumberOfMessages', '0')} waiting, "
-            f"{queue.get('ApproximateNumberOfMessagesNotVisible', '0')} in flight · "
-            f"dead-letter queue: {dlq.get('ApproximateNumberOfMessages', '0')}"
+        return queue_summary(
+            self.sqs, self.resources.queue.url, self.resources.dead_letter_queue.url
         )
 
     def drain(self) -> None:
-        """Stop dispatching and give running tasks the grace period; the server keeps serving."""
+        """Stop launching, stop the tasks (grace period), apply their last events.
+
+        The server keeps serving, so the final state can still be read.
+        """
         self._work_stack.close()
 
     def stop(self) -> None:
@@ -173,6 +269,60 @@ class LocalPipeline:
     ) -> None:
         self.stop()
 
+    # --- parts ------------------------------------------------------------------------------
+    def _free_slots(self) -> int | None:
+        if self.config.max_running is None:
+            return None
+        return self.config.max_running - self.ecs.active_count()
+
+    def _dispatcher(
+        self,
+        name: str,
+        queue: Any,
+        handler: Any,
+        capacity: Any = None,
+    ) -> Dispatcher:
+        dispatcher = Dispatcher(
+            name=name,
+            sqs=self.sqs,
+            queue_url=queue.url,
+            queue_arn=queue.arn,
+            handler=handler,
+            region=LOCAL_REGION,
+            capacity=capacity,
+        )
+        dispatcher.start()
+        return dispatcher
+
+    def _logger(self, part: str) -> Logger:
+        """A JSON log file per Lambda stand-in (``runner.log``, ``tracker.log``)."""
+        stream: IO[str] = self._server_stack.enter_context(
+            (self.run_dir / f"{part}.log").open("a", encoding="utf-8")
+        )
+        # Powertools shares handlers by logger name: a unique name per pipeline, same service key.
+        logger = Logger(service=f"s3fargate-{part}-{uuid.uuid4().hex[:8]}", stream=stream)
+        logger.append_keys(service=f"s3fargate-{part}")
+        return logger
+
+    def _start_periodic(self, name: str, every_s: float, work: Any) -> None:
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(every_s):
+                try:
+                    work()
+                except Exception:  # a failed pass is tried again on the next one
+                    log.exception("%s pass failed", name)
+
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread.start()
+
+        def end() -> None:
+            stop.set()
+            thread.join(timeout=30)
+
+        self._work_stack.callback(end)
+
     def _write_state(self) -> None:
         state = {
             "endpoint": self.endpoint,
@@ -180,13 +330,35 @@ class LocalPipeline:
             "bucket": self.config.bucket,
             "input_prefix": self.config.input_prefix,
             "results_prefix": self.config.results_prefix,
-            "queue_url": self.queues.url,
-            "dlq_url": self.queues.dlq_url,
+            "queue_url": self.resources.queue.url,
+            "dlq_url": self.resources.dead_letter_queue.url,
+            "jobs_table": self.resources.jobs_table,
+            "topic_arn": self.resources.topic_arn,
+            "logs_dir": str(self.run_dir / "logs"),
             "pid": os.getpid(),
             "started_at": time.time(),
         }
         path = self.run_dir / STATE_FILE
-        path.write_text(json.dumps(state, indent=1), encoding="utf-8")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
+        os.replace(tmp, path)  # the other commands never read half a file
+
+
+def queue_summary(sqs: SQSClient, queue_url: str, dlq_url: str) -> str:
+    """``queue: N waiting, M in flight · dead-letter queue: K``."""
+    counts = []
+    for url in (queue_url, dlq_url):
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        counts.append(attrs)
+    queue, dlq = counts
+    return (
+        f"queue: {queue.get('ApproximateNumberOfMessages', '0')} waiting, "
+        f"{queue.get('ApproximateNumberOfMessagesNotVisible', '0')} in flight · "
+        f"dead-letter queue: {dlq.get('ApproximateNumberOfMessages', '0')}"
+    )
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:

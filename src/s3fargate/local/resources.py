@@ -1,4 +1,5 @@
-"""Create the bucket, queue, dead-letter queue and notification, as the CDK construct does."""
+"""Create what the CDK construct creates: queues with dead-letter queues, the jobs table, the
+topic, the bucket and its notification."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import FilterRuleTypeDef, QueueConfigurationTypeDef
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
     from s3fargate.local.config import LocalConfig
@@ -23,47 +25,64 @@ NOTIFICATION_ID = "s3fargate-incoming"
 
 
 @dataclass(frozen=True, slots=True)
-class Queues:
-    """The pipeline's queue and its dead-letter queue."""
+class Queue:
+    """A queue's URL and ARN."""
 
     url: str
     arn: str
-    dlq_url: str
-    dlq_arn: str
 
 
-def provision(s3: S3Client, sqs: SQSClient, config: LocalConfig) -> Queues:
-    """Create (or reuse) everything; idempotent, so a restart finds what it left."""
-    try:
-        s3.create_bucket(Bucket=config.bucket)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in (
-            "BucketAlreadyOwnedByYou",
-            "BucketAlreadyExists",
-        ):
-            raise
-    dlq_url = sqs.create_queue(
-        QueueName=f"{config.queue_name}-dlq",
-        Attributes={"MessageRetentionPeriod": str(c.DLQ_RETENTION_DAYS * 86400)},
-    )["QueueUrl"]
-    dlq_arn = _arn(sqs, dlq_url)
-    url = sqs.create_queue(QueueName=config.queue_name)["QueueUrl"]
-    sqs.set_queue_attributes(
-        QueueUrl=url,
-        Attributes={
-            "VisibilityTimeout": str(config.visibility_timeout),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": config.max_receive_count}
-            ),
-        },
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """Everything the construct would create that the local pipeline uses."""
+
+    queue: Queue
+    dead_letter_queue: Queue
+    #: Where the ECS stand-in's task-state-change events go (the EventBridge rule's target).
+    events_queue: Queue
+    events_dead_letter_queue: Queue
+    jobs_table: str
+    topic_arn: str
+    #: Subscribed to the topic, so the terminal can show what operators would be told.
+    notifications_queue: Queue
+
+
+def provision(
+    *, s3: S3Client, sqs: SQSClient, dynamodb: DynamoDBClient, sns: SNSClient, config: LocalConfig
+) -> Resources:
+    """Create (or reuse) everything; idempotent, so a restart finds what it left.
+
+    The queues, table and topic come first and the bucket's notification right after the
+    bucket, so the pipeline is wired before it is announced.
+    """
+    name = config.queue_name
+    dlq = _queue(sqs, f"{name}-dlq", {"MessageRetentionPeriod": str(c.DLQ_RETENTION_DAYS * 86400)})
+    queue = _queue(sqs, name, _redrive(config.visibility_timeout, config.max_receive_count, dlq))
+    events_dlq = _queue(
+        sqs, f"{name}-events-dlq", {"MessageRetentionPeriod": str(c.DLQ_RETENTION_DAYS * 86400)}
     )
-    arn = _arn(sqs, url)
+    events = _queue(
+        sqs,
+        f"{name}-events",
+        _redrive(config.visibility_timeout, c.DEFAULT_MAX_RECEIVE_COUNT, events_dlq),
+    )
+    table = f"{name}-jobs"
+    create_jobs_table(dynamodb, table)
+    topic_arn = sns.create_topic(Name=f"{name}-notifications")["TopicArn"]
+    notifications = _queue(sqs, f"{name}-notifications", {})
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=notifications.arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    _create_bucket(s3, config.bucket)
     rules: list[FilterRuleTypeDef] = [{"Name": "prefix", "Value": config.input_prefix}]
     if config.suffix:
         rules.append({"Name": "suffix", "Value": config.suffix})
     queue_config: QueueConfigurationTypeDef = {
         "Id": NOTIFICATION_ID,
-        "QueueArn": arn,
+        "QueueArn": queue.arn,
         "Events": ["s3:ObjectCreated:*"],
         "Filter": {"Key": {"FilterRules": rules}},
     }
@@ -71,7 +90,43 @@ def provision(s3: S3Client, sqs: SQSClient, config: LocalConfig) -> Queues:
         Bucket=config.bucket,
         NotificationConfiguration={"QueueConfigurations": [queue_config]},
     )
-    return Queues(url=url, arn=arn, dlq_url=dlq_url, dlq_arn=dlq_arn)
+    return Resources(
+        queue=queue,
+        dead_letter_queue=dlq,
+        events_queue=events,
+        events_dead_letter_queue=events_dlq,
+        jobs_table=table,
+        topic_arn=topic_arn,
+        notifications_queue=notifications,
+    )
+
+
+def _create_bucket(s3: S3Client, bucket: str) -> None:
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in (
+            "BucketAlreadyOwnedByYou",
+            "BucketAlreadyExists",
+        ):
+            raise
+
+
+def _redrive(visibility_timeout: int, max_receive_count: int, dlq: Queue) -> dict[str, str]:
+    return {
+        "VisibilityTimeout": str(visibility_timeout),
+        "RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": max_receive_count}
+        ),
+    }
+
+
+def _queue(sqs: SQSClient, name: str, attributes: dict[str, str]) -> Queue:
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    if attributes:
+        # Set after creation: a queue that exists keeps working with the new settings.
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)  # type: ignore[arg-type]
+    return Queue(url=url, arn=_arn(sqs, url))
 
 
 def create_jobs_table(dynamodb: DynamoDBClient, name: str) -> None:
