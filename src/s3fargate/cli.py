@@ -1,6 +1,7 @@
 """The ``s3fargate`` command: a thin layer over :mod:`s3fargate.local.app`.
 
-Exit codes are :class:`s3fargate.exit_codes.CliExit`.
+Exit codes are :class:`s3fargate.exit_codes.CliExit`. A user's mistake is one line on stderr
+and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -17,43 +18,90 @@ if TYPE_CHECKING:
     from s3fargate.local.config import LocalConfig
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every option's default; keeps descriptions as written."""
+
+
 def _pipeline_options(parser: argparse.ArgumentParser, *, default_run_dir: Path) -> None:
     from s3fargate.local import config as defaults
 
     net = parser.add_argument_group("server")
-    net.add_argument("--port", type=int, default=0, help="embedded server port (default: free)")
     net.add_argument(
-        "--bucket",
-        default=defaults.DEFAULT_BUCKET,
-        help=f"bucket (default {defaults.DEFAULT_BUCKET})",
+        "--port",
+        type=int,
+        default=0,
+        help="port of the embedded server, always on 127.0.0.1 (0: a free one)",
     )
+    net.add_argument("--bucket", default=defaults.DEFAULT_BUCKET, help="the input bucket")
     net.add_argument(
         "--endpoint",
         metavar="URL",
-        help="use this S3/SQS-compatible server instead of the embedded in-memory one",
+        default=None,
+        help="use this AWS-compatible server (S3, SQS, DynamoDB, SNS) instead of the embedded "
+        "in-memory one; it keeps the data across restarts",
     )
     pipe = parser.add_argument_group("pipeline (the same vocabulary as the CDK construct)")
-    pipe.add_argument("--input-prefix", default=contracts.DEFAULT_INPUT_PREFIX)
-    pipe.add_argument("--results-prefix", default=contracts.DEFAULT_RESULTS_PREFIX)
-    pipe.add_argument("--suffix", help="only keys ending in this launch tasks (e.g. .csv)")
-    pipe.add_argument("--max-running", type=int, metavar="N", help="at most N tasks at once")
+    pipe.add_argument(
+        "--input-prefix",
+        default=contracts.DEFAULT_INPUT_PREFIX,
+        help="objects created under it launch tasks",
+    )
+    pipe.add_argument(
+        "--results-prefix",
+        default=contracts.DEFAULT_RESULTS_PREFIX,
+        help="where results are written; must not overlap the input prefix",
+    )
+    pipe.add_argument(
+        "--suffix", default=None, help="only keys ending in this launch tasks (e.g. .csv)"
+    )
+    pipe.add_argument(
+        "--max-running",
+        type=int,
+        metavar="N",
+        default=None,
+        help="at most N tasks at once (the construct's max_running_tasks)",
+    )
     task = pipe.add_mutually_exclusive_group()
     task.add_argument(
         "--task-cmd",
         metavar="CMD",
-        help="the task command (default: the fingerprint example); split like a shell would",
+        default=None,
+        help="the task command, split as a shell would (no shell runs it); "
+        "default: the fingerprint example",
     )
-    task.add_argument("--docker", metavar="IMAGE", help="run each task with `docker run IMAGE`")
+    task.add_argument(
+        "--docker",
+        metavar="IMAGE",
+        default=None,
+        help="run each task with `docker run --rm --network host IMAGE` (needs an engine)",
+    )
     pipe.add_argument(
-        "--visibility-timeout", type=int, default=defaults.DEFAULT_VISIBILITY_TIMEOUT_S, metavar="S"
+        "--visibility-timeout",
+        type=int,
+        default=defaults.DEFAULT_VISIBILITY_TIMEOUT_S,
+        metavar="S",
+        help="seconds before a message that launched nothing comes back",
     )
     pipe.add_argument(
-        "--max-receive-count", type=int, default=contracts.DEFAULT_MAX_RECEIVE_COUNT, metavar="N"
+        "--max-receive-count",
+        type=int,
+        default=contracts.DEFAULT_MAX_RECEIVE_COUNT,
+        metavar="N",
+        help="receives before a message moves to the dead-letter queue",
     )
     pipe.add_argument(
-        "--grace-period", type=float, default=defaults.DEFAULT_GRACE_PERIOD_S, metavar="S"
+        "--grace-period",
+        type=float,
+        default=defaults.DEFAULT_GRACE_PERIOD_S,
+        metavar="S",
+        help="on Ctrl-C, running tasks get SIGTERM, then SIGKILL after S seconds",
     )
-    pipe.add_argument("--run-dir", type=Path, default=default_run_dir, help="task logs, job list")
+    pipe.add_argument(
+        "--run-dir",
+        type=Path,
+        default=default_run_dir,
+        help="state, logs and task output; one pipeline at a time uses it",
+    )
     jobs = parser.add_argument_group("retries and fault injection (the construct's props)")
     jobs.add_argument(
         "--max-attempts",
@@ -66,14 +114,14 @@ def _pipeline_options(parser: argparse.ArgumentParser, *, default_run_dir: Path)
         "--retry-exit-codes",
         default="",
         metavar="CODES",
-        help="task exit codes that are retried too, e.g. 75,111 (default: none)",
+        help="task exit codes that are retried too, e.g. 75,111",
     )
     jobs.add_argument(
         "--retry-delay",
         type=int,
         default=defaults.DEFAULT_RETRY_DELAY_S,
         metavar="S",
-        help="delay before the first retry; each later one doubles it",
+        help="seconds before the first retry; each later one doubles it",
     )
     jobs.add_argument(
         "--faults",
@@ -82,8 +130,8 @@ def _pipeline_options(parser: argparse.ArgumentParser, *, default_run_dir: Path)
         help="inject Fargate failures: spot=P,start-failure=P,seed=N (probabilities 0-1)",
     )
     aws = parser.add_argument_group("AWS-only (accepted and ignored locally)")
-    aws.add_argument("--cpu", type=int, help="Fargate CPU units")
-    aws.add_argument("--memory", type=int, help="Fargate memory (MiB)")
+    aws.add_argument("--cpu", type=int, default=None, help="Fargate CPU units")
+    aws.add_argument("--memory", type=int, default=None, help="Fargate memory (MiB)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,37 +141,59 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="s3fargate",
         description="Run one container task for every file uploaded to S3 — locally here.",
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"s3fargate {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    dev = sub.add_parser("dev", help="run the local pipeline until Ctrl-C")
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=help_text, description=help_text, formatter_class=_Formatter
+        )
+
+    def run_dir_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--run-dir",
+            type=Path,
+            default=DEFAULT_RUN_DIR / "dev",
+            help="the run directory of the `s3fargate dev` to talk to",
+        )
+
+    dev = command("dev", "run the local pipeline until Ctrl-C, with a live job table")
     _pipeline_options(dev, default_run_dir=DEFAULT_RUN_DIR / "dev")
 
-    demo = sub.add_parser("demo", help="run the pipeline on sample files and print the results")
-    demo.add_argument("files", nargs="*", type=Path, help="files to upload (default: samples)")
-    demo.add_argument("--timeout", type=float, default=300.0, metavar="S")
+    demo = command("demo", "run the pipeline on sample files (or yours), print the results")
+    demo.add_argument(
+        "files", nargs="*", type=Path, help="files to upload (default: the bundled samples)"
+    )
+    demo.add_argument(
+        "--timeout", type=float, default=300.0, metavar="S", help="give up on jobs after S seconds"
+    )
     _pipeline_options(demo, default_run_dir=DEFAULT_RUN_DIR / "demo")
 
-    upload = sub.add_parser("upload", help="upload files to a running `s3fargate dev`")
-    upload.add_argument("files", nargs="+", type=Path)
-    upload.add_argument("--key", help="object key (default: <input prefix><file name>)")
-    upload.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR / "dev")
+    upload = command("upload", "upload files to a running `s3fargate dev`")
+    upload.add_argument("files", nargs="+", type=Path, help="files to upload")
+    upload.add_argument(
+        "--key", default=None, help="object key for one file (default: <input prefix><file name>)"
+    )
+    run_dir_option(upload)
 
-    jobs = sub.add_parser("jobs", help="list the jobs of a running `s3fargate dev`")
-    jobs.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR / "dev")
-    jobs.add_argument("--json", action="store_true", help="print JSON")
+    jobs = command("jobs", "list the jobs of a running `s3fargate dev`, oldest first")
+    run_dir_option(jobs)
+    jobs.add_argument("--json", action="store_true", help="print a JSON array, one object per job")
 
-    logs = sub.add_parser("logs", help="show the output of the latest task for KEY")
-    logs.add_argument("key")
-    logs.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR / "dev")
+    logs = command("logs", "print the output of every attempt of the latest job for KEY")
+    logs.add_argument("key", help="the object key, or its path under the input prefix")
+    run_dir_option(logs)
     return parser
 
 
 def _local_config(args: argparse.Namespace) -> LocalConfig:
-    from s3fargate.local.config import DEFAULT_TASK_CMD, LocalConfig
+    from s3fargate.local.config import DEFAULT_TASK_CMD, LocalConfig, LocalConfigError
     from s3fargate.local.faults import Faults
 
+    if args.task_cmd is not None and not args.task_cmd.strip():
+        raise LocalConfigError("--task-cmd is empty: give a command, or leave the option out")
     return LocalConfig(
         bucket=args.bucket,
         port=args.port,
@@ -132,7 +202,11 @@ def _local_config(args: argparse.Namespace) -> LocalConfig:
         results_prefix=args.results_prefix,
         suffix=args.suffix,
         max_running=args.max_running,
-        task_cmd=LocalConfig.parse_task_cmd(args.task_cmd) if args.task_cmd else DEFAULT_TASK_CMD,
+        task_cmd=(
+            LocalConfig.parse_task_cmd(args.task_cmd)
+            if args.task_cmd is not None
+            else DEFAULT_TASK_CMD
+        ),
         docker_image=args.docker,
         run_dir=args.run_dir,
         visibility_timeout=args.visibility_timeout,
@@ -161,9 +235,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _upload(args: argparse.Namespace) -> int:
     from s3fargate.local import app
+    from s3fargate.local.console import safe
 
     for key in app.upload_files(args.run_dir, args.files, args.key):
-        print(f"uploaded {key}")
+        print(f"uploaded {safe(key)}")
     return CliExit.OK
 
 
@@ -175,8 +250,11 @@ def _jobs(args: argparse.Namespace) -> int:
 
 def _logs(args: argparse.Namespace) -> int:
     from s3fargate.local import app
+    from s3fargate.local.console import safe_lines
 
-    sys.stdout.write(app.show_log(args.run_dir, args.key))
+    text = app.show_log(args.run_dir, args.key)
+    # Task output may carry anything an uploader put in a key: not raw to a terminal.
+    sys.stdout.write(safe_lines(text) if sys.stdout.isatty() else text)
     return CliExit.OK
 
 
@@ -187,18 +265,24 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return its exit code."""
     args = build_parser().parse_args(argv)
     try:
-        from s3fargate.local.config import LocalConfigError
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from s3fargate.local.console import safe
     except ImportError as exc:  # the `local` extra is not installed
         print(f"s3fargate: {exc}. Install the local pipeline: pip install 's3fargate[local]'")
         return CliExit.USAGE
     try:
         return COMMANDS[args.command](args)
-    except (LocalConfigError, FileNotFoundError, KeyError, ValueError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"s3fargate {args.command}: {message}", file=sys.stderr)
-        return CliExit.USAGE
     except KeyboardInterrupt:
         return CliExit.INTERRUPTED
+    except (ValueError, OSError, KeyError, ClientError, BotoCoreError) as exc:
+        # ValueError covers every validation error here (UsageError, LocalConfigError,
+        # FaultSpecError); OSError a file or socket the user named; botocore a server that
+        # went away or refused. None of them is worth a traceback.
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        first_line = " ".join(str(message).split()) or type(exc).__name__
+        print(f"s3fargate {args.command}: {safe(first_line)}", file=sys.stderr)
+        return CliExit.USAGE
 
 
 if __name__ == "__main__":

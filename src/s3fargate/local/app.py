@@ -17,9 +17,11 @@ from rich.text import Text
 
 from s3fargate.exit_codes import CliExit
 from s3fargate.ledger import Job, JobStatus, LedgerStore
+from s3fargate.local import preflight
 from s3fargate.local.console import JobView, describe, job_table, ordered, safe
 from s3fargate.local.credentials import LOCAL_REGION, credentials_shell_prefix, local_session
 from s3fargate.local.pipeline import LocalPipeline, read_state
+from s3fargate.local.preflight import UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -105,7 +107,7 @@ def run_demo(
 ) -> int:
     """Upload sample (or given) files, wait for every job, print results; 0 if all succeeded."""
     console = console or Console()
-    uploads = _demo_uploads(files)
+    uploads = _demo_uploads(config, files)
     keys = [config.input_prefix + name for _, name in uploads]
     with _interruptible(), LocalPipeline(config) as pipeline:
         _banner(pipeline, console)
@@ -141,21 +143,61 @@ def run_demo(
     return CliExit.OK if ok else CliExit.JOBS_FAILED
 
 
-def upload_files(run_dir: Path, files: list[Path], key: str | None = None) -> list[str]:
-    """Upload files to the running dev pipeline found in ``run_dir``; return their keys."""
-    state = read_state(run_dir)
+def upload_files(
+    run_dir: Path, files: list[Path], key: str | None = None, *, console: Console | None = None
+) -> list[str]:
+    """Upload files to the running dev pipeline found in ``run_dir``; return their keys.
+
+    Everything is checked first (the pipeline runs, every file is readable, the keys are
+    distinct and valid): a mistake uploads nothing.
+    """
     if key is not None and len(files) != 1:
-        raise ValueError("--key names one object: upload one file with it")
+        raise UsageError("--key names one object: upload one file with it")
+    preflight.check_readable(files)
+    state = read_state(run_dir)
+    uploads = (
+        [(files[0], key)]
+        if key is not None
+        else [(path, state["input_prefix"] + name) for path, name in distinct_names(files)]
+    )
+    for _, target in uploads:
+        preflight.check_key(target)
+    console = console or Console(stderr=True)
+    for _, target in uploads:
+        if not target.startswith(state["input_prefix"]):
+            console.print(
+                Text(
+                    f"warning: {safe(target)} is outside the input prefix "
+                    f"{safe(state['input_prefix'])}: no task will run for it",
+                    style="yellow",
+                )
+            )
     session = local_session(embedded=bool(state["embedded"]))
     s3 = session.client("s3", endpoint_url=state["endpoint"])
-    keys = []
-    for path in files:
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such file")
-        target = key or state["input_prefix"] + path.name
+    for path, target in uploads:
         s3.upload_file(str(path), state["bucket"], target)
-        keys.append(target)
-    return keys
+    return [target for _, target in uploads]
+
+
+def distinct_names(files: list[Path]) -> list[tuple[Path, str]]:
+    """Each distinct file with a name unique among them: its file name, or as many of its
+    parent folders as tell it apart (``a/data.csv``, ``b/data.csv``). A file given twice is
+    uploaded once."""
+    unique: dict[Path, Path] = {}
+    for path in files:
+        unique.setdefault(path.resolve(), path)
+    resolved = list(unique)
+    depth = dict.fromkeys(resolved, 1)
+    while True:
+        names = {p: "/".join(p.parts[-depth[p] :]).lstrip("/") for p in resolved}
+        counts: dict[str, int] = {}
+        for name in names.values():
+            counts[name] = counts.get(name, 0) + 1
+        clashing = [p for p in resolved if counts[names[p]] > 1 and depth[p] < len(p.parts)]
+        if not clashing:
+            return [(unique[p], names[p]) for p in resolved]
+        for p in clashing:
+            depth[p] += 1
 
 
 def ledger_of(run_dir: Path) -> tuple[LedgerStore, dict[str, Any]]:
@@ -208,14 +250,28 @@ def list_jobs(run_dir: Path, *, as_json: bool = False, console: Console | None =
 def show_log(run_dir: Path, key: str) -> str:
     """The output of every attempt of the latest job for ``key`` (the key, or the key
     without the input prefix), oldest attempt first."""
+    if not key:
+        raise UsageError("logs needs a key (or a path under the input prefix)")
     store, state = ledger_of(run_dir)
+    jobs = ordered(store.jobs())
     wanted = {key, state["input_prefix"] + key}
-    matches = [j for j in ordered(store.jobs()) if j.key in wanted]
-    if not matches:
-        raise KeyError(f"no job for key {safe(key)!r}")
-    job = matches[-1]
+    matching_keys = sorted({j.key for j in jobs if j.key in wanted})
+    if not matching_keys:
+        suggestions = sorted({j.key for j in jobs if j.key.endswith("/" + key.lstrip("/"))})
+        hint = (
+            f"; did you mean {', '.join(repr(safe(k)) for k in suggestions[:5])}?"
+            if suggestions
+            else ""
+        )
+        raise UsageError(f"no job for key {safe(key)!r}{hint}")
+    if len(matching_keys) > 1:
+        raise UsageError(
+            f"{safe(key)!r} names more than one key: "
+            f"{', '.join(repr(safe(k)) for k in matching_keys)}; give the full key"
+        )
+    job = [j for j in jobs if j.key == matching_keys[0]][-1]
     if not job.task_arns:
-        raise KeyError(f"job for {safe(job.key)!r} has no task yet ({job.status.value})")
+        raise UsageError(f"the job for {safe(job.key)!r} has no task yet ({job.status.value})")
     logs_dir = Path(state["logs_dir"])
     parts = []
     for attempt, arn in enumerate(job.task_arns, start=1):
@@ -226,15 +282,26 @@ def show_log(run_dir: Path, key: str) -> str:
     return "".join(parts)
 
 
-def _demo_uploads(files: list[Path] | None) -> list[tuple[Path, str]]:
+def _demo_uploads(config: LocalConfig, files: list[Path] | None) -> list[tuple[Path, str]]:
+    """The files and their keys, checked: readable, valid keys, each will start a task."""
     from s3fargate.local.samples import sample_files
 
-    if not files:
-        return sample_files()
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise FileNotFoundError(f"no such file(s): {', '.join(missing)}")
-    return [(f, f.name) for f in files]
+    if files:
+        preflight.check_readable(files)
+        uploads = distinct_names(files)
+    else:
+        uploads = sample_files()
+    for _, name in uploads:
+        preflight.check_key(config.input_prefix + name)
+    filtered = [
+        name for _, name in uploads if not preflight.will_launch(config, config.input_prefix + name)
+    ]
+    if filtered:
+        raise UsageError(
+            f"--suffix {safe(config.suffix)!r} filters out {', '.join(safe(n) for n in filtered)}: "
+            "no task would run for them"
+        )
+    return uploads
 
 
 def _latest(pipeline: LocalPipeline, keys: list[str]) -> dict[str, Job]:

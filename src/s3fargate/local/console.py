@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 T = TypeVar("T")
+#: Keys longer than this are cut in the middle in tables (``logs`` takes the full key).
+KEY_WIDTH = 60
 
 STATUS_STYLE = {
     JobStatus.WAITING: "yellow",
@@ -46,6 +48,19 @@ def safe(text: str | None) -> str:
         ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
         for ch in text
     )
+
+
+def safe_lines(text: str) -> str:
+    """:func:`safe`, keeping line breaks and tabs (for task output shown on a terminal)."""
+    return "".join(ch if ch in "\n\t" else safe(ch) for ch in text)
+
+
+def shorten(text: str, width: int = KEY_WIDTH) -> str:
+    """``text`` cut in the middle to ``width`` characters, so both ends stay visible."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return f"{text[:head]}…{text[len(text) - (width - 1 - head) :]}"
 
 
 def ordered(jobs: Iterable[Job]) -> list[Job]:
@@ -75,7 +90,7 @@ def job_table(
     for job in jobs[-limit:]:
         ran = duration_s(job)
         table.add_row(
-            Text(safe(job.key)),
+            Text(shorten(safe(job.key))),
             Text(job.status.value, style=STATUS_STYLE[job.status]),
             str(job.attempts or ""),
             "" if job.exit_code is None else str(job.exit_code),

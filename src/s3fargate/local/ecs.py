@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from s3fargate import contracts as c
 from s3fargate.local.credentials import LOCAL_CREDENTIALS, LOCAL_REGION
 from s3fargate.local.faults import Fault, FaultDraws, Faults
+from s3fargate.local.tasklog import HEAD_BYTES, TAIL_BYTES, copy_bounded
 from s3fargate.taskrunner.ecs_api import list_tasks_paginator
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ class _Task:
     stop_code: str | None = None
     stopped_reason: str | None = None
     exit_code: int | None = None
+    output: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def describe(self) -> dict[str, Any]:
@@ -151,8 +153,12 @@ class LocalEcs:
         logs_dir: Path,
         tokens_file: Path,
         faults: Faults | None = None,
+        log_head: int = HEAD_BYTES,
+        log_tail: int = TAIL_BYTES,
     ) -> None:
         self._config = config
+        self._log_head = log_head
+        self._log_tail = log_tail
         self._emit = emit
         self._logs_dir = logs_dir
         self._logs_dir.mkdir(parents=True, exist_ok=True)
@@ -278,6 +284,8 @@ class LocalEcs:
                 _signal_group(process, signal.SIGKILL)
                 process.wait()
         for task, process in running:  # report the stops now; the reapers find them reported
+            if task.output is not None:
+                task.output.join(timeout=10)
             self._reaped(task, process.returncode)
 
     def close(self) -> None:
@@ -291,18 +299,19 @@ class LocalEcs:
             if self._config.docker_image
             else list(self._config.task_cmd)
         )
+        read_end, write_end = os.pipe()
         try:
-            with task.log_path.open("wb") as log:
-                task.process = subprocess.Popen(
-                    cmd,
-                    env={**self._base_env, **task.env},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # Ctrl-C reaches the pipeline, which stops tasks
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509 -- one async-signal-safe call
-                )
+            task.process = subprocess.Popen(
+                cmd,
+                env={**self._base_env, **task.env},
+                stdout=write_end,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches the pipeline, which stops tasks
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 -- one async-signal-safe call
+            )
         except (OSError, ValueError) as exc:
+            os.close(read_end)
             task.log_path.write_text(f"cannot start the task command {cmd[0]!r}: {exc}\n")
             self._stopped(
                 task,
@@ -310,6 +319,16 @@ class LocalEcs:
                 reason=f"CannotStartContainerError: {cmd[0]!r}: {exc}",
             )
             return
+        finally:
+            os.close(write_end)
+        task.output = threading.Thread(
+            target=copy_bounded,
+            args=(read_end, task.log_path),
+            kwargs={"head": self._log_head, "tail": self._log_tail},
+            name="task-output",
+            daemon=True,
+        )
+        task.output.start()
         task.started_at = time.time()
         self._change(task, "RUNNING")
         threading.Thread(
@@ -328,7 +347,10 @@ class LocalEcs:
         _signal_group(task.process, signal.SIGTERM)
 
     def _reap(self, task: _Task, process: subprocess.Popen[bytes]) -> None:
-        self._reaped(task, process.wait())
+        code = process.wait()
+        if task.output is not None:
+            task.output.join(timeout=10)  # the log is complete before the task is reported
+        self._reaped(task, code)
 
     def _reaped(self, task: _Task, returncode: int) -> None:
         with task.lock:

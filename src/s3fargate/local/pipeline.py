@@ -17,6 +17,7 @@ from s3fargate.contracts import result_key
 from s3fargate.ledger import LedgerStore
 from s3fargate.ledger.notifications import Notifier
 from s3fargate.ledger.store import now_ms
+from s3fargate.local import preflight
 from s3fargate.local.config import LOCAL_PIPELINE_ID
 from s3fargate.local.credentials import LOCAL_REGION, local_session
 from s3fargate.local.dispatcher import Dispatcher
@@ -27,7 +28,7 @@ from s3fargate.local.ecs import (
     LocalEcs,
 )
 from s3fargate.local.resources import Resources, provision
-from s3fargate.local.server import LocalServer
+from s3fargate.local.server import LocalServer, ServerStartError
 from s3fargate.taskrunner import RunnerConfig, TaskRunner
 from s3fargate.taskrunner.ledger_recorder import LedgerRecorder
 from s3fargate.tracker import JobActions, Reconciler, Tracker, TrackerConfig
@@ -117,13 +118,28 @@ class LocalPipeline:
         return self.config.endpoint is None
 
     def start(self) -> None:
-        """Start the server (unless ``--endpoint``), create resources, start dispatching."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        """Check the request, start the server (unless ``--endpoint``), create resources,
+        start dispatching.
+
+        Raises:
+            UsageError: the run directory is in use or unwritable, the port is taken, the
+                endpoint is down, or the task command cannot start; nothing was started.
+        """
+        preflight.check_run_dir(self.run_dir)
+        lock = preflight.RunDirLock(self.run_dir)
+        lock.acquire()
+        self._server_stack.callback(lock.release)
+        preflight.check_task_command(self.config)
         if self.embedded:
-            server = self._server_stack.enter_context(LocalServer(port=self.config.port))
+            preflight.check_port(self.config.port)
+            try:
+                server = self._server_stack.enter_context(LocalServer(port=self.config.port))
+            except ServerStartError as exc:
+                raise preflight.UsageError(f"--port {self.config.port}: {exc}") from exc
             self.endpoint = server.endpoint
         else:
             self.endpoint = str(self.config.endpoint)
+            preflight.check_endpoint(self.endpoint)
         self._server_stack.callback((self.run_dir / STATE_FILE).unlink, missing_ok=True)
         session = local_session(embedded=self.embedded)
         self.s3 = session.client("s3", endpoint_url=self.endpoint)
@@ -365,12 +381,30 @@ def read_state(run_dir: Path) -> dict[str, Any]:
     """The state a running ``s3fargate dev`` wrote to ``run_dir``.
 
     Raises:
-        FileNotFoundError: no dev server is running with that run directory.
+        UsageError: no dev is running with that run directory (none started, or the one that
+            wrote the state has died).
     """
     path = run_dir / STATE_FILE
-    if not path.exists():
-        raise FileNotFoundError(
-            f"no running `s3fargate dev` found in {run_dir} (start one, or pass --run-dir)"
+    hint = "start `s3fargate dev`, or pass the --run-dir it uses"
+    try:
+        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        pid = int(state["pid"])
+    except FileNotFoundError:
+        raise preflight.UsageError(f"no running `s3fargate dev` uses {run_dir} ({hint})") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise preflight.UsageError(f"{path} cannot be read ({exc}); {hint}") from exc
+    if not _alive(pid):
+        raise preflight.UsageError(
+            f"the `s3fargate dev` that used {run_dir} (pid {pid}) is no longer running; {hint}"
         )
-    state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return state
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True

@@ -1,9 +1,10 @@
-"""The embedded S3 + SQS server: moto in server mode, bound to 127.0.0.1 only."""
+"""The embedded AWS stand-in: moto in server mode (S3, SQS, DynamoDB, SNS), on 127.0.0.1 only."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Self
+import threading
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -11,38 +12,70 @@ if TYPE_CHECKING:
 LOOPBACK = "127.0.0.1"
 
 
+class ServerStartError(OSError):
+    """The server could not listen (the port is taken, or not ours to use)."""
+
+
 class LocalServer:
     """Owns an in-memory moto server's lifecycle; use it as a context manager.
 
-    Its store lives in memory and is gone when it stops. ``port=0`` picks a free port.
+    Its store lives in memory and is gone when it stops. ``port=0`` picks a free port. The
+    socket is bound before :meth:`start` returns, so a busy port is an error at once (moto's
+    own threaded server would wait forever for a thread that failed to bind).
     """
 
     def __init__(self, *, port: int = 0) -> None:
-        from moto.server import ThreadedMotoServer  # local extra only: never in the Lambda
-
-        # Loopback only: the server has no authentication.
-        self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
-        self._started = False
+        self._port = port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> str:
-        """Start serving; return the endpoint URL."""
+        """Bind, start serving; return the endpoint URL.
+
+        Raises:
+            ServerStartError: the port could not be bound.
+        """
+        # Local extra only: never in the Lambda.
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
         # Werkzeug logs every request at INFO; the job table is the user's view instead.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server.start()
-        self._started = True
+        app = DomainDispatcherApplication(create_backend_app)
+        try:
+            # Loopback only: the server has no authentication.
+            self._server = make_server(
+                LOOPBACK, self._port, app, threaded=True, request_handler=MotoRequestHandler
+            )
+        except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
+            raise ServerStartError(
+                f"cannot listen on {LOOPBACK}:{self._port}: the port is in use"
+            ) from exc
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="moto-server", daemon=True
+        )
+        self._thread.start()
         return self.endpoint
 
     @property
     def endpoint(self) -> str:
         """``http://127.0.0.1:<port>``."""
-        host, port = self._server.get_host_and_port()
+        host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
     def stop(self) -> None:
         """Stop serving (idempotent)."""
-        if self._started:
-            self._server.stop()
-            self._started = False
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
 
     def __enter__(self) -> Self:
         self.start()
