@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from s3fargate.ledger import LedgerStore
-from s3fargate.local.app import job_document
 from s3fargate.local.console import ordered
 from s3fargate.local.credentials import local_session
+from s3fargate.ops.jobs import document as job_document
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

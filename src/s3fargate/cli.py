@@ -16,6 +16,7 @@ from s3fargate.exit_codes import CliExit
 
 if TYPE_CHECKING:
     from s3fargate.local.config import LocalConfig
+    from s3fargate.ops.target import Target
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -159,6 +160,22 @@ def build_parser() -> argparse.ArgumentParser:
             help="the run directory of the `s3fargate dev` to talk to",
         )
 
+    def target_options(p: argparse.ArgumentParser) -> None:
+        where = p.add_argument_group("where (one of)")
+        where.add_argument(
+            "--stack",
+            metavar="NAME",
+            default=None,
+            help="a deployed s3fargate stack (its CloudFormation outputs; region and "
+            "credentials from the usual AWS configuration)",
+        )
+        where.add_argument(
+            "--run-dir",
+            type=Path,
+            default=DEFAULT_RUN_DIR / "dev",
+            help="the local pipeline (`s3fargate dev`) using this run directory",
+        )
+
     dev = command("dev", "run the local pipeline until Ctrl-C, with a live job table")
     _pipeline_options(dev, default_run_dir=DEFAULT_RUN_DIR / "dev")
 
@@ -178,13 +195,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_dir_option(upload)
 
-    jobs = command("jobs", "list the jobs of a running `s3fargate dev`, oldest first")
-    run_dir_option(jobs)
+    jobs = command("jobs", "list the job ledger, newest first, with queue and DLQ counts")
+    target_options(jobs)
+    jobs.add_argument("--status", default=None, help="only jobs in this status")
+    jobs.add_argument("--prefix", default=None, help="only keys starting with this")
+    jobs.add_argument("--since", default=None, help="only jobs created in the last 30m, 2h, 1d")
     jobs.add_argument("--json", action="store_true", help="print a JSON array, one object per job")
+    jobs.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+    jobs.add_argument(
+        "--timeline", action="store_true", help="show where each job's time went (a chart)"
+    )
 
     logs = command("logs", "print the output of every attempt of the latest job for KEY")
     logs.add_argument("key", help="the object key, or its path under the input prefix")
-    run_dir_option(logs)
+    target_options(logs)
+
+    again = command("retry", "queue a new attempt of jobs (the runner's cap applies)")
+    again.add_argument("keys", nargs="*", help="object keys (or paths under the input prefix)")
+    again.add_argument("--failed", action="store_true", help="every failed job instead")
+    again.add_argument("--since", default=None, help="with --failed: created in the last 1d, …")
+    target_options(again)
+
+    fill = command(
+        "backfill", "queue every object under the input prefix that no job processed (once)"
+    )
+    fill.add_argument("--prefix", default=None, help="only objects under this (sub)prefix")
+    fill.add_argument("--dry-run", action="store_true", help="list what would be queued")
+    target_options(fill)
+
+    drive = command("redrive", "move the dead-letter queue's messages back to the queue")
+    target_options(drive)
     return parser
 
 
@@ -242,23 +282,68 @@ def _upload(args: argparse.Namespace) -> int:
     return CliExit.OK
 
 
-def _jobs(args: argparse.Namespace) -> int:
-    from s3fargate.local import app
+def _target(args: argparse.Namespace) -> Target:
+    from s3fargate.ops.target import local_target, stack_target
 
-    return app.list_jobs(args.run_dir, as_json=args.json)
+    if args.stack is not None:
+        import boto3
+
+        return stack_target(args.stack, boto3.session.Session())
+    return local_target(args.run_dir)
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    from s3fargate.ops import app
+
+    return app.list_jobs(
+        _target(args),
+        status=args.status,
+        prefix=args.prefix,
+        since=args.since,
+        as_json=args.json,
+        timeline=args.timeline,
+        watch=args.watch,
+    )
 
 
 def _logs(args: argparse.Namespace) -> int:
-    from s3fargate.local import app
     from s3fargate.local.console import safe_lines
+    from s3fargate.ops import app
 
-    text = app.show_log(args.run_dir, args.key)
+    text = app.show_log(_target(args), args.key)
     # Task output may carry anything an uploader put in a key: not raw to a terminal.
     sys.stdout.write(safe_lines(text) if sys.stdout.isatty() else text)
     return CliExit.OK
 
 
-COMMANDS = {"dev": _dev, "demo": _demo, "upload": _upload, "jobs": _jobs, "logs": _logs}
+def _retry(args: argparse.Namespace) -> int:
+    from s3fargate.ops import app
+
+    return app.retry_jobs(_target(args), args.keys, failed=args.failed, since=args.since)
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from s3fargate.ops import app
+
+    return app.backfill_objects(_target(args), prefix=args.prefix, dry_run=args.dry_run)
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    from s3fargate.ops import app
+
+    return app.redrive_dead_letters(_target(args))
+
+
+COMMANDS = {
+    "dev": _dev,
+    "demo": _demo,
+    "upload": _upload,
+    "jobs": _jobs,
+    "logs": _logs,
+    "retry": _retry,
+    "backfill": _backfill,
+    "redrive": _redrive,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -192,7 +192,7 @@ def test_logs_matches_exactly_and_names_the_candidates(tmp_path: Path) -> None:
         assert dev.cli("logs", "sub/a.txt").returncode == 0
         empty = dev.cli("logs", "")
         assert empty.returncode == CliExit.USAGE
-        assert "needs a key" in empty.stderr
+        assert "a key is needed" in empty.stderr
         near = dev.cli("logs", "b/a.txt")
         assert near.returncode == CliExit.USAGE
         assert "no job for key 'b/a.txt'" in near.stderr

@@ -383,6 +383,9 @@ def test_outputs_name_what_a_user_needs(synth: Synth) -> None:
         "RunnerLogGroup",
         "JobsTableName",
         "NotificationTopicArn",
+        "InputPrefix",
+        "ResultsPrefix",
+        "TaskContainerName",
     }
 
 

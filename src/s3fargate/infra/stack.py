@@ -36,6 +36,9 @@ class S3FargateStack(Stack):
             "RunnerLogGroup": (p.runner_log_group.log_group_name, "the runner's JSON logs"),
             "JobsTableName": (p.table.table_name, "the job ledger: one row per upload event"),
             "NotificationTopicArn": (p.topic.topic_arn, "failed and dead-lettered jobs"),
+            "InputPrefix": (p.input_prefix, "objects created under it launch tasks"),
+            "ResultsPrefix": (p.results_prefix, "where results are written"),
+            "TaskContainerName": (p.container.container_name, "the container the logs are of"),
         }
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

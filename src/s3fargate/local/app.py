@@ -7,8 +7,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,7 +15,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from s3fargate.exit_codes import CliExit
-from s3fargate.ledger import Job, JobStatus, LedgerStore
+from s3fargate.ledger import Job, JobStatus
 from s3fargate.local import preflight
 from s3fargate.local.console import JobView, describe, job_table, ordered, safe
 from s3fargate.local.credentials import LOCAL_REGION, credentials_shell_prefix, local_session
@@ -25,6 +24,7 @@ from s3fargate.local.preflight import UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from s3fargate.local.config import LocalConfig
 
@@ -198,88 +198,6 @@ def distinct_names(files: list[Path]) -> list[tuple[Path, str]]:
             return [(unique[p], names[p]) for p in resolved]
         for p in clashing:
             depth[p] += 1
-
-
-def ledger_of(run_dir: Path) -> tuple[LedgerStore, dict[str, Any]]:
-    """The ledger of the dev pipeline running with ``run_dir``, and its state."""
-    state = read_state(run_dir)
-    session = local_session(embedded=bool(state["embedded"]))
-    dynamodb = session.client("dynamodb", endpoint_url=state["endpoint"])
-    return LedgerStore(dynamodb=dynamodb, table=state["jobs_table"]), state
-
-
-def job_document(job: Job) -> dict[str, Any]:
-    """A job as ``s3fargate jobs --json`` prints it."""
-    return {
-        "key": job.key,
-        "bucket": job.bucket,
-        "status": job.status.value,
-        "attempts": job.attempts,
-        "exit_code": job.exit_code,
-        "stop_code": job.stop_code,
-        "reason": job.reason,
-        "result_key": job.result_key,
-        "task_arn": job.task_arn,
-        "job_id": job.job_id,
-        "version_id": job.version_id,
-        "etag": job.etag,
-        "size": job.size,
-        "task_arns": list(job.task_arns),
-        "stopped_reason": job.stopped_reason,
-        "container_reason": job.container_reason,
-        "created_at": job.created_at,
-        "launched_at": job.launched_at,
-        "started_at": job.started_at,
-        "stopped_at": job.stopped_at,
-        "updated_at": job.updated_at,
-    }
-
-
-def list_jobs(run_dir: Path, *, as_json: bool = False, console: Console | None = None) -> int:
-    """Print the jobs of the dev pipeline that uses ``run_dir``, oldest first."""
-    console = console or Console()
-    store, _ = ledger_of(run_dir)
-    jobs = ordered(store.jobs())
-    if as_json:
-        print(json.dumps([job_document(j) for j in jobs], ensure_ascii=False, indent=1))
-    else:
-        console.print(job_table(jobs, limit=len(jobs) or 1))
-    return CliExit.OK
-
-
-def show_log(run_dir: Path, key: str) -> str:
-    """The output of every attempt of the latest job for ``key`` (the key, or the key
-    without the input prefix), oldest attempt first."""
-    if not key:
-        raise UsageError("logs needs a key (or a path under the input prefix)")
-    store, state = ledger_of(run_dir)
-    jobs = ordered(store.jobs())
-    wanted = {key, state["input_prefix"] + key}
-    matching_keys = sorted({j.key for j in jobs if j.key in wanted})
-    if not matching_keys:
-        suggestions = sorted({j.key for j in jobs if j.key.endswith("/" + key.lstrip("/"))})
-        hint = (
-            f"; did you mean {', '.join(repr(safe(k)) for k in suggestions[:5])}?"
-            if suggestions
-            else ""
-        )
-        raise UsageError(f"no job for key {safe(key)!r}{hint}")
-    if len(matching_keys) > 1:
-        raise UsageError(
-            f"{safe(key)!r} names more than one key: "
-            f"{', '.join(repr(safe(k)) for k in matching_keys)}; give the full key"
-        )
-    job = [j for j in jobs if j.key == matching_keys[0]][-1]
-    if not job.task_arns:
-        raise UsageError(f"the job for {safe(job.key)!r} has no task yet ({job.status.value})")
-    logs_dir = Path(state["logs_dir"])
-    parts = []
-    for attempt, arn in enumerate(job.task_arns, start=1):
-        path = logs_dir / f"{arn.rsplit('/', 1)[-1]}.log"
-        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
-        header = f"== attempt {attempt} of {len(job.task_arns)}: {arn} ==\n"
-        parts.append((header if len(job.task_arns) > 1 else "") + text)
-    return "".join(parts)
 
 
 def _demo_uploads(config: LocalConfig, files: list[Path] | None) -> list[tuple[Path, str]]:

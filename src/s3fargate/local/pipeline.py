@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, Self
 
 from aws_lambda_powertools import Logger
@@ -29,6 +30,8 @@ from s3fargate.local.ecs import (
 )
 from s3fargate.local.resources import Resources, provision
 from s3fargate.local.server import LocalServer, ServerStartError
+from s3fargate.ops.actions import backfill, backfill_candidates
+from s3fargate.ops.target import LocalLogs, Target
 from s3fargate.taskrunner import RunnerConfig, TaskRunner
 from s3fargate.taskrunner.ledger_recorder import LedgerRecorder
 from s3fargate.tracker import JobActions, Reconciler, Tracker, TrackerConfig
@@ -130,25 +133,12 @@ class LocalPipeline:
         lock.acquire()
         self._server_stack.callback(lock.release)
         preflight.check_task_command(self.config)
-        if self.embedded:
-            preflight.check_port(self.config.port)
-            try:
-                server = self._server_stack.enter_context(LocalServer(port=self.config.port))
-            except ServerStartError as exc:
-                raise preflight.UsageError(f"--port {self.config.port}: {exc}") from exc
-            self.endpoint = server.endpoint
-        else:
-            self.endpoint = str(self.config.endpoint)
-            preflight.check_endpoint(self.endpoint)
-        self._server_stack.callback((self.run_dir / STATE_FILE).unlink, missing_ok=True)
         session = local_session(embedded=self.embedded)
+        wired_at = self._wire(session)
         self.s3 = session.client("s3", endpoint_url=self.endpoint)
         self.sqs = session.client("sqs", endpoint_url=self.endpoint)
         dynamodb = session.client("dynamodb", endpoint_url=self.endpoint)
         sns = session.client("sns", endpoint_url=self.endpoint)
-        self.resources = provision(
-            s3=self.s3, sqs=self.sqs, dynamodb=dynamodb, sns=sns, config=self.config
-        )
         policy = self.config.policy
         self.store = LedgerStore(dynamodb=dynamodb, table=self.resources.jobs_table, policy=policy)
         notifier = Notifier(sns=sns, topic_arn=self.resources.topic_arn)
@@ -233,7 +223,71 @@ class LocalPipeline:
             "runner-dispatcher", self.resources.queue, runner.handle, capacity=self._free_slots
         )
         self._work_stack.callback(self.runner_dispatcher.stop)
+        self.caught_up = self._catch_up(wired_before=wired_at)
         self._write_state()
+
+    def _wire(self, session: Any) -> float:
+        """Start the server (held while wiring) and create every resource; return when the
+        bucket's notification was in place."""
+        server: LocalServer | None = None
+        if self.embedded:
+            preflight.check_port(self.config.port)
+            server = LocalServer(port=self.config.port)
+            try:
+                # Bound but not answering: the bucket is wired before anyone can upload to it.
+                wiring_endpoint = server.start(hold=True)
+            except ServerStartError as exc:
+                raise preflight.UsageError(f"--port {self.config.port}: {exc}") from exc
+            self._server_stack.callback(server.stop)
+            self.endpoint = server.endpoint
+        else:
+            self.endpoint = wiring_endpoint = str(self.config.endpoint)
+            preflight.check_endpoint(self.endpoint)
+        self._server_stack.callback((self.run_dir / STATE_FILE).unlink, missing_ok=True)
+        self.resources = provision(
+            s3=session.client("s3", endpoint_url=wiring_endpoint),
+            sqs=session.client("sqs", endpoint_url=wiring_endpoint),
+            dynamodb=session.client("dynamodb", endpoint_url=wiring_endpoint),
+            sns=session.client("sns", endpoint_url=wiring_endpoint),
+            config=self.config,
+        )
+        wired_at = time.time()
+        if server is not None:
+            server.open()
+        return wired_at
+
+    def target(self) -> Target:
+        """This pipeline as an operator command's target."""
+        return Target(
+            description=f"the local pipeline in {self.run_dir}",
+            store=self.store,
+            s3=self.s3,
+            sqs=self.sqs,
+            bucket=self.config.bucket,
+            input_prefix=self.config.input_prefix,
+            results_prefix=self.config.results_prefix,
+            queue_url=self.resources.queue.url,
+            dlq_url=self.resources.dead_letter_queue.url,
+            logs=LocalLogs(self.run_dir / "logs"),
+            redrive_with_move_task=False,
+        )
+
+    def _catch_up(self, *, wired_before: float) -> int:
+        """Queue, once, every object already under the input prefix that no job processed
+        (uploaded to an ``--endpoint`` server while no pipeline ran). Objects written after the
+        notification was wired have their own event and are left to it. The embedded server
+        starts empty and answers only once wired, so it has nothing to catch up on."""
+        if self.embedded:
+            return 0
+        target = self.target()
+        cutoff = datetime.fromtimestamp(wired_before, UTC)
+        candidates = [
+            c
+            for c in backfill_candidates(target)
+            if (c.last_modified is None or c.last_modified <= cutoff)
+            and preflight.will_launch(self.config, c.key)
+        ]
+        return backfill(target, candidates) if candidates else 0
 
     def upload(self, path: Path, key: str) -> None:
         """Upload ``path`` as ``key`` (which should be under the input prefix)."""

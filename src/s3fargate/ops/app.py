@@ -1,0 +1,181 @@
+"""The operator commands' programmatic API (``s3fargate jobs|logs|retry|backfill|redrive``),
+the same for a deployed stack and the local pipeline."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from s3fargate.exit_codes import CliExit
+from s3fargate.ledger import JobStatus
+from s3fargate.local.console import STATUS_STYLE, job_table, safe, shorten
+from s3fargate.local.pipeline import queue_summary
+from s3fargate.ops import jobs as ledger_view
+from s3fargate.ops.actions import backfill, backfill_candidates, redrive, retry
+from s3fargate.ops.jobs import document, latest_for_key, phases, select
+
+if TYPE_CHECKING:
+    from s3fargate.ledger import Job
+    from s3fargate.ops.target import Target
+
+TIMELINE_WIDTH = 50
+PHASE_MARK = {"waiting": ("·", "yellow"), "pending": ("▒", "yellow"), "running": ("█", "cyan")}
+
+
+def list_jobs(
+    target: Target,
+    *,
+    status: str | None = None,
+    prefix: str | None = None,
+    since: str | None = None,
+    as_json: bool = False,
+    timeline: bool = False,
+    watch: bool = False,
+    console: Console | None = None,
+) -> int:
+    """Print the ledger, newest first, with the queue's and dead-letter queue's counts."""
+    console = console or Console()
+    wanted = ledger_view.parse_status(status)
+    since_ms = ledger_view.parse_since(since)
+
+    def chosen() -> list[Job]:
+        return select(target.store.jobs(), status=wanted, prefix=prefix, since_ms=since_ms)
+
+    def render() -> Table:
+        jobs = chosen()
+        summary = queue_summary(target.sqs, target.queue_url, target.dlq_url)
+        if timeline:
+            return timeline_table(jobs, summary=summary)
+        return job_table(
+            jobs, title=f"jobs of {target.description}", limit=len(jobs) or 1, summary=summary
+        )
+
+    if as_json:
+        print(json.dumps([document(j) for j in chosen()], ensure_ascii=False, indent=1))
+        return CliExit.OK
+    if not watch:
+        console.print(render())
+        return CliExit.OK
+    with Live(console=console, get_renderable=render, refresh_per_second=0.5):
+        threading.Event().wait()  # until Ctrl-C
+    return CliExit.OK
+
+
+def timeline_table(jobs: list[Job], *, summary: str | None = None) -> Table:
+    """Each job's waiting, pending and running time as a bar on one shared time axis."""
+    spans = [p for j in jobs for p in phases(j)]
+    table = Table(title="where the time went", title_justify="left")
+    table.add_column("key", overflow="fold")
+    table.add_column("status")
+    table.add_column("timeline")
+    table.add_column("total", justify="right")
+    if not spans:
+        table.caption = summary
+        return table
+    start = min(a for _, a, _ in spans)
+    span_ms = max(max(b for _, _, b in spans) - start, 1)
+    for job in jobs:
+        cells = [" "] * TIMELINE_WIDTH
+        marks = phases(job)
+        for name, a, b in marks:
+            first = int((a - start) / span_ms * (TIMELINE_WIDTH - 1))
+            last = max(first, int((b - start) / span_ms * (TIMELINE_WIDTH - 1)))
+            for i in range(first, last + 1):
+                cells[i] = name
+        bar = Text()
+        for cell in cells:
+            mark, style = PHASE_MARK.get(cell, (" ", ""))
+            bar.append(mark, style=style)
+        total = (marks[-1][2] - marks[0][1]) / 1000 if marks else 0
+        table.add_row(
+            Text(shorten(safe(job.key), 40)),
+            Text(job.status.value, style=STATUS_STYLE[job.status]),
+            bar,
+            f"{total:.1f}s",
+        )
+    table.caption = f"· waiting  ▒ pending  █ running; {span_ms / 1000:.1f}s in all" + (
+        f" · {summary}" if summary else ""
+    )
+    return table
+
+
+def show_log(target: Target, key: str) -> str:
+    """Every attempt's output for the latest job of ``key``, oldest attempt first."""
+    from s3fargate.local.preflight import UsageError
+
+    job = latest_for_key(target.store.jobs(), key, target.input_prefix)
+    if not job.task_arns:
+        raise UsageError(f"the job for {safe(job.key)!r} has no task yet ({job.status.value})")
+    parts = []
+    for attempt, arn in enumerate(job.task_arns, start=1):
+        text = target.logs.read(arn) or ""
+        header = f"== attempt {attempt} of {len(job.task_arns)}: {arn} ==\n"
+        parts.append((header if len(job.task_arns) > 1 else "") + text)
+    return "".join(parts)
+
+
+def retry_jobs(
+    target: Target,
+    keys: list[str],
+    *,
+    failed: bool = False,
+    since: str | None = None,
+    console: Console | None = None,
+) -> int:
+    """Queue a new attempt for each key's latest job, or for every failed job."""
+    from s3fargate.local.preflight import UsageError
+
+    console = console or Console()
+    if bool(keys) == failed:
+        raise UsageError("retry takes keys, or --failed (not both)")
+    jobs = list(target.store.jobs())
+    if failed:
+        chosen = select(jobs, status=JobStatus.FAILED, since_ms=ledger_view.parse_since(since))
+    else:
+        chosen = [latest_for_key(jobs, key, target.input_prefix) for key in keys]
+    outcomes = retry(target, chosen, reason="operator retry")
+    for outcome in outcomes:
+        verdict = "queued" if outcome.queued else "skipped"
+        console.print(Text(f"{verdict} {safe(outcome.job.key)}: {outcome.why}"))
+    console.print(Text(f"{sum(o.queued for o in outcomes)} job(s) queued for another attempt"))
+    return CliExit.OK
+
+
+def backfill_objects(
+    target: Target,
+    *,
+    prefix: str | None = None,
+    dry_run: bool = False,
+    console: Console | None = None,
+) -> int:
+    """Queue every object under the input prefix that no job processed (once)."""
+    console = console or Console()
+    candidates = list(backfill_candidates(target, prefix=prefix))
+    if dry_run:
+        for candidate in candidates:
+            console.print(Text(f"would queue {safe(candidate.key)}"))
+        console.print(Text(f"{len(candidates)} object(s) would be queued"))
+        return CliExit.OK
+    with Progress(
+        TextColumn("queueing"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
+        bar = progress.add_task("queueing", total=len(candidates))
+        sent = backfill(target, candidates, progress=lambda n: progress.advance(bar, n))
+    console.print(Text(f"{sent} object(s) queued"))
+    return CliExit.OK
+
+
+def redrive_dead_letters(target: Target, *, console: Console | None = None) -> int:
+    """Move the dead-letter queue back into the queue."""
+    console = console or Console()
+    moved = redrive(target)
+    how = "SQS is moving" if target.redrive_with_move_task else "moved"
+    console.print(Text(f"{how} {moved} message(s) from the dead-letter queue to the queue"))
+    return CliExit.OK

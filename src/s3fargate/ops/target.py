@@ -1,0 +1,171 @@
+"""Where operator commands act: a deployed stack (its CloudFormation outputs) or a local run.
+
+Both give the same things — the ledger, the bucket and prefixes, the queue and its dead-letter
+queue, the tasks' logs — so every command is one piece of code for both worlds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from s3fargate import contracts as c
+from s3fargate.ledger import LedgerStore
+from s3fargate.local.preflight import UsageError
+
+if TYPE_CHECKING:
+    import boto3
+
+#: The stack outputs the commands need (the example stack's names).
+REQUIRED_OUTPUTS = (
+    "BucketName",
+    "QueueUrl",
+    "DeadLetterQueueUrl",
+    "JobsTableName",
+    "TaskLogGroup",
+    "InputPrefix",
+    "ResultsPrefix",
+    "TaskContainerName",
+)
+
+
+class LogSource(Protocol):
+    """Where a task's output is."""
+
+    def read(self, task_arn: str) -> str | None:
+        """The output of one task, or None when there is none (yet)."""
+
+
+@dataclass(frozen=True)
+class LocalLogs:
+    """One file per task under the run directory."""
+
+    folder: Path
+
+    def read(self, task_arn: str) -> str | None:
+        """The task's log file."""
+        path = self.folder / f"{task_arn.rsplit('/', 1)[-1]}.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else None
+
+
+@dataclass(frozen=True)
+class CloudWatchLogs:
+    """The awslogs driver's stream of the task's container."""
+
+    client: Any
+    group: str
+    container_name: str
+
+    def read(self, task_arn: str) -> str | None:
+        """Every event of the task's stream, oldest first."""
+        stream = c.task_log_stream(self.container_name, task_arn)
+        lines: list[str] = []
+        token: str | None = None
+        try:
+            while True:
+                kwargs: dict[str, Any] = {
+                    "logGroupName": self.group,
+                    "logStreamName": stream,
+                    "startFromHead": True,
+                }
+                if token:
+                    kwargs["nextToken"] = token
+                page = self.client.get_log_events(**kwargs)
+                lines.extend(str(e["message"]) for e in page.get("events", []))
+                if not page.get("events") or page.get("nextForwardToken") == token:
+                    break
+                token = page.get("nextForwardToken")
+        except self.client.exceptions.ResourceNotFoundException:
+            return None
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+@dataclass
+class Target:
+    """Everything an operator command needs, from a stack or a local run."""
+
+    description: str
+    store: LedgerStore
+    s3: Any
+    sqs: Any
+    bucket: str
+    input_prefix: str
+    results_prefix: str
+    queue_url: str
+    dlq_url: str
+    logs: LogSource
+    #: SQS's StartMessageMoveTask on AWS; the local server has none (moved message by message).
+    redrive_with_move_task: bool
+
+
+def stack_target(stack: str, session: boto3.session.Session) -> Target:
+    """The deployed stack ``stack``, from its CloudFormation outputs.
+
+    Raises:
+        UsageError: no such stack, or it lacks the outputs the commands need.
+    """
+    cloudformation = session.client("cloudformation")
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as exc:
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        raise UsageError(f"--stack {stack}: {message}") from exc
+    except BotoCoreError as exc:
+        raise UsageError(f"--stack {stack}: cannot ask CloudFormation ({exc})") from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    missing = [name for name in REQUIRED_OUTPUTS if name not in outputs]
+    if missing:
+        raise UsageError(
+            f"--stack {stack} has no output(s) {', '.join(missing)}: is it an s3fargate stack "
+            "(deployed from this version)?"
+        )
+    return Target(
+        description=f"stack {stack}",
+        store=LedgerStore(dynamodb=session.client("dynamodb"), table=outputs["JobsTableName"]),
+        s3=session.client("s3"),
+        sqs=session.client("sqs"),
+        bucket=outputs["BucketName"],
+        input_prefix=outputs["InputPrefix"],
+        results_prefix=outputs["ResultsPrefix"],
+        queue_url=outputs["QueueUrl"],
+        dlq_url=outputs["DeadLetterQueueUrl"],
+        logs=CloudWatchLogs(
+            client=session.client("logs"),
+            group=outputs["TaskLogGroup"],
+            container_name=outputs["TaskContainerName"],
+        ),
+        redrive_with_move_task=True,
+    )
+
+
+def local_target(run_dir: Path) -> Target:
+    """The ``s3fargate dev`` running with ``run_dir``.
+
+    Raises:
+        UsageError: no dev is running with it.
+    """
+    from s3fargate.local.credentials import local_session
+    from s3fargate.local.pipeline import read_state
+
+    state = read_state(run_dir)
+    session = local_session(embedded=bool(state["embedded"]))
+
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=state["endpoint"])  # type: ignore[call-overload]
+
+    return Target(
+        description=f"the local pipeline in {run_dir}",
+        store=LedgerStore(dynamodb=client("dynamodb"), table=state["jobs_table"]),
+        s3=client("s3"),
+        sqs=client("sqs"),
+        bucket=state["bucket"],
+        input_prefix=state["input_prefix"],
+        results_prefix=state["results_prefix"],
+        queue_url=state["queue_url"],
+        dlq_url=state["dlq_url"],
+        logs=LocalLogs(Path(state["logs_dir"])),
+        redrive_with_move_task=False,
+    )

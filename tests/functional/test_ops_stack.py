@@ -1,0 +1,253 @@
+"""Operator commands against a deployed stack: a CloudFormation stack on the moto server with
+the construct's output names, its table, queues, bucket and task logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from s3fargate import cli
+from s3fargate.events.ecs import parse_task_state_change
+from s3fargate.exit_codes import CliExit
+from s3fargate.ledger import JobStatus, Launched, LedgerStore, ObjectRef, TaskChanged
+from s3fargate.local.resources import create_jobs_table
+from s3fargate.ops import target as ops_target
+from tests.builders import ecs_event
+from tests.devserver import CLI
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def stack(moto_endpoint: str) -> dict[str, str]:
+    """The resources of a deployed pipeline, and a stack whose outputs name them."""
+    suffix = uuid.uuid4().hex[:8]
+    session = boto3.session.Session(region_name=REGION)
+    s3 = session.client("s3", endpoint_url=moto_endpoint)
+    sqs = session.client("sqs", endpoint_url=moto_endpoint)
+    logs = session.client("logs", endpoint_url=moto_endpoint)
+    bucket = f"inbox-{suffix}"
+    s3.create_bucket(Bucket=bucket)
+    table = f"jobs-{suffix}"
+    create_jobs_table(session.client("dynamodb", endpoint_url=moto_endpoint), table)
+    queue = sqs.create_queue(QueueName=f"q-{suffix}")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
+    group = f"/tasks/{suffix}"
+    logs.create_log_group(logGroupName=group)
+    outputs = {
+        "BucketName": bucket,
+        "QueueUrl": queue,
+        "DeadLetterQueueUrl": dlq,
+        "JobsTableName": table,
+        "TaskLogGroup": group,
+        "InputPrefix": "incoming/",
+        "ResultsPrefix": "results/",
+        "TaskContainerName": "task",
+        "NotificationTopicArn": f"arn:aws:sns:{REGION}:123456789012:t",
+    }
+    name = f"Pipeline{suffix}"
+    session.client("cloudformation", endpoint_url=moto_endpoint).create_stack(
+        StackName=name, TemplateBody=json.dumps(_template(outputs))
+    )
+    return {"name": name, "endpoint": moto_endpoint, **outputs}
+
+
+def _template(outputs: dict[str, str]) -> dict[str, Any]:
+    return {
+        "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {k: {"Value": v} for k, v in outputs.items()},
+    }
+
+
+def _run(stack: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AWS_ENDPOINT_URL": stack["endpoint"], "AWS_DEFAULT_REGION": REGION}
+    return subprocess.run(
+        [CLI, *args, "--stack", stack["name"]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**env, "COLUMNS": "200"},
+    )
+
+
+def _store(stack: dict[str, str]) -> LedgerStore:
+    dynamodb = boto3.client("dynamodb", endpoint_url=stack["endpoint"], region_name=REGION)
+    return LedgerStore(dynamodb=dynamodb, table=stack["JobsTableName"])
+
+
+def _finished_job(stack: dict[str, str], job: str, key: str, stopped: str, task: str) -> None:
+    store = _store(stack)
+    arn = f"arn:aws:ecs:{REGION}:123456789012:task/c/{task}"
+    store.apply(job, Launched(ObjectRef(bucket=stack["BucketName"], key=key, etag="e"), 1, arn))
+    event = ecs_event(stopped, job_id=job, task_arn=arn, key=key)
+    store.apply(job, TaskChanged(parse_task_state_change(event)))
+
+
+def _messages(stack: dict[str, str], queue: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs", endpoint_url=stack["endpoint"], region_name=REGION)
+    found = []
+    while batch := sqs.receive_message(QueueUrl=stack[queue], MaxNumberOfMessages=10).get(
+        "Messages", []
+    ):
+        found.extend(json.loads(m["Body"]) for m in batch)
+    return found
+
+
+def test_jobs_lists_the_ledger_of_the_stack(stack: dict[str, str]) -> None:
+    _finished_job(stack, "j-ok", "incoming/ok.csv", "fargate-stopped-exit-0", "t1")
+    _finished_job(stack, "j-bad", "incoming/bad.csv", "fargate-stopped-exit-1", "t2")
+    listed = _run(stack, "jobs", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {j["key"]: j["status"] for j in json.loads(listed.stdout)} == {
+        "incoming/ok.csv": "succeeded",
+        "incoming/bad.csv": "failed",
+    }
+    failed = json.loads(_run(stack, "jobs", "--json", "--status", "failed").stdout)
+    assert [j["key"] for j in failed] == ["incoming/bad.csv"]
+    table = _run(stack, "jobs")
+    assert "incoming/ok.csv" in table.stdout
+    assert "dead-letter queue: 0" in table.stdout
+    chart = _run(stack, "jobs", "--timeline")
+    assert chart.returncode == 0, chart.stderr
+    assert "where the time went" in chart.stdout
+
+
+def test_retry_queues_the_next_attempt_through_the_runner(stack: dict[str, str]) -> None:
+    _finished_job(stack, "j-bad", "incoming/bad.csv", "fargate-stopped-exit-1", "t2")
+    proc = _run(stack, "retry", "bad.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert "queued incoming/bad.csv: attempt 2" in proc.stdout
+    row = _store(stack).get("j-bad")
+    assert row is not None
+    assert row.status is JobStatus.RETRYING
+    [request] = _messages(stack, "QueueUrl")
+    assert (request["s3fargate"], request["job_id"], request["attempt"]) == ("retry", "j-bad", 2)
+
+
+def test_backfill_queues_each_unprocessed_object_once(stack: dict[str, str]) -> None:
+    s3 = boto3.client("s3", endpoint_url=stack["endpoint"], region_name=REGION)
+    bucket = stack["BucketName"]
+    for key in ("incoming/new 1.csv", "incoming/new+2.csv", "incoming/done.csv", "other/x"):
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    s3.put_object(Bucket=bucket, Key="results/done.csv.json", Body=b"{}")
+    dry = _run(stack, "backfill", "--dry-run")
+    assert "2 object(s) would be queued" in dry.stdout
+    first = _run(stack, "backfill")
+    assert first.returncode == 0, first.stderr
+    assert "2 object(s) queued" in first.stdout
+    second = _run(stack, "backfill")
+    assert "0 object(s) queued" in second.stdout
+    events = _messages(stack, "QueueUrl")
+    assert len(events) == 2
+    # each is an S3 notification the runner decodes to the exact key
+    from s3fargate.events import parse_event
+
+    keys = sorted(item.key for e in events for item in parse_event(e))  # type: ignore[union-attr]
+    assert keys == ["incoming/new 1.csv", "incoming/new+2.csv"]
+    waiting = [j for j in _store(stack).jobs() if j.status is JobStatus.WAITING]
+    assert len(waiting) == 2
+
+
+def test_logs_reads_every_attempt_from_cloudwatch(stack: dict[str, str]) -> None:
+    _finished_job(stack, "j-ok", "incoming/ok.csv", "fargate-stopped-exit-0", "task-id-1")
+    logs = boto3.client("logs", endpoint_url=stack["endpoint"], region_name=REGION)
+    stream = "task/task/task-id-1"
+    logs.create_log_stream(logGroupName=stack["TaskLogGroup"], logStreamName=stream)
+    logs.put_log_events(
+        logGroupName=stack["TaskLogGroup"],
+        logStreamName=stream,
+        logEvents=[{"timestamp": int(time.time() * 1000), "message": '{"message": "start"}'}],
+    )
+    proc = _run(stack, "logs", "incoming/ok.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert '{"message": "start"}' in proc.stdout
+
+
+def test_redrive_uses_sqs_message_move_task(
+    stack: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # moto has no StartMessageMoveTask: the AWS call is stubbed, everything else is real.
+    real = ops_target.stack_target
+
+    def stubbed(name: str, session: Any) -> ops_target.Target:
+        target = real(name, boto3.session.Session(region_name=REGION))
+        stubber = Stubber(target.sqs)
+        for url, arn in (
+            (target.dlq_url, "arn:dlq"),
+            (target.dlq_url, None),
+            (target.queue_url, "arn:q"),
+        ):
+            if arn is None:
+                stubber.add_response(
+                    "get_queue_attributes",
+                    {"Attributes": {"ApproximateNumberOfMessages": "4"}},
+                    {"QueueUrl": url, "AttributeNames": ["ApproximateNumberOfMessages"]},
+                )
+            else:
+                stubber.add_response(
+                    "get_queue_attributes",
+                    {"Attributes": {"QueueArn": arn}},
+                    {"QueueUrl": url, "AttributeNames": ["QueueArn"]},
+                )
+        stubber.add_response(
+            "start_message_move_task",
+            {"TaskHandle": "h"},
+            {"SourceArn": "arn:dlq", "DestinationArn": "arn:q"},
+        )
+        stubber.activate()
+        return target
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stack["endpoint"])
+    monkeypatch.setattr(ops_target, "stack_target", stubbed)
+    assert cli.main(["redrive", "--stack", stack["name"]]) == CliExit.OK
+    assert "SQS is moving 4 message(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["jobs", "--stack", "NoSuchStack"], "--stack NoSuchStack"),
+        (["jobs", "--status", "done"], "--status 'done' is not a status"),
+        (["jobs", "--since", "yesterday"], "--since 'yesterday'"),
+        (["logs", "incoming/never.csv"], "no job for key 'incoming/never.csv'"),
+        (["retry", "incoming/never.csv"], "no job for key"),
+        (["retry"], "retry takes keys, or --failed"),
+    ],
+)
+def test_bad_operator_input_exits_2_naming_the_problem(
+    stack: dict[str, str], args: list[str], message: str
+) -> None:
+    env = {**os.environ, "AWS_ENDPOINT_URL": stack["endpoint"], "AWS_DEFAULT_REGION": REGION}
+    argv = [CLI, *args] if "--stack" in args else [CLI, *args, "--stack", stack["name"]]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, env=env)
+    assert proc.returncode == CliExit.USAGE, proc.stdout + proc.stderr
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_stack_without_the_outputs_is_refused(stack: dict[str, str], tmp_path: Path) -> None:
+    cloudformation = boto3.client(
+        "cloudformation", endpoint_url=stack["endpoint"], region_name=REGION
+    )
+    name = f"NotOurs{uuid.uuid4().hex[:6]}"
+    cloudformation.create_stack(
+        StackName=name, TemplateBody=json.dumps(_template({"BucketName": "b"}))
+    )
+    env = {**os.environ, "AWS_ENDPOINT_URL": stack["endpoint"], "AWS_DEFAULT_REGION": REGION}
+    proc = subprocess.run(
+        [CLI, "jobs", "--stack", name], capture_output=True, text=True, check=False, env=env
+    )
+    assert proc.returncode == CliExit.USAGE
+    assert "has no output(s) QueueUrl" in proc.stderr
