@@ -19,8 +19,15 @@ if TYPE_CHECKING:
     from s3fargate.ops.target import Target
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows every option's default; keeps descriptions as written."""
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Shows every option's default (unless it is "unset"); keeps descriptions as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        unset = action.default in (None, False, "", argparse.SUPPRESS)
+        if "%(default)" in text or unset or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _pipeline_options(parser: argparse.ArgumentParser, *, default_run_dir: Path) -> None:
@@ -197,7 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     jobs = command("jobs", "list the job ledger, newest first, with queue and DLQ counts")
     target_options(jobs)
-    jobs.add_argument("--status", default=None, help="only jobs in this status")
+    jobs.add_argument(
+        "--status",
+        default=None,
+        help="only jobs in this status: waiting, pending, running, retrying, succeeded, "
+        "failed, cancelled or dead-lettered",
+    )
     jobs.add_argument("--prefix", default=None, help="only keys starting with this")
     jobs.add_argument("--since", default=None, help="only jobs created in the last 30m, 2h, 1d")
     jobs.add_argument("--json", action="store_true", help="print a JSON array, one object per job")
