@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import logging
 import os
+import queue
 import signal
 import subprocess
 import threading
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
     from s3fargate.local.config import LocalConfig
 
+log = logging.getLogger(__name__)
 LOCAL_ACCOUNT = "000000000000"
 LOCAL_CLUSTER_ARN = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:cluster/s3fargate-local"
 LOCAL_TASK_DEFINITION_ARN = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task-definition/local:1"
@@ -159,7 +162,11 @@ class LocalEcs:
         self._config = config
         self._log_head = log_head
         self._log_tail = log_tail
+        # Events leave in order from one sender thread, so a launch never waits on the queue.
         self._emit = emit
+        self._outbox: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send_events, name="task-events", daemon=True)
+        self._sender.start()
         self._logs_dir = logs_dir
         self._logs_dir.mkdir(parents=True, exist_ok=True)
         self._tokens_file = tokens_file
@@ -289,8 +296,26 @@ class LocalEcs:
             self._reaped(task, process.returncode)
 
     def close(self) -> None:
-        """Release the spawner thread (after :meth:`stop_all`)."""
+        """Release the spawner thread and send the last events (after :meth:`stop_all`)."""
         self._spawner.shutdown(wait=True)
+        self.flush_events()
+
+    def flush_events(self) -> None:
+        """Wait until every event so far has been sent (the sender keeps running)."""
+        done = threading.Event()
+        self._outbox.put({"flush": done})
+        done.wait(timeout=30)
+
+    def _send_events(self) -> None:
+        while (event := self._outbox.get()) is not None:
+            marker = event.get("flush")
+            if isinstance(marker, threading.Event):
+                marker.set()
+                continue
+            try:
+                self._emit(event)
+            except Exception:  # an event that cannot be sent is found by the reconciler
+                log.exception("could not send a task state change event")
 
     # --- a task's life ---------------------------------------------------------------------
     def _start_process(self, task: _Task) -> None:
@@ -373,7 +398,7 @@ class LocalEcs:
             task.last_status = status
             task.version += 1
             detail = task.describe()
-        self._emit(
+        self._outbox.put(
             {
                 "version": "0",
                 "id": str(uuid.uuid4()),

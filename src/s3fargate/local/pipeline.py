@@ -199,6 +199,7 @@ class LocalPipeline:
         # At shutdown: the tasks' last events are applied before the tracker stops.
         self._work_stack.callback(self.tracker_dispatcher.stop)
         self._work_stack.callback(self.tracker_dispatcher.drain)
+        self._work_stack.callback(self.ecs.flush_events)
         self._work_stack.callback(self.ecs.stop_all, self.config.grace_period)
         reconciler = Reconciler(
             config=tracker_config,
