@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -115,3 +115,27 @@ def test_status_index_lists_quiet_jobs(store: LedgerStore) -> None:
     assert [j.job_id for j in store.jobs_with_status(JobStatus.WAITING)] == ["a"]
     assert [j.job_id for j in store.jobs_with_status(JobStatus.PENDING, updated_before=1)] == []
     assert sorted(j.job_id for j in store.jobs()) == ["a", "b"]
+
+
+def test_follower_sees_every_new_and_changed_row_without_rescanning(store: LedgerStore) -> None:
+    from s3fargate.local.console import LedgerFollower
+
+    follower = LedgerFollower(store)
+    assert follower.jobs() == []
+    store.apply("a", Waiting(REF, 1, "cap"))
+    assert [(j.job_id, j.status) for j in follower.jobs()] == [("a", JobStatus.WAITING)]
+    store.apply("a", Launched(REF, 1, "arn:task/a"))
+    store.apply("b", Launched(REF, 1, "arn:task/b"))
+    rows = {j.job_id: j.status for j in follower.jobs()}
+    assert rows == {"a": JobStatus.PENDING, "b": JobStatus.PENDING}
+    # after the first scan, only recent rows are read
+    calls: list[str] = []
+    original = store.jobs
+
+    def counting_scan() -> Any:
+        calls.append("scan")
+        return original()
+
+    store.jobs = counting_scan  # type: ignore[method-assign]
+    follower.jobs()
+    assert calls == []

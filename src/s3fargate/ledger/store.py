@@ -95,26 +95,40 @@ class LedgerStore:
                 yield from_item(item)
 
     def jobs_with_status(
-        self, status: JobStatus, *, updated_before: int | None = None
+        self,
+        status: JobStatus,
+        *,
+        updated_before: int | None = None,
+        updated_since: int | None = None,
     ) -> Iterator[Job]:
-        """Rows in ``status`` (optionally not updated since ``updated_before`` ms), oldest first."""
+        """Rows in ``status``, optionally only those last updated before ``updated_before`` ms
+        (quiet ones) or at or after ``updated_since`` ms (recent changes); oldest first."""
         condition = "#s = :s"
+        names = {"#s": STATUS_ATTRIBUTE}
         values: dict[str, Any] = {":s": {"S": status.value}}
         if updated_before is not None:
             condition += " AND #u < :u"
             values[":u"] = {"N": str(updated_before)}
+        elif updated_since is not None:
+            condition += " AND #u >= :u"
+            values[":u"] = {"N": str(updated_since)}
+        if ":u" in values:
+            names["#u"] = UPDATED_ATTRIBUTE
         pages = self._dynamodb.get_paginator("query").paginate(
             TableName=self.table,
             IndexName=STATUS_INDEX,
             KeyConditionExpression=condition,
-            ExpressionAttributeNames={"#s": STATUS_ATTRIBUTE, "#u": UPDATED_ATTRIBUTE}
-            if updated_before is not None
-            else {"#s": STATUS_ATTRIBUTE},
+            ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
         for page in pages:
             for item in page.get("Items", []):
                 yield from_item(item)
+
+    def changed_since(self, since_ms: int) -> Iterator[Job]:
+        """Rows written at or after ``since_ms`` (one small index query per status)."""
+        for status in JobStatus:
+            yield from self.jobs_with_status(status, updated_since=since_ms)
 
     def _put(self, row: Job, *, expected_revision: int | None) -> bool:
         try:

@@ -17,7 +17,14 @@ from rich.text import Text
 from s3fargate.exit_codes import CliExit
 from s3fargate.ledger import Job, JobStatus
 from s3fargate.local import preflight
-from s3fargate.local.console import JobView, describe, job_table, ordered, safe
+from s3fargate.local.console import (
+    JobView,
+    LedgerFollower,
+    describe,
+    job_table,
+    ordered,
+    safe,
+)
 from s3fargate.local.credentials import LOCAL_REGION, credentials_shell_prefix, local_session
 from s3fargate.local.pipeline import LocalPipeline, read_state
 from s3fargate.local.preflight import UsageError
@@ -62,7 +69,7 @@ def _jobs_of(pipeline: LocalPipeline) -> list[Job]:
 
 def _view(pipeline: LocalPipeline, console: Console) -> JobView:
     return JobView(
-        lambda: _jobs_of(pipeline),
+        LedgerFollower(pipeline.store).jobs,
         console,
         summary=pipeline.queue_summary,
         notifications=(pipeline.sqs, pipeline.resources.notifications_queue.url),
@@ -125,8 +132,11 @@ def run_demo(
                 progress.advance(uploading)
             finishing = progress.add_task("jobs finished", total=len(keys))
             deadline = time.monotonic() + timeout
+            follower = LedgerFollower(pipeline.store)
+            wanted = set(keys)
             while time.monotonic() < deadline:
-                done = sum(1 for job in _latest(pipeline, keys).values() if job.status.final)
+                latest = {j.key: j for j in follower.jobs() if j.key in wanted}
+                done = sum(1 for job in latest.values() if job.status.final)
                 progress.update(finishing, completed=done)
                 if done == len(keys):
                     break

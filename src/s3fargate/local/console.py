@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from rich.console import Console
 
+    from s3fargate.ledger import LedgerStore
+
 T = TypeVar("T")
 #: Keys longer than this are cut in the middle in tables (``logs`` takes the full key).
 KEY_WIDTH = 60
@@ -118,6 +120,42 @@ def describe(job: Job) -> str:
     if job.reason:
         parts.append(f"({safe(job.reason)})")
     return " ".join(parts)
+
+
+class LedgerFollower:
+    """The ledger's rows kept current cheaply: one scan, then only the rows written since.
+
+    A live view refreshing twice a second must not scan thousands of rows each time. Rows are
+    re-read from a little before the last one seen (clocks of writers on one machine), and the
+    newest revision of each wins.
+    """
+
+    #: Overlap of each re-read, for rows written in the same instant as the last one seen.
+    OVERLAP_MS = 2000
+
+    def __init__(self, store: LedgerStore) -> None:
+        self._store = store
+        self._jobs: dict[str, Job] = {}
+        self._watermark: int | None = None
+        self._lock = threading.Lock()
+
+    def jobs(self) -> list[Job]:
+        """Every row, oldest first, as of now."""
+        with self._lock:
+            rows = (
+                self._store.jobs()
+                if self._watermark is None
+                else self._store.changed_since(self._watermark - self.OVERLAP_MS)
+            )
+            for job in rows:
+                known = self._jobs.get(job.job_id)
+                if known is None or job.revision >= known.revision:
+                    self._jobs[job.job_id] = job
+                if self._watermark is None or job.updated_at > self._watermark:
+                    self._watermark = job.updated_at
+            if self._watermark is None:
+                self._watermark = 0
+            return ordered(self._jobs.values())
 
 
 class JobView:
