@@ -81,3 +81,39 @@ def test_handler_module_fails_at_import_when_unconfigured() -> None:
     assert "ConfigurationError" in proc.stderr
     for name in ("CLUSTER_ARN", "TASK_DEFINITION_ARN", "CONTAINER_NAME", "SUBNETS"):
         assert name in proc.stderr
+
+
+def test_tracker_config_names_every_problem_at_once() -> None:
+    from s3fargate.tracker import TrackerConfig
+
+    with pytest.raises(ConfigurationError) as info:
+        TrackerConfig.from_env(
+            {"PIPELINE_ID": "bad id!", "RETRY_EXIT_CODES": "75,x,300", "MAX_ATTEMPTS": "0"}
+        )
+    text = str(info.value)
+    for expected in ("JOBS_TABLE", "QUEUE_URL", "CLUSTER_ARN", "PIPELINE_ID", "'x'", "'300'",
+                     "MAX_ATTEMPTS"):  # fmt: skip
+        assert expected in text
+
+
+def test_tracker_config_reads_the_retry_policy() -> None:
+    from s3fargate.tracker import TrackerConfig
+
+    config = TrackerConfig.from_env(
+        {
+            "JOBS_TABLE": "jobs",
+            "QUEUE_URL": "https://sqs/q",
+            "CLUSTER_ARN": "arn:c",
+            "MAX_ATTEMPTS": "5",
+            "RETRY_EXIT_CODES": "75, 111",
+            "RETRY_DELAY_S": "10",
+            "INPUT_PREFIX": "in/",
+            "RESULTS_PREFIX": "out/",
+        }
+    )
+    assert config.pipeline_id == "s3fargate"
+    assert config.policy.max_attempts == 5
+    assert config.policy.retry_exit_codes == frozenset({75, 111})
+    assert config.policy.retry_delay_s(1) == 10
+    assert config.policy.retry_delay_s(3) == 40
+    assert (config.policy.input_prefix, config.policy.results_prefix) == ("in/", "out/")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from s3fargate import contracts as c
-from s3fargate.taskrunner.exceptions import ConfigurationError
+from s3fargate.taskrunner.env import EnvReader
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -43,17 +42,11 @@ class RunnerConfig:
         Raises:
             ConfigurationError: naming every missing or invalid variable.
         """
-        problems: list[str] = []
-
-        def required(name: str) -> str:
-            value = environ.get(name, "").strip()
-            if not value:
-                problems.append(f"{name} is required but not set")
-            return value
-
-        cluster = required(c.ENV_CLUSTER_ARN)
-        task_definition = required(c.ENV_TASK_DEFINITION_ARN)
-        container = required(c.ENV_CONTAINER_NAME)
+        env = EnvReader(environ)
+        problems = env.problems
+        cluster = env.required(c.ENV_CLUSTER_ARN)
+        task_definition = env.required(c.ENV_TASK_DEFINITION_ARN)
+        container = env.required(c.ENV_CONTAINER_NAME)
         subnets = _split_list(environ.get(c.ENV_SUBNETS, ""))
         if not subnets:
             problems.append(f"{c.ENV_SUBNETS} is required: a comma-separated list of subnet ids")
@@ -70,16 +63,9 @@ class RunnerConfig:
 
         max_running = _positive_int(environ, c.ENV_MAX_RUNNING_TASKS, problems)
 
-        pipeline_id = environ.get(c.ENV_PIPELINE_ID, "").strip() or c.STARTED_BY
-        if not re.match(c.PIPELINE_ID_PATTERN, pipeline_id):
-            problems.append(
-                f"{c.ENV_PIPELINE_ID} must be 1-128 letters, digits, '-', '_' or '/' "
-                f"(it is ECS's startedBy), got {pipeline_id!r}"
-            )
+        pipeline_id = env.pipeline_id()
         max_receive_count = _positive_int(environ, c.ENV_MAX_RECEIVE_COUNT, problems)
-
-        if problems:
-            raise ConfigurationError(problems)
+        env.check()
         return cls(
             cluster_arn=cluster,
             task_definition_arn=task_definition,
@@ -90,9 +76,9 @@ class RunnerConfig:
             capacity_provider=capacity_provider,
             max_running_tasks=max_running,
             pipeline_id=pipeline_id,
-            jobs_table=environ.get(c.ENV_JOBS_TABLE, "").strip() or None,
+            jobs_table=env.optional(c.ENV_JOBS_TABLE),
             max_receive_count=max_receive_count,
-            notification_topic_arn=environ.get(c.ENV_NOTIFICATION_TOPIC_ARN, "").strip() or None,
+            notification_topic_arn=env.optional(c.ENV_NOTIFICATION_TOPIC_ARN),
         )
 
 

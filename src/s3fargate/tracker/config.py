@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from s3fargate import contracts as c
 from s3fargate.ledger import Policy
-from s3fargate.taskrunner.exceptions import ConfigurationError
+from s3fargate.taskrunner.env import EnvReader
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -42,13 +41,8 @@ class TrackerConfig:
         Raises:
             ConfigurationError: naming every missing or invalid variable.
         """
-        problems: list[str] = []
-
-        def required(name: str) -> str:
-            value = environ.get(name, "").strip()
-            if not value:
-                problems.append(f"{name} is required but not set")
-            return value
+        env = EnvReader(environ)
+        problems = env.problems
 
         def number(name: str, default: int, low: int, high: int) -> int:
             raw = environ.get(name, "").strip()
@@ -59,12 +53,10 @@ class TrackerConfig:
                 return default
             return int(raw)
 
-        table = required(c.ENV_JOBS_TABLE)
-        queue_url = required(c.ENV_QUEUE_URL)
-        cluster = required(c.ENV_CLUSTER_ARN)
-        pipeline_id = environ.get(c.ENV_PIPELINE_ID, "").strip() or c.STARTED_BY
-        if not re.match(c.PIPELINE_ID_PATTERN, pipeline_id):
-            problems.append(f"{c.ENV_PIPELINE_ID} is not a valid ECS startedBy: {pipeline_id!r}")
+        table = env.required(c.ENV_JOBS_TABLE)
+        queue_url = env.required(c.ENV_QUEUE_URL)
+        cluster = env.required(c.ENV_CLUSTER_ARN)
+        pipeline_id = env.pipeline_id()
         max_attempts = number(c.ENV_MAX_ATTEMPTS, c.DEFAULT_MAX_ATTEMPTS, 1, 100)
         ttl_days = number(c.ENV_JOB_TTL_DAYS, c.DEFAULT_JOB_TTL_DAYS, 1, 3650)
         reconcile_after = number(ENV_RECONCILE_AFTER_S, DEFAULT_RECONCILE_AFTER_S, 1, 86_400)
@@ -85,16 +77,15 @@ class TrackerConfig:
             c.check_prefixes(input_prefix, results_prefix)
         except c.PrefixOverlapError as exc:
             problems.append(str(exc))
-        if problems:
-            raise ConfigurationError(problems)
+        env.check()
         return cls(
             jobs_table=table,
             queue_url=queue_url,
             cluster_arn=cluster,
             pipeline_id=pipeline_id,
-            container_name=environ.get(c.ENV_CONTAINER_NAME, "").strip() or None,
-            notification_topic_arn=environ.get(c.ENV_NOTIFICATION_TOPIC_ARN, "").strip() or None,
-            task_log_group=environ.get(c.ENV_TASK_LOG_GROUP, "").strip() or None,
+            container_name=env.optional(c.ENV_CONTAINER_NAME),
+            notification_topic_arn=env.optional(c.ENV_NOTIFICATION_TOPIC_ARN),
+            task_log_group=env.optional(c.ENV_TASK_LOG_GROUP),
             reconcile_after_s=reconcile_after,
             policy=Policy(
                 max_attempts=max_attempts,
