@@ -126,3 +126,29 @@ def dev_pipeline(
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@contextmanager
+def external_moto_server() -> Iterator[str]:
+    """A persistent AWS stand-in outside the pipeline (moto in its own process, 127.0.0.1)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+
+    def reachable() -> bool:
+        try:
+            local_session(embedded=False).client("s3", endpoint_url=endpoint).list_buckets()
+        except Exception:
+            return False
+        return True
+
+    try:
+        wait_for(reachable, 30, "the moto server")
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -11,11 +11,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
-
 from s3fargate import cli
 from s3fargate.exit_codes import CliExit
-from tests.devserver import CLI, Dev, dev_pipeline, free_port, wait_for
+from tests.devserver import CLI, Dev, dev_pipeline, external_moto_server, wait_for
 
 if TYPE_CHECKING:
     import pytest
@@ -183,25 +181,17 @@ def test_max_running_two_never_runs_more_than_two_tasks(tmp_path: Path) -> None:
 
 def test_killed_dispatcher_loses_no_message(tmp_path: Path) -> None:
     # GIVEN a persistent S3/SQS server outside the pipeline (moto, in its own process)
-    port = free_port()
-    server = subprocess.Popen(
-        [PY, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
     marks = tmp_path / "marks"
     marks.mkdir()
     env = {"MARKS_DIR": str(marks), "SLEEP_SECONDS": "0.3"}
-    args = (
-        "--endpoint", endpoint,
-        "--max-running", "2",
-        "--visibility-timeout", "2",
-        "--task-cmd", f"{PY} {PROGRAMS / 'slow_task.py'}",
-    )  # fmt: skip
     keys = [f"incoming/k{i}.txt" for i in range(8)]
-    try:
-        wait_for(lambda: _reachable(endpoint), 30, "moto server")
+    with external_moto_server() as endpoint:
+        args = (
+            "--endpoint", endpoint,
+            "--max-running", "2",
+            "--visibility-timeout", "2",
+            "--task-cmd", f"{PY} {PROGRAMS / 'slow_task.py'}",
+        )  # fmt: skip
         with dev_pipeline(tmp_path, *args, env=env) as first:
             bodies = _upload_all(first, keys)
             wait_for(lambda: first.result(keys[0]) or first.result(keys[1]), 60, "a first result")
@@ -212,17 +202,6 @@ def test_killed_dispatcher_loses_no_message(tmp_path: Path) -> None:
             wait_for(lambda: all(second.result(k) for k in keys), 120, "every result after restart")
             for key in keys:
                 assert second.result(key)["sha256"] == hashlib.sha256(bodies[key]).hexdigest()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def _reachable(endpoint: str) -> bool:
-    try:
-        boto3.client("s3", endpoint_url=endpoint).list_buckets()
-    except Exception:
-        return False
-    return True
 
 
 def test_ctrl_c_terminates_running_tasks_after_grace_and_prints_final_state(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -12,32 +11,12 @@ import boto3
 from botocore.config import Config
 
 from s3fargate.local.credentials import local_session
-from tests.devserver import dev_pipeline, free_port, wait_for
+from tests.devserver import dev_pipeline, external_moto_server, free_port, wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 PY = sys.executable
-
-
-def _external_server() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [PY, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-
-    def reachable() -> bool:
-        try:
-            boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").list_buckets()
-        except Exception:
-            return False
-        return True
-
-    wait_for(reachable, 30, "the moto server")
-    return server, endpoint
 
 
 def _succeeded(jobs: list[dict[str, Any]]) -> dict[str, int]:
@@ -52,8 +31,7 @@ def test_objects_already_in_the_bucket_are_processed_once_and_never_again(
     tmp_path: Path,
 ) -> None:
     # GIVEN objects uploaded to a persistent server while no pipeline ran
-    server, endpoint = _external_server()
-    try:
+    with external_moto_server() as endpoint:
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
         s3.create_bucket(Bucket="s3fargate-local")
         keys = [f"incoming/early {i}.csv" for i in range(4)]
@@ -71,9 +49,6 @@ def test_objects_already_in_the_bucket_are_processed_once_and_never_again(
             wait_for(lambda: "incoming/late.csv" in _succeeded(dev.jobs()), 60, "the new upload")
             assert _succeeded(dev.jobs()) == {**dict.fromkeys(keys, 1), "incoming/late.csv": 1}
             assert len(dev.jobs()) == len(keys) + 1
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_uploads_made_the_moment_the_bucket_answers_are_never_lost(tmp_path: Path) -> None:
