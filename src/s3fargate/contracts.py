@@ -76,6 +76,14 @@ RETRY_KIND: Final = "retry"
 
 # --- Queue defaults shared by the CDK construct and the local pipeline -------------------
 DEFAULT_MAX_RECEIVE_COUNT: Final = 5
+#: The runner's event source: full batches, enough Lambdas in parallel to keep RunTask near
+#: its 20 calls/s (measured with ``s3fargate simulate``; docs/simulator.md).
+DEFAULT_BATCH_SIZE: Final = 10
+DEFAULT_MAX_CONCURRENCY: Final = 8
+#: The tracker's event source. No batching window: a freed slot's next launch waits for no one,
+#: and in a burst the events queue up during each invocation, so batches fill by themselves.
+TRACKER_BATCH_SIZE: Final = 10
+TRACKER_MAX_CONCURRENCY: Final = 2
 DLQ_RETENTION_DAYS: Final = 14
 
 

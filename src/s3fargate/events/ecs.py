@@ -30,6 +30,18 @@ LIFECYCLE = (
 )
 
 
+def tracked_statuses(*, running: bool) -> tuple[str, ...]:
+    """The ``lastStatus`` values the EventBridge rule passes to the tracker.
+
+    A task reports about eight changes; how it ended is all the ledger needs, and the runner
+    records ``pending`` itself. Each event costs about six requests (the rule's SendMessage, the
+    tracker's receive, invocation and delete, a read and a write), so ``running`` (a row shows
+    ``running`` as soon as the task starts) is an option; without it the reconciler marks a
+    long task ``running`` when it checks quiet jobs.
+    """
+    return ("RUNNING", "STOPPED") if running else ("STOPPED",)
+
+
 @dataclass(frozen=True, slots=True)
 class ContainerState:
     """One container of the task, as the event reports it."""

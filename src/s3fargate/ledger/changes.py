@@ -12,12 +12,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Waiting:
-    """The runner could not launch ``attempt`` yet; its message waits in the queue."""
+    """The runner could not launch ``attempt`` yet.
+
+    Its message waits in the queue, or, when ``parked``, the job waits in the ledger's waiting
+    room (the message was deleted) until the tracker launches it as a slot frees up.
+    """
 
     ref: ObjectRef
     attempt: int
     reason: str
     receive_count: int | None = None
+    parked: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 class JobStatus(enum.StrEnum):
     """Where a job is. The first four are in flight; the last four are final."""
 
-    #: In the queue: not launched yet (deferred by the cap, or a launch failed and is retried).
+    #: Not launched yet: in the queue (a launch failed and is retried), or parked in the
+    #: ledger's waiting room until a slot under the cap frees up.
     WAITING = "waiting"
     #: RunTask accepted; the task is being provisioned.
     PENDING = "pending"
@@ -77,6 +78,9 @@ class Job:
     reason: str | None = None
     result_key: str | None = None
     receive_count: int | None = None
+    #: Waiting in the ledger's waiting room (no queue message): the tracker launches it when a
+    #: slot under the cap frees up.
+    parked: bool = False
     created_at: int = 0
     launched_at: int | None = None
     started_at: int | None = None

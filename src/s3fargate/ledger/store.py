@@ -27,6 +27,10 @@ STATUS_INDEX = "by-status"
 STATUS_ATTRIBUTE = "status"
 UPDATED_ATTRIBUTE = "updated_at"
 TTL_ATTRIBUTE = "expires_at"
+PARKED_ATTRIBUTE = "parked"
+PARKED_FILTER = "#p = :p"
+#: Rows read per query of the waiting room (before the filter on ``parked``).
+PARKED_PAGE = 25
 #: Concurrent writers to one row retry this many times; more means something is looping.
 MAX_WRITE_TRIES = 25
 
@@ -73,20 +77,39 @@ class LedgerStore:
         item = response.get("Item")
         return from_item(item) if item else None
 
-    def apply(self, job_id: str, change: Change) -> Decision:
+    def apply(self, job_id: str, change: Change, *, new: bool = False) -> Decision:
         """Apply ``change`` to the job's row and write the result; return the decision.
+
+        With ``new`` (the row most likely does not exist yet), the first try skips the read.
+        If the guess was wrong, the write's condition fails and the change is applied to the
+        row as it is: the guess saves a request and never changes the outcome.
 
         Raises:
             LedgerConflictError: the row changed under every one of ``MAX_WRITE_TRIES`` writes.
         """
+        guessing = new
         for _ in range(MAX_WRITE_TRIES):
-            row = self.get(job_id)
+            guessed, guessing = guessing, False
+            row = None if guessed else self.get(job_id)
             decision = apply(row, change, job_id=job_id, policy=self.policy, now_ms=self._clock())
             if decision.row is None:
+                if guessed:
+                    continue  # nothing to do on the guess: make sure on the row as it is
                 return NO_CHANGE
             if self._put(decision.row, expected_revision=row.revision if row else None):
                 return decision
         raise LedgerConflictError(f"job {job_id}: the row kept changing; giving up this write")
+
+    def apply_if_unchanged(self, row: Job, change: Change) -> Decision | None:
+        """Apply ``change`` to ``row`` as read, and write it only if nobody wrote since.
+
+        Returns the decision, or None when the row had changed (nothing written): the caller
+        lost a race and decides what that means.
+        """
+        decision = apply(row, change, job_id=row.job_id, policy=self.policy, now_ms=self._clock())
+        if decision.row is None:
+            return NO_CHANGE
+        return decision if self._put(decision.row, expected_revision=row.revision) else None
 
     def jobs(self) -> Iterator[Job]:
         """Every row (a paginated scan)."""
@@ -124,6 +147,31 @@ class LedgerStore:
         for page in pages:
             for item in page.get("Items", []):
                 yield from_item(item)
+
+    def parked_jobs(self, limit: int) -> list[Job]:
+        """Up to ``limit`` jobs of the waiting room, longest waiting first.
+
+        Waiting rows whose message is still in the queue are filtered out by DynamoDB; pages
+        of ``PARKED_PAGE`` rows keep the common case to one small query.
+        """
+        if limit < 1:
+            return []
+        found: list[Job] = []
+        pages = self._dynamodb.get_paginator("query").paginate(
+            TableName=self.table,
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="#s = :s",
+            FilterExpression=PARKED_FILTER,
+            ExpressionAttributeNames={"#s": STATUS_ATTRIBUTE, "#p": PARKED_ATTRIBUTE},
+            ExpressionAttributeValues={":s": {"S": JobStatus.WAITING.value}, ":p": {"BOOL": True}},
+            PaginationConfig={"PageSize": max(limit, PARKED_PAGE)},
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                found.append(from_item(item))
+                if len(found) == limit:
+                    return found
+        return found
 
     def changed_since(self, since_ms: int) -> Iterator[Job]:
         """Rows written at or after ``since_ms`` (one small index query per status)."""

@@ -112,6 +112,7 @@ def _waiting(
         status=JobStatus.WAITING,
         reason=change.reason,
         receive_count=change.receive_count,
+        parked=change.parked,
     )
     return _changed(row, new, now_ms)
 
@@ -135,6 +136,7 @@ def _launched(
         launched_at=now_ms,
         reason=None,
         next_attempt_at=None,
+        parked=False,
     )
     return _changed(row, new, now_ms)
 
@@ -207,6 +209,7 @@ def _task_changed(
             status=JobStatus.PENDING,
             reason=None,
             next_attempt_at=None,
+            parked=False,
         )
     times = replace(
         base,

@@ -33,8 +33,10 @@ from s3fargate.local.server import LocalServer, ServerStartError
 from s3fargate.ops.actions import backfill, backfill_candidates
 from s3fargate.ops.target import LocalLogs, Target
 from s3fargate.taskrunner import RunnerConfig, TaskRunner
+from s3fargate.taskrunner.launcher import RunTaskLauncher
 from s3fargate.taskrunner.ledger_recorder import LedgerRecorder
 from s3fargate.tracker import JobActions, Reconciler, Tracker, TrackerConfig
+from s3fargate.tracker.waiting_room import WaitingRoom
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -162,23 +164,33 @@ class LocalPipeline:
             faults=self.config.faults,
         )
         self._work_stack.callback(self.ecs.close)
+        runner_config = RunnerConfig(
+            cluster_arn=LOCAL_CLUSTER_ARN,
+            task_definition_arn=LOCAL_TASK_DEFINITION_ARN,
+            container_name=CONTAINER_NAME,
+            subnets=("local",),
+            max_running_tasks=self.config.max_running,
+            pipeline_id=LOCAL_PIPELINE_ID,
+            jobs_table=self.resources.jobs_table,
+            max_receive_count=self.config.max_receive_count,
+            notification_topic_arn=self.resources.topic_arn,
+        )
+        recorder = LedgerRecorder(
+            self.store, max_receive_count=self.config.max_receive_count, notifier=notifier
+        )
         runner = TaskRunner(
-            config=RunnerConfig(
-                cluster_arn=LOCAL_CLUSTER_ARN,
-                task_definition_arn=LOCAL_TASK_DEFINITION_ARN,
-                container_name=CONTAINER_NAME,
-                subnets=("local",),
-                max_running_tasks=self.config.max_running,
-                pipeline_id=LOCAL_PIPELINE_ID,
-                jobs_table=self.resources.jobs_table,
-                max_receive_count=self.config.max_receive_count,
-                notification_topic_arn=self.resources.topic_arn,
-            ),
-            ecs=self.ecs,
-            logger=self._logger("runner"),
-            recorder=LedgerRecorder(
-                self.store, max_receive_count=self.config.max_receive_count, notifier=notifier
-            ),
+            config=runner_config, ecs=self.ecs, logger=self._logger("runner"), recorder=recorder
+        )
+        room = (
+            WaitingRoom(
+                config=runner_config,
+                store=self.store,
+                launcher=RunTaskLauncher(ecs=self.ecs, config=runner_config),
+                ecs=self.ecs,
+                logger=self._logger("tracker"),
+            )
+            if self.config.max_running is not None
+            else None
         )
         tracker_config = TrackerConfig(
             jobs_table=self.resources.jobs_table,
@@ -191,7 +203,11 @@ class LocalPipeline:
             policy=policy,
         )
         tracker = Tracker(
-            config=tracker_config, store=self.store, actions=actions, logger=self._logger("tracker")
+            config=tracker_config,
+            store=self.store,
+            actions=actions,
+            logger=self._logger("tracker"),
+            waiting_room=room,
         )
         self.tracker_dispatcher = self._dispatcher(
             "tracker-dispatcher", self.resources.events_queue, tracker.handle
@@ -208,6 +224,7 @@ class LocalPipeline:
             actions=actions,
             ecs=self.ecs,
             clock=now_ms,
+            waiting_room=room,
         )
         self._start_periodic("reconciler", RECONCILE_EVERY_S, reconciler.run)
         alarms = DeadLetterAlarms(

@@ -10,6 +10,9 @@ from s3fargate.taskrunner.exceptions import LaunchError
 if TYPE_CHECKING:
     from s3fargate.taskrunner.ecs_api import EcsApi
 
+#: The :class:`LaunchError` code of a launch refused because the cap is reached.
+CAP_REACHED = "MaxRunningTasks"
+
 
 def count_active_tasks(ecs: EcsApi, cluster: str, started_by: str) -> int:
     """Count this pipeline's tasks whose desired status is RUNNING (pending or running)."""
@@ -26,7 +29,8 @@ class LaunchBudget:
     """How many more tasks one batch may start under the cap.
 
     ListTasks is called once per batch, on the first launch, then each launch takes one slot.
-    Records beyond the cap fail so that they wait in the queue.
+    Records beyond the cap are parked in the ledger's waiting room (or, with no ledger, fail
+    so that they wait in the queue).
     """
 
     def __init__(
@@ -56,10 +60,9 @@ class LaunchBudget:
             self._remaining = max(self._limit - active, 0)
         if self._remaining <= 0:
             raise LaunchError(
-                f"{c.ENV_MAX_RUNNING_TASKS}={self._limit} tasks are pending or running; "
-                "the record waits in the queue",
+                f"{c.ENV_MAX_RUNNING_TASKS}={self._limit} tasks are pending or running",
                 retryable=True,
-                code="MaxRunningTasks",
+                code=CAP_REACHED,
             )
         self._remaining -= 1
 

@@ -3,13 +3,10 @@ retry mode."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import botocore.session
 from botocore.config import Config
-
-if TYPE_CHECKING:
-    from s3fargate.taskrunner.ecs_api import EcsApi
 
 #: Standard mode retries throttling and 5xx with exponential backoff and jitter; what is still
 #: failing after that returns to SQS, which retries later.
@@ -23,8 +20,3 @@ def create_client(service: str) -> Any:
     imports would add about half of boto3's import time to every cold start.
     """
     return botocore.session.get_session().create_client(service, config=RETRY_CONFIG)
-
-
-def create_ecs_client() -> EcsApi:
-    """The ECS client."""
-    return cast("EcsApi", create_client("ecs"))

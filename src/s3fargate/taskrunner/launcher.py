@@ -32,6 +32,13 @@ RETRYABLE_CODES = frozenset(
 )
 
 
+#: Fargate refuses a launch beyond the account's vCPU quota in RunTask's ``failures`` with
+#: "You've reached the limit on the number of vCPUs you can run concurrently".
+VCPU_QUOTA_MARKER = "limit on the number of vCPUs"
+#: The :class:`LaunchError` code of that refusal.
+VCPU_QUOTA_REACHED = "VcpuQuotaReached"
+
+
 @dataclass(frozen=True, slots=True)
 class Launched:
     """A task exists for the object: started now, or earlier for the same ``clientToken``."""
@@ -82,7 +89,12 @@ def _from_response(response: Any) -> Launched:
             f"{f.get('reason', 'unknown')}" + (f" ({f['detail']})" if f.get("detail") else "")
             for f in failures
         )
-        raise LaunchError(f"RunTask failures: {reasons}", retryable=True, code="RunTaskFailures")
+        quota = any(VCPU_QUOTA_MARKER in str(f.get("reason", "")) for f in failures)
+        raise LaunchError(
+            f"RunTask failures: {reasons}",
+            retryable=True,
+            code=VCPU_QUOTA_REACHED if quota else "RunTaskFailures",
+        )
     raise LaunchError("RunTask returned neither tasks nor failures", retryable=True)
 
 

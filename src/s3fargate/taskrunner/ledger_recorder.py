@@ -53,13 +53,20 @@ class LedgerRecorder:
         )
         self._apply(obj, change)
 
+    def park(self, obj: ObjectCreated, error: LaunchError) -> bool:
+        """The job waits in the ledger's waiting room; the tracker launches it when a task of
+        this pipeline stops (and the reconciler tops up), so a backlog costs no receives."""
+        self._apply(obj, Waiting(_ref(obj), obj.attempt, error.reason, parked=True))
+        return True
+
     def malformed(
         self, message_id: str | None, error: MalformedEventError, *, receive_count: int | None
     ) -> None:
         """No job to record: the message names no object (the DLQ alarm reports it)."""
 
     def _apply(self, obj: ObjectCreated, change: Change) -> None:
-        decision = self._store.apply(job_id_of(obj), change)
+        # A first attempt of an upload (not a retry) most likely has no row yet.
+        decision = self._store.apply(job_id_of(obj), change, new=obj.job_id is None)
         if decision.notify and decision.row is not None and self._notifier is not None:
             self._notifier.job_ended(decision.row)
 

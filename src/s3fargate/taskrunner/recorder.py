@@ -25,6 +25,13 @@ class LaunchRecorder(Protocol):
     ) -> None:
         """No task was started for ``obj``; the message waits in the queue (or its DLQ)."""
 
+    def park(self, obj: ObjectCreated, error: LaunchError) -> bool:
+        """The cap refused ``obj``: park it until a slot frees up.
+
+        Returns True when the job now waits outside the queue (its message can be deleted);
+        False leaves the message in the queue, to be received again.
+        """
+
     def malformed(
         self, message_id: str | None, error: MalformedEventError, *, receive_count: int | None
     ) -> None:

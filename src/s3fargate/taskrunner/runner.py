@@ -14,9 +14,9 @@ from aws_lambda_powertools.utilities.batch import (
 
 from s3fargate.events import MalformedEventError, ObjectCreated, Skipped, parse_event
 from s3fargate.events.parser import parse_message_body
-from s3fargate.taskrunner.capacity import LaunchBudget
+from s3fargate.taskrunner.capacity import CAP_REACHED, LaunchBudget
 from s3fargate.taskrunner.exceptions import LaunchError, RecordFailedError
-from s3fargate.taskrunner.launcher import RunTaskLauncher
+from s3fargate.taskrunner.launcher import VCPU_QUOTA_REACHED, RunTaskLauncher
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -139,6 +139,18 @@ class TaskRunner:
             try:
                 outcome = self._launch(item, budget=budget, message_id=message_id)
             except LaunchError as exc:
+                if self._parks(exc) and self._recorder and self._recorder.park(item, exc):
+                    self._logger.info(
+                        "parked",
+                        extra={
+                            "outcome": "parked",
+                            "bucket": item.bucket,
+                            "key": item.key,
+                            "message_id": message_id,
+                            "reason": exc.reason,
+                        },
+                    )
+                    continue
                 failures.append(f"{item.key}: {exc.reason}")
                 if self._recorder:
                     self._recorder.not_launched(item, exc, receive_count=receive_count)
@@ -149,6 +161,14 @@ class TaskRunner:
         if failures:
             raise RecordFailedError("; ".join(failures))
         return launched
+
+    def _parks(self, error: LaunchError) -> bool:
+        """With a cap, a launch refused for want of room (the cap, or Fargate's vCPU quota when
+        several runners raced for the last slots) waits in the ledger's waiting room."""
+        return self.config.max_running_tasks is not None and error.code in (
+            CAP_REACHED,
+            VCPU_QUOTA_REACHED,
+        )
 
     def _launch(
         self, obj: ObjectCreated, *, budget: LaunchBudget, message_id: str | None

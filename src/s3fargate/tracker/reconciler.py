@@ -4,7 +4,8 @@ Runs on a schedule. A ``pending`` or ``running`` job with no event for ``reconci
 is checked with DescribeTasks: a stopped task is applied as its event would have been; a task
 ECS no longer knows (it forgets stopped tasks after about an hour) is lost and retried. A
 ``retrying`` job whose next attempt is overdue gets its retry request again (the attempt's
-clientToken keeps that from starting a second task).
+clientToken keeps that from starting a second task). With a cap, every pass ends by filling
+the free slots from the waiting room.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from s3fargate.tracker.actions import JobActions
     from s3fargate.tracker.config import TrackerConfig
     from s3fargate.tracker.tracker import Tracker
+    from s3fargate.tracker.waiting_room import WaitingRoom
 
 #: DescribeTasks takes at most 100 tasks a call.
 DESCRIBE_BATCH = 100
@@ -35,6 +37,8 @@ class ReconcileReport:
     stopped: int = 0
     lost: int = 0
     requeued: int = 0
+    #: Parked jobs launched into free slots under the cap.
+    released: int = 0
 
 
 class Reconciler:
@@ -49,6 +53,7 @@ class Reconciler:
         actions: JobActions,
         ecs: Any,
         clock: Callable[[], int],
+        waiting_room: WaitingRoom | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -56,6 +61,7 @@ class Reconciler:
         self._actions = actions
         self._ecs = ecs
         self._clock = clock
+        self._waiting_room = waiting_room
 
     def run(self) -> ReconcileReport:
         """Check every quiet in-flight job once."""
@@ -73,6 +79,8 @@ class Reconciler:
         arns = list(by_arn)
         for start in range(0, len(arns), DESCRIBE_BATCH):
             self._describe(arns[start : start + DESCRIBE_BATCH], by_arn, report)
+        if self._waiting_room is not None:
+            report.released = self._waiting_room.top_up()
         return report
 
     def _describe(self, arns: list[str], by_arn: dict[str, Job], report: ReconcileReport) -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from s3fargate.ledger import LedgerStore
     from s3fargate.tracker.actions import JobActions
     from s3fargate.tracker.config import TrackerConfig
+    from s3fargate.tracker.waiting_room import WaitingRoom
 
 
 class Tracker:
@@ -31,7 +32,8 @@ class Tracker:
     Events of other clusters or pipelines, and tasks without a job id (not started by a
     runner of this version), are logged and acknowledged. A record whose write or retry
     fails is returned in ``batchItemFailures`` and comes back; applying an event twice
-    changes nothing, so redelivery is safe.
+    changes nothing, so redelivery is safe. When one of the pipeline's tasks stops, its slot
+    goes to the longest-waiting parked job (``waiting_room``).
     """
 
     def __init__(
@@ -41,11 +43,13 @@ class Tracker:
         store: LedgerStore,
         actions: JobActions,
         logger: Logger | None = None,
+        waiting_room: WaitingRoom | None = None,
     ) -> None:
         self.config = config
         self._store = store
         self._actions = actions
         self._logger = logger or Logger(service="s3fargate-tracker")
+        self._waiting_room = waiting_room
         self._processor = BatchProcessor(
             event_type=EventType.SQS, raise_on_entire_batch_failure=False
         )
@@ -89,6 +93,8 @@ class Tracker:
             )
             return
         self._actions.carry_out(decision)
+        if change.stopped:
+            self._release_slot(job_id)
         row = decision.row
         self._logger.info(
             "job updated",
@@ -105,3 +111,11 @@ class Tracker:
                 "retry_in_s": decision.retry.delay_s if decision.retry else None,
             },
         )
+
+    def _release_slot(self, job_id: str) -> None:
+        if self._waiting_room is None:
+            return
+        try:
+            self._waiting_room.release(1)
+        except Exception:  # the event is applied; the reconciler fills the slot instead
+            self._logger.exception("could not release a parked job", extra={"job_id": job_id})

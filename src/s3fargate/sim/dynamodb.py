@@ -1,0 +1,149 @@
+"""A simulated DynamoDB table with the ledger's status index.
+
+It answers exactly the requests :class:`s3fargate.ledger.LedgerStore` makes (GetItem, the two
+conditional PutItems, Query on the status index, Scan); any other expression raises, so a
+change in the store fails loudly here instead of being simulated wrongly.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any
+
+from s3fargate.ledger.store import (
+    KEY_ATTRIBUTE,
+    PARKED_ATTRIBUTE,
+    PARKED_FILTER,
+    STATUS_ATTRIBUTE,
+    STATUS_INDEX,
+    UPDATED_ATTRIBUTE,
+)
+from s3fargate.sim.bridge import client_error
+
+_CREATE = f"attribute_not_exists({KEY_ATTRIBUTE})"
+_ON_REVISION = "revision = :revision"
+_STATUS = "#s = :s"
+_BEFORE = "#s = :s AND #u < :u"
+_SINCE = "#s = :s AND #u >= :u"
+
+
+class UnsupportedRequestError(NotImplementedError):
+    """The simulated table was asked something the ledger store never asks."""
+
+
+class DynamoDb:
+    """One table: items by key, and per status a list sorted by ``updated_at``."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self._items: dict[str, dict[str, Any]] = {}
+        self._index: dict[str, list[tuple[int, str]]] = {}
+
+    def items(self) -> list[dict[str, Any]]:
+        """Every item (for the final accounting)."""
+        return list(self._items.values())
+
+    def get_item(self, TableName: str, Key: dict[str, Any], **_: Any) -> Any:
+        """GetItem."""
+        self._check(TableName)
+        item = self._items.get(Key[KEY_ATTRIBUTE]["S"])
+        return {"Item": item} if item is not None else {}
+
+    def put_item(
+        self,
+        TableName: str,
+        Item: dict[str, Any],
+        ConditionExpression: str | None = None,
+        ExpressionAttributeValues: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Any:
+        """PutItem with the store's conditions."""
+        self._check(TableName)
+        key = Item[KEY_ATTRIBUTE]["S"]
+        old = self._items.get(key)
+        if ConditionExpression == _CREATE:
+            ok = old is None
+        elif ConditionExpression == _ON_REVISION:
+            expected = (ExpressionAttributeValues or {})[":revision"]
+            ok = old is not None and old.get("revision") == expected
+        elif ConditionExpression is None:
+            ok = True
+        else:
+            raise UnsupportedRequestError(f"condition {ConditionExpression!r}")
+        if not ok:
+            raise client_error(
+                "ConditionalCheckFailedException", "The conditional request failed", "PutItem"
+            )
+        if old is not None:
+            entries = self._index[old[STATUS_ATTRIBUTE]["S"]]
+            entries.pop(bisect.bisect_left(entries, _entry(old)))
+        self._items[key] = Item
+        bisect.insort(self._index.setdefault(Item[STATUS_ATTRIBUTE]["S"], []), _entry(Item))
+        return {}
+
+    def query(
+        self,
+        *,
+        TableName: str,
+        IndexName: str,
+        KeyConditionExpression: str,
+        ExpressionAttributeValues: dict[str, Any],
+        Limit: int | None = None,
+        ExclusiveStartKey: dict[str, Any] | None = None,
+        FilterExpression: str | None = None,
+        **_: Any,
+    ) -> Any:
+        """Query the status index, oldest ``updated_at`` first (``Limit`` before the filter)."""
+        self._check(TableName)
+        if IndexName != STATUS_INDEX:
+            raise UnsupportedRequestError(f"index {IndexName!r}")
+        entries = self._index.get(ExpressionAttributeValues[":s"]["S"], [])
+        low, high = 0, len(entries)
+        if KeyConditionExpression == _BEFORE:
+            high = bisect.bisect_left(entries, (int(ExpressionAttributeValues[":u"]["N"]), ""))
+        elif KeyConditionExpression == _SINCE:
+            low = bisect.bisect_left(entries, (int(ExpressionAttributeValues[":u"]["N"]), ""))
+        elif KeyConditionExpression != _STATUS:
+            raise UnsupportedRequestError(f"key condition {KeyConditionExpression!r}")
+        if ExclusiveStartKey is not None:
+            after = (
+                int(ExclusiveStartKey[UPDATED_ATTRIBUTE]["N"]),
+                ExclusiveStartKey[KEY_ATTRIBUTE]["S"],
+            )
+            low = max(low, bisect.bisect_right(entries, after))
+        stop = high if Limit is None else min(high, low + Limit)
+        page = [self._items[key] for _, key in entries[low:stop]]
+        answer: dict[str, Any] = {
+            "Items": _filtered(page, FilterExpression, ExpressionAttributeValues)
+        }
+        if stop < high and page:
+            last = page[-1]
+            answer["LastEvaluatedKey"] = {
+                KEY_ATTRIBUTE: last[KEY_ATTRIBUTE],
+                STATUS_ATTRIBUTE: last[STATUS_ATTRIBUTE],
+                UPDATED_ATTRIBUTE: last[UPDATED_ATTRIBUTE],
+            }
+        return answer
+
+    def scan(self, TableName: str, **_: Any) -> Any:
+        """Scan (one page: the simulated table has no 1 MB limit)."""
+        self._check(TableName)
+        return {"Items": list(self._items.values())}
+
+    def _check(self, table: str) -> None:
+        if table != self.table:
+            raise client_error("ResourceNotFoundException", f"no table {table}", "GetItem")
+
+
+def _filtered(
+    items: list[dict[str, Any]], expression: str | None, values: dict[str, Any]
+) -> list[dict[str, Any]]:
+    if expression is None:
+        return items
+    if expression != PARKED_FILTER:
+        raise UnsupportedRequestError(f"filter {expression!r}")
+    return [i for i in items if i.get(PARKED_ATTRIBUTE) == values[":p"]]
+
+
+def _entry(item: dict[str, Any]) -> tuple[int, str]:
+    return int(item[UPDATED_ATTRIBUTE]["N"]), item[KEY_ATTRIBUTE]["S"]

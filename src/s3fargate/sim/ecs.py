@@ -1,0 +1,274 @@
+"""Simulated ECS on Fargate: RunTask's limits, the vCPU quota, task lifecycles and events.
+
+- RunTask requests: 20 per second (burst and sustained) -> ``ThrottlingException``.
+- Task launches: a token bucket per capacity (On-Demand, Spot), 100 burst, 20 per second
+  -> ``ThrottlingException``.
+- The vCPU quota per capacity: a launch beyond it is refused in RunTask's ``failures``
+  (HTTP 200), as Fargate does.
+- ``clientToken``: the same token returns the task it started.
+- Tasks take 30-60 s to start, run for the scenario's durations, may fail to start or be
+  interrupted (Spot), and report every change as an ECS task-state-change event.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from s3fargate import contracts as c
+from s3fargate.events.ecs import ECS_SOURCE, TASK_STATE_CHANGE
+from s3fargate.sim.bridge import client_error
+from s3fargate.sim.metrics import ObjectFate
+from s3fargate.sim.scenario import LAUNCH_BURST, LAUNCHES_PER_S, RUNTASK_CALLS_PER_S, START_SECONDS
+from s3fargate.sim.tokens import TokenBucket
+
+if TYPE_CHECKING:
+    import random
+    from collections.abc import Callable, Generator
+
+    import simpy
+
+    from s3fargate.sim.scenario import Scenario
+
+#: Virtual time 0 is this instant; events and ledger rows carry real-looking timestamps.
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+ACCOUNT = "000000000000"
+CLUSTER_ARN = f"arn:aws:ecs:sim:{ACCOUNT}:cluster/s3fargate"
+TASK_DEFINITION_ARN = f"arn:aws:ecs:sim:{ACCOUNT}:task-definition/s3fargate-task:1"
+#: DescribeTasks forgets a stopped task after about an hour.
+FORGET_AFTER_S = 3600.0
+QUOTA_REASON = "You've reached the limit on the number of vCPUs you can run concurrently"
+SPOT = "FARGATE_SPOT"
+
+
+def iso(t: float) -> str:
+    """Virtual time ``t`` as an ISO 8601 timestamp."""
+    return (EPOCH + timedelta(seconds=t)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(eq=False)
+class Task:
+    """One Fargate task."""
+
+    arn: str
+    capacity: str
+    started_by: str
+    overrides: dict[str, Any]
+    key: str
+    created_at: float
+    version: int = 0
+    last_status: str = "PROVISIONING"
+    started_at: float | None = None
+    stopped_at: float | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    exit_code: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The task as DescribeTasks and the event's ``detail`` show it."""
+        container: dict[str, Any] = {"name": "task", "lastStatus": self.last_status}
+        if self.exit_code is not None:
+            container["exitCode"] = self.exit_code
+        detail: dict[str, Any] = {
+            "taskArn": self.arn,
+            "clusterArn": CLUSTER_ARN,
+            "taskDefinitionArn": TASK_DEFINITION_ARN,
+            "lastStatus": self.last_status,
+            "desiredStatus": "STOPPED" if self.stopped_at is not None else "RUNNING",
+            "startedBy": self.started_by,
+            "launchType": "FARGATE",
+            "capacityProviderName": self.capacity,
+            "version": self.version,
+            "createdAt": iso(self.created_at),
+            "overrides": self.overrides,
+            "containers": [container],
+        }
+        for name, value in (
+            ("startedAt", iso(self.started_at) if self.started_at is not None else None),
+            ("stoppedAt", iso(self.stopped_at) if self.stopped_at is not None else None),
+            ("stopCode", self.stop_code),
+            ("stoppedReason", self.stopped_reason),
+        ):
+            if value is not None:
+                detail[name] = value
+        return detail
+
+
+@dataclass
+class EcsTotals:
+    """What ECS did, for the report."""
+
+    launched: int = 0
+    throttled: int = 0
+    quota_refusals: int = 0
+    interrupted: int = 0
+    failed_to_start: int = 0
+    vcpu_seconds: float = 0.0
+    gb_seconds: float = 0.0
+    peak_running: int = 0
+
+
+@dataclass(eq=False)
+class Ecs:
+    """The ECS API (RunTask, ListTasks, DescribeTasks) and Fargate behind it."""
+
+    env: simpy.Environment
+    scenario: Scenario
+    rng: random.Random
+    #: Called with each task-state-change event (EventBridge's part).
+    emit: Callable[[dict[str, Any]], None]
+    fates: dict[str, ObjectFate]
+    totals: EcsTotals = field(default_factory=EcsTotals)
+    _api: TokenBucket = field(
+        default_factory=lambda: TokenBucket(RUNTASK_CALLS_PER_S, RUNTASK_CALLS_PER_S)
+    )
+    _launches: dict[str, TokenBucket] = field(default_factory=dict)
+    _vcpus: dict[str, float] = field(default_factory=dict)
+    _tokens: dict[str, Task] = field(default_factory=dict)
+    _tasks: dict[str, Task] = field(default_factory=dict)
+    _active: dict[str, Task] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+    #: When the last task stopped (the makespan).
+    last_stop: float = 0.0
+
+    @property
+    def running(self) -> int:
+        """Tasks not yet stopped (they hold vCPUs)."""
+        return len(self._active)
+
+    def run_task(self, **request: Any) -> Any:
+        """RunTask: one task (``count`` is always 1 for this pipeline)."""
+        now = self.env.now
+        if not self._api.take(now):
+            self.totals.throttled += 1
+            raise client_error("ThrottlingException", "Rate exceeded", "RunTask")
+        token = request.get("clientToken")
+        if token and token in self._tokens:
+            return {"tasks": [self._tokens[token].describe()], "failures": []}
+        strategy = request.get("capacityProviderStrategy") or []
+        capacity = strategy[0]["capacityProvider"] if strategy else "FARGATE"
+        quota = self.scenario.spot_vcpu_quota if capacity == SPOT else self.scenario.vcpu_quota
+        if self._vcpus.get(capacity, 0.0) + self.scenario.cpu > quota + 1e-9:
+            self.totals.quota_refusals += 1
+            return {"tasks": [], "failures": [{"reason": QUOTA_REASON}]}
+        bucket = self._launches.setdefault(capacity, TokenBucket(LAUNCH_BURST, LAUNCHES_PER_S))
+        if not bucket.take(now):
+            self.totals.throttled += 1
+            raise client_error(
+                "ThrottlingException", "Rate exceeded (Fargate task launches)", "RunTask"
+            )
+        task = self._new_task(request, capacity)
+        if token:
+            self._tokens[token] = task
+        self.env.process(self._lifecycle(task))
+        return {"tasks": [task.describe()], "failures": []}
+
+    def list_tasks(self, **request: Any) -> Any:
+        """ListTasks by ``startedBy`` and ``desiredStatus=RUNNING``, paginated."""
+        started_by = request.get("startedBy")
+        if request.get("desiredStatus", "RUNNING") != "RUNNING":
+            raise client_error("InvalidParameterException", "only RUNNING", "ListTasks")
+        arns = [t.arn for t in self._active.values() if started_by in (None, t.started_by)]
+        start = int(request.get("nextToken") or 0)
+        size = int(request.get("maxResults") or 100)
+        answer: dict[str, Any] = {"taskArns": arns[start : start + size]}
+        if start + size < len(arns):
+            answer["nextToken"] = str(start + size)
+        return answer
+
+    def describe_tasks(self, **request: Any) -> Any:
+        """DescribeTasks: up to 100 tasks; forgotten ones are ``MISSING``."""
+        tasks, failures = [], []
+        for arn in request.get("tasks") or []:
+            task = self._tasks.get(arn)
+            gone = task is None or (
+                task.stopped_at is not None and self.env.now - task.stopped_at > FORGET_AFTER_S
+            )
+            if gone or task is None:
+                failures.append({"arn": arn, "reason": "MISSING"})
+            else:
+                tasks.append(task.describe())
+        return {"tasks": tasks, "failures": failures}
+
+    # --- Fargate ------------------------------------------------------------------------------
+    def _new_task(self, request: dict[str, Any], capacity: str) -> Task:
+        overrides = request.get("overrides") or {}
+        environment = {
+            e["name"]: e["value"]
+            for o in overrides.get("containerOverrides", [])
+            for e in o.get("environment", [])
+        }
+        key = environment.get(c.ENV_S3_KEY, "")
+        task = Task(
+            arn=f"arn:aws:ecs:sim:{ACCOUNT}:task/s3fargate/{next(self._ids):08x}",
+            capacity=capacity,
+            started_by=str(request.get("startedBy") or ""),
+            overrides=overrides,
+            key=key,
+            created_at=self.env.now,
+        )
+        self._tasks[task.arn] = task
+        self._active[task.arn] = task
+        self._vcpus[capacity] = self._vcpus.get(capacity, 0.0) + self.scenario.cpu
+        self.totals.launched += 1
+        self.totals.peak_running = max(self.totals.peak_running, len(self._active))
+        fate = self.fates.setdefault(key, ObjectFate(key))
+        if fate.active or fate.succeeded_at is not None:
+            fate.duplicates += 1
+        fate.tasks += 1
+        fate.active += 1
+        return task
+
+    def _lifecycle(self, task: Task) -> Generator[simpy.Event, Any, None]:
+        scenario, rng = self.scenario, self.rng
+        self._change(task, "PENDING")
+        start = rng.uniform(*START_SECONDS)
+        if rng.random() < scenario.start_failure_rate:
+            yield self.env.timeout(rng.uniform(0, start))
+            self.totals.failed_to_start += 1
+            self._stop(task, None, "TaskFailedToStart", "CannotPullContainerError: simulated")
+            return
+        yield self.env.timeout(start)
+        task.started_at = self.env.now
+        self._change(task, "RUNNING")
+        duration = rng.uniform(scenario.task_seconds.low, scenario.task_seconds.high)
+        if task.capacity == SPOT and rng.random() < scenario.spot_interruption_rate:
+            yield self.env.timeout(rng.uniform(0, duration))
+            self.totals.interrupted += 1
+            self._stop(task, 143, "SpotInterruption", "Your Spot Task was interrupted.")
+            return
+        yield self.env.timeout(duration)
+        self._stop(task, 0, "EssentialContainerExited", "Essential container in task exited")
+
+    def _stop(self, task: Task, exit_code: int | None, stop_code: str, reason: str) -> None:
+        task.stopped_at = self.last_stop = self.env.now
+        task.exit_code, task.stop_code, task.stopped_reason = exit_code, stop_code, reason
+        del self._active[task.arn]
+        self._vcpus[task.capacity] -= self.scenario.cpu
+        billed = max(task.stopped_at - task.created_at, 60.0)  # per second, one-minute minimum
+        self.totals.vcpu_seconds += billed * self.scenario.cpu
+        self.totals.gb_seconds += billed * self.scenario.memory_gb
+        fate = self.fates[task.key]
+        fate.active -= 1
+        if exit_code == 0 and fate.succeeded_at is None:
+            fate.succeeded_at = self.env.now
+        self._change(task, "STOPPED")
+
+    def _change(self, task: Task, status: str) -> None:
+        task.last_status = status
+        task.version += 1
+        self.emit(
+            {
+                "version": "0",
+                "id": f"event-{task.arn.rsplit('/', 1)[-1]}-{task.version}",
+                "detail-type": TASK_STATE_CHANGE,
+                "source": ECS_SOURCE,
+                "account": ACCOUNT,
+                "time": iso(self.env.now),
+                "region": "sim",
+                "resources": [task.arn],
+                "detail": task.describe(),
+            }
+        )

@@ -1,0 +1,151 @@
+"""What to simulate: the uploads, the task, the account's limits and the pipeline's settings."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+from s3fargate import contracts as c
+
+#: AWS's documented limits (docs/design.md, "AWS limits").
+RUNTASK_CALLS_PER_S = 20.0
+LAUNCH_BURST = 100
+LAUNCHES_PER_S = 20.0
+DEFAULT_VCPU_QUOTA = 6.0
+#: Fargate task start: about 30-60 s (image pull, ENI attachment).
+START_SECONDS = (30.0, 60.0)
+
+
+class Design(enum.StrEnum):
+    """Which pipeline runs the uploads."""
+
+    #: This project: queue, runner, ledger, tracker, waiting room, retries.
+    S3FARGATE = "s3fargate"
+    #: S3 invokes a Lambda that calls RunTask; failures ignored; Lambda's two async retries.
+    ORIGINAL = "original"
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be simulated; the message names the option and what is allowed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Durations:
+    """Task run times: ``low``-``high`` seconds, uniform (``low == high``: fixed)."""
+
+    low: float
+    high: float
+
+    @classmethod
+    def parse(cls, text: str) -> Durations:
+        """``"60"`` or ``"30-90"``."""
+        parts = text.strip().split("-", 1)
+        try:
+            low = float(parts[0])
+            high = float(parts[1]) if len(parts) == 2 else low
+        except ValueError:
+            raise ScenarioError(
+                f"--task-seconds must be seconds (60) or a range (30-90), got {text!r}"
+            ) from None
+        if not (0 < low <= high) or not math.isfinite(high):
+            raise ScenarioError(f"--task-seconds must be positive, low before high, got {text!r}")
+        return cls(low, high)
+
+    @property
+    def mean(self) -> float:
+        """The mean run time."""
+        return (self.low + self.high) / 2
+
+    def __str__(self) -> str:
+        return f"{self.low:g}" if self.low == self.high else f"{self.low:g}-{self.high:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One simulated burst. Defaults are the construct's defaults and AWS's default limits."""
+
+    uploads: int = 1000
+    task_seconds: Durations = Durations(60.0, 60.0)
+    cpu: float = 0.25
+    memory_gb: float = 0.5
+    vcpu_quota: float = DEFAULT_VCPU_QUOTA
+    spot_vcpu_quota: float = DEFAULT_VCPU_QUOTA
+    max_running: int | None = None
+    max_concurrency: int = c.DEFAULT_MAX_CONCURRENCY
+    batch_size: int = c.DEFAULT_BATCH_SIZE
+    max_receive_count: int = c.DEFAULT_MAX_RECEIVE_COUNT
+    max_attempts: int = c.DEFAULT_MAX_ATTEMPTS
+    spot: bool = False
+    #: The construct's ``track_running``: the tracker also gets RUNNING events.
+    track_running: bool = False
+    spot_interruption_rate: float = 0.0
+    start_failure_rate: float = 0.0
+    #: S3 delivers at least once: this share of notifications arrives twice.
+    duplicate_rate: float = 0.001
+    #: Uploads land evenly over this many seconds (0: all at once).
+    upload_seconds: float = 0.0
+    design: Design = Design.S3FARGATE
+    seed: int = 1
+
+    def check(self) -> None:  # noqa: PLR0912 -- one branch per option
+        """Refuse what cannot be simulated, naming every problem.
+
+        Raises:
+            ScenarioError: one line per bad option.
+        """
+        problems: list[str] = []
+        if not 1 <= self.uploads <= 1_000_000:
+            problems.append(f"--uploads must be 1-1000000, got {self.uploads}")
+        if self.cpu not in (0.25, 0.5, 1, 2, 4, 8, 16):
+            problems.append(f"--cpu must be a Fargate size (0.25 0.5 1 2 4 8 16), got {self.cpu:g}")
+        if not 0.5 <= self.memory_gb <= 120:
+            problems.append(f"--memory must be 0.5-120 GB, got {self.memory_gb:g}")
+        quota = self.spot_vcpu_quota if self.spot else self.vcpu_quota
+        if quota < self.cpu:
+            problems.append(
+                f"--vcpu-quota {quota:g} is below one task's --cpu {self.cpu:g}: nothing could run"
+            )
+        if self.max_running is not None and self.max_running < 1:
+            problems.append(f"--max-running must be at least 1, got {self.max_running}")
+        if not 2 <= self.max_concurrency <= 1000:
+            problems.append(
+                f"--max-concurrency must be 2-1000 (Lambda's range), got {self.max_concurrency}"
+            )
+        if not 1 <= self.batch_size <= 10:
+            problems.append(f"--batch-size must be 1-10, got {self.batch_size}")
+        if not 1 <= self.max_receive_count <= 1000:
+            problems.append(f"--max-receive-count must be 1-1000, got {self.max_receive_count}")
+        if not 1 <= self.max_attempts <= 100:
+            problems.append(f"--max-attempts must be 1-100, got {self.max_attempts}")
+        for name, rate in (
+            ("--spot-interruption-rate", self.spot_interruption_rate),
+            ("--start-failure-rate", self.start_failure_rate),
+            ("--duplicate-rate", self.duplicate_rate),
+        ):
+            if not 0 <= rate < 1:
+                problems.append(f"{name} must be at least 0 and below 1, got {rate:g}")
+        if self.spot_interruption_rate and not self.spot:
+            problems.append("--spot-interruption-rate needs --spot (On-Demand is not interrupted)")
+        if not 0 <= self.upload_seconds <= 86_400:
+            problems.append(f"--upload-seconds must be 0-86400, got {self.upload_seconds:g}")
+        if problems:
+            raise ScenarioError("; ".join(problems))
+
+    @property
+    def tasks_at_once(self) -> int:
+        """How many tasks can run together: the vCPU quota, and the cap if lower."""
+        quota = self.spot_vcpu_quota if self.spot else self.vcpu_quota
+        by_quota = int(quota / self.cpu + 1e-9)
+        return min(by_quota, self.max_running) if self.max_running else by_quota
+
+    def bound_s(self) -> float:
+        """The physical lower bound on the makespan (docs/simulator.md).
+
+        The larger of the launch floor, ``(N - burst) / rate + start + T``, and the quota
+        bound, ``ceil(N / tasks at once) * (start + T)``, with mean start and run times.
+        """
+        cycle = sum(START_SECONDS) / 2 + self.task_seconds.mean
+        launch_floor = max(self.uploads - LAUNCH_BURST, 0) / LAUNCHES_PER_S + cycle
+        quota_bound = math.ceil(self.uploads / self.tasks_at_once) * cycle
+        return max(launch_floor, quota_bound)

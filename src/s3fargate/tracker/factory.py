@@ -1,0 +1,92 @@
+"""Builds the tracker and reconciler from an environment and a client factory: the Lambda
+handlers' way, and the simulator's (with simulated clients and a virtual clock)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from s3fargate import contracts as c
+from s3fargate.ledger import LedgerStore
+from s3fargate.ledger.notifications import Notifier
+from s3fargate.ledger.store import now_ms
+from s3fargate.tracker.actions import JobActions
+from s3fargate.tracker.config import TrackerConfig
+from s3fargate.tracker.reconciler import Reconciler
+from s3fargate.tracker.tracker import Tracker
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from aws_lambda_powertools import Logger
+
+    from s3fargate.tracker.waiting_room import WaitingRoom
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerParts:
+    """The tracker and the reconciler, sharing one store and one set of clients."""
+
+    config: TrackerConfig
+    tracker: Tracker
+    reconciler: Reconciler
+
+
+def waiting_room(
+    environ: Mapping[str, str],
+    store: LedgerStore,
+    client: Callable[[str], Any],
+    logger: Logger | None,
+) -> WaitingRoom | None:
+    """The waiting room when the pipeline has a cap (``MAX_RUNNING_TASKS``): the tracker then
+    launches parked jobs with the runner's own configuration and request building."""
+    if not environ.get(c.ENV_MAX_RUNNING_TASKS, "").strip():
+        return None
+    from s3fargate.taskrunner.config import RunnerConfig
+    from s3fargate.taskrunner.launcher import RunTaskLauncher
+    from s3fargate.tracker.waiting_room import WaitingRoom
+
+    runner_config = RunnerConfig.from_env(environ)
+    ecs = client("ecs")
+    return WaitingRoom(
+        config=runner_config,
+        store=store,
+        launcher=RunTaskLauncher(ecs=ecs, config=runner_config),
+        ecs=ecs,
+        logger=logger,
+    )
+
+
+def build_tracker(
+    environ: Mapping[str, str],
+    client: Callable[[str], Any],
+    *,
+    logger: Logger | None = None,
+    clock: Callable[[], int] = now_ms,
+) -> TrackerParts:
+    """The tracker and reconciler as the Lambdas build them, from an environment and a client
+    factory (the simulator passes simulated clients and its virtual clock)."""
+    config = TrackerConfig.from_env(environ)
+    store = LedgerStore(
+        dynamodb=client("dynamodb"), table=config.jobs_table, policy=config.policy, clock=clock
+    )
+    actions = JobActions(
+        sqs=client("sqs"),
+        queue_url=config.queue_url,
+        notifier=Notifier(sns=client("sns"), topic_arn=config.notification_topic_arn)
+        if config.notification_topic_arn
+        else None,
+        container_name=config.container_name,
+    )
+    room = waiting_room(environ, store, client, logger)
+    tracker = Tracker(config=config, store=store, actions=actions, logger=logger, waiting_room=room)
+    reconciler = Reconciler(
+        config=config,
+        store=store,
+        tracker=tracker,
+        actions=actions,
+        ecs=client("ecs"),
+        clock=clock,
+        waiting_room=room,
+    )
+    return TrackerParts(config=config, tracker=tracker, reconciler=reconciler)
