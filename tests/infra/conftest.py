@@ -67,6 +67,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
                 "max_attempts": 5,
                 "retry_exit_codes": [75, 111],
                 "job_ttl_days": 30,
+                "track_running": True,
             },
         ),
     }

@@ -84,9 +84,19 @@ def test_rule_sends_only_this_pipelines_task_changes_to_the_events_queue(synth: 
     assert pattern["detail"] == {
         "clusterArn": [synth.resolve("default", pipeline.cluster.cluster_arn)],
         "startedBy": [pipeline.pipeline_id],
+        # How each task ended is what the ledger needs; each event costs requests.
+        "lastStatus": ["STOPPED"],
     }
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == synth.resolve("default", pipeline.tracking.events_queue.queue_arn)
+
+
+def test_track_running_also_sends_running_changes(synth: Synth) -> None:
+    rules = synth.templates["private"].find_resources(
+        "AWS::Events::Rule", {"Properties": {"EventPattern": {"source": ["aws.ecs"]}}}
+    )
+    ((_, rule),) = rules.items()
+    assert rule["Properties"]["EventPattern"]["detail"]["lastStatus"] == ["RUNNING", "STOPPED"]
 
 
 def test_events_queue_has_its_own_dead_letter_queue(synth: Synth) -> None:
@@ -125,6 +135,8 @@ def test_tracker_reads_the_events_queue_with_partial_batch_failures(synth: Synth
             "FunctionName": {"Ref": logical_id},
             "EventSourceArn": synth.resolve("default", tracking.events_queue.queue_arn),
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "BatchSize": 10,
+            "ScalingConfig": {"MaximumConcurrency": 2},
         },
     )
 
@@ -282,3 +294,38 @@ def test_pipelines_sharing_a_cluster_see_only_their_own_tasks(synth: Synth) -> N
     assert started_by == {(i,) for i in ids}
     for pipeline_id in ids:
         assert len(pipeline_id) <= 128
+
+
+@pytest.mark.parametrize("handler", [TRACKER, RECONCILER])
+def test_with_a_cap_tracker_and_reconciler_launch_parked_jobs_as_the_runner_does(
+    synth: Synth, handler: str
+) -> None:
+    pipeline: S3TriggeredFargateTask = synth.construct("private")
+    _, function = _function(synth, "private", handler)
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["MAX_RUNNING_TASKS"] == "8"
+    assert variables["TASK_DEFINITION_ARN"] == synth.resolve(
+        "private", pipeline.task_definition.task_definition_arn
+    )
+    assert variables["CAPACITY_PROVIDER"] == "FARGATE_SPOT"
+    assert variables["SUBNETS"]
+    statements = _role_statements(synth, "private", handler)
+    (run,) = [s for s in statements if "ecs:RunTask" in _actions(s)]
+    assert _resources(run) == [
+        synth.resolve("private", pipeline.task_definition.task_definition_arn)
+    ]
+    assert run["Condition"] == {
+        "ArnEquals": {"ecs:cluster": synth.resolve("private", pipeline.cluster.cluster_arn)}
+    }
+    (pass_role,) = [s for s in statements if "iam:PassRole" in _actions(s)]
+    assert pass_role["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
+
+
+@pytest.mark.parametrize("handler", [TRACKER, RECONCILER])
+def test_without_a_cap_tracker_and_reconciler_launch_nothing(synth: Synth, handler: str) -> None:
+    _, function = _function(synth, "default", handler)
+    assert "MAX_RUNNING_TASKS" not in function["Properties"]["Environment"]["Variables"]
+    actions = {a for s in _role_statements(synth, "default", handler) for a in _actions(s)}
+    assert not actions & {"ecs:RunTask", "iam:PassRole", "ecs:TagResource"}

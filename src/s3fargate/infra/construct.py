@@ -67,9 +67,9 @@ class S3TriggeredFargateTask(Construct):
         max_receive_count: int = c.DEFAULT_MAX_RECEIVE_COUNT,
         runner_timeout: Duration | None = None,
         runner_memory_mib: int = 256,
-        batch_size: int = 10,
+        batch_size: int = c.DEFAULT_BATCH_SIZE,
         max_batching_window: Duration | None = None,
-        max_concurrency: int | None = 2,
+        max_concurrency: int | None = c.DEFAULT_MAX_CONCURRENCY,
         max_running_tasks: int | None = None,
         network: Network = "public",
         existing_vpc: ec2.IVpc | None = None,
@@ -90,6 +90,7 @@ class S3TriggeredFargateTask(Construct):
         notification_email: str | None = None,
         table_props: Mapping[str, Any] | None = None,
         job_ttl_days: int = c.DEFAULT_JOB_TTL_DAYS,
+        track_running: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         runner_timeout = runner_timeout or Duration.seconds(60)
@@ -166,6 +167,7 @@ class S3TriggeredFargateTask(Construct):
             job_ttl_days=job_ttl_days,
             notification_email=notification_email,
             table_props=table_props,
+            track_running=track_running,
             code=code,
             runtime=RUNNER_RUNTIME,
             layers=[layer],
@@ -175,15 +177,16 @@ class S3TriggeredFargateTask(Construct):
         self.topic = self.tracking.topic
 
         self.runner_log_group = logs.LogGroup(self, "RunnerLogs", retention=log_retention)
+        launch_environment = self._runner_environment(
+            container_name=container_name,
+            subnets=subnets,
+            public_ip=public_ip,
+            capacity_provider=capacity_provider,
+            max_running_tasks=max_running_tasks,
+        )
         self.runner = self._runner(
             environment={
-                **self._runner_environment(
-                    container_name=container_name,
-                    subnets=subnets,
-                    public_ip=public_ip,
-                    capacity_provider=capacity_provider,
-                    max_running_tasks=max_running_tasks,
-                ),
+                **launch_environment,
                 c.ENV_MAX_RECEIVE_COUNT: str(max_receive_count),
             },
             timeout=runner_timeout,
@@ -191,6 +194,7 @@ class S3TriggeredFargateTask(Construct):
             code=code,
             layer=layer,
         )
+        self.launchers = self._launchers(launch_environment, capped=max_running_tasks is not None)
         self._grant_runner_ledger()
         self.event_source = sources.SqsEventSource(
             self.queue,
@@ -200,7 +204,8 @@ class S3TriggeredFargateTask(Construct):
             report_batch_item_failures=True,
         )
         self.runner.add_event_source(self.event_source)
-        wildcard_resources += self._grant_runner_launch()
+        for fn in self.launchers:
+            wildcard_resources += self._grant_launch(fn)
         self._acknowledge_nag_findings(
             created_bucket=existing_bucket_obj is None,
             created_vpc=existing_vpc is None,
@@ -462,15 +467,28 @@ class S3TriggeredFargateTask(Construct):
             self.bucket.arn_for_objects(f"{self.results_prefix}*"),
         ]
 
-    def _grant_runner_launch(self) -> list[str]:
+    def _launchers(
+        self, launch_environment: dict[str, str], *, capped: bool
+    ) -> list[lambda_.Function]:
+        """The functions that call RunTask: the runner and, with a cap, the tracker (it launches
+        parked jobs as slots free up) and the reconciler (it tops up), exactly as the runner."""
+        if not capped:
+            return [self.runner]
+        extra = [self.tracking.tracker, self.tracking.reconciler]
+        for fn in extra:
+            for name, value in launch_environment.items():
+                fn.add_environment(name, value)
+        return [self.runner, *extra]
+
+    def _grant_launch(self, fn: lambda_.Function) -> list[str]:
         """As the ECS documentation scopes it: RunTask on the task definition, only on this
-        cluster; PassRole on exactly the two roles, only to ECS tasks.
+        cluster; PassRole on exactly the two roles, only to ECS tasks; ListTasks for the cap.
 
         Returns the wildcard resources granted (this cluster's task ARNs), for cdk-nag.
         """
         stack = Stack.of(self)
         cluster_condition = {"ArnEquals": {"ecs:cluster": self.cluster.cluster_arn}}
-        self.runner.add_to_role_policy(
+        fn.add_to_role_policy(
             iam.PolicyStatement(
                 sid="RunTaskOnThisClusterOnly",
                 actions=["ecs:RunTask"],
@@ -481,7 +499,7 @@ class S3TriggeredFargateTask(Construct):
         task_arns = stack.format_arn(
             service="ecs", resource="task", resource_name=f"{self.cluster.cluster_name}/*"
         )
-        self.runner.add_to_role_policy(
+        fn.add_to_role_policy(
             iam.PolicyStatement(
                 sid="TagTasksAtLaunch",
                 actions=["ecs:TagResource"],
@@ -489,7 +507,7 @@ class S3TriggeredFargateTask(Construct):
                 conditions={"StringEquals": {"ecs:CreateAction": "RunTask"}},
             )
         )
-        self.runner.add_to_role_policy(
+        fn.add_to_role_policy(
             iam.PolicyStatement(
                 sid="CountRunningTasks",
                 actions=["ecs:ListTasks"],
@@ -500,7 +518,7 @@ class S3TriggeredFargateTask(Construct):
         roles = [self.task_definition.task_role.role_arn]
         if self.task_definition.execution_role is not None:
             roles.append(self.task_definition.execution_role.role_arn)
-        self.runner.add_to_role_policy(
+        fn.add_to_role_policy(
             iam.PolicyStatement(
                 sid="PassTaskRolesToEcsOnly",
                 actions=["iam:PassRole"],
@@ -555,13 +573,16 @@ class S3TriggeredFargateTask(Construct):
                 f"AwsSolutions-IAM5[Action::{action}]",
                 "Granted by CDK's topic.grantPublish on the notification topic's own key only.",
             )
-        # Only on the two roles whose statements need '*', so a new '*' elsewhere still fails.
-        runner_role = self.runner.role
-        execution_role = self.task_definition.execution_role
-        for role, reason in (
-            (runner_role, "ecs:ListTasks has no resource-level scope; ecs:cluster limits it."),
-            (execution_role, "ecr:GetAuthorizationToken has no resource-level scope."),
-        ):
+        # Only on the roles whose statements need '*', so a new '*' elsewhere still fails.
+        list_tasks = "ecs:ListTasks has no resource-level scope; ecs:cluster limits it."
+        roles = [(fn.role, list_tasks) for fn in self.launchers]
+        roles.append(
+            (
+                self.task_definition.execution_role,
+                "ecr:GetAuthorizationToken has no resource-level scope.",
+            )
+        )
+        for role, reason in roles:
             if role is not None:
                 nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", reason)
         for resource in wildcard_resources:

@@ -27,6 +27,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from s3fargate import contracts as c
+from s3fargate.events.ecs import tracked_statuses
 from s3fargate.infra import nag
 from s3fargate.ledger import store as ledger_store
 
@@ -70,6 +71,7 @@ class JobTracking(Construct):
         job_ttl_days: int,
         notification_email: str | None,
         table_props: Mapping[str, Any] | None,
+        track_running: bool,
         code: lambda_.Code,
         runtime: lambda_.Runtime,
         layers: Sequence[lambda_.ILayerVersion],
@@ -97,7 +99,8 @@ class JobTracking(Construct):
                 queue=self.events_dead_letter_queue,
             ),
         )
-        # Only this cluster's tasks started by this pipeline: pipelines may share a cluster.
+        # Only this cluster's tasks started by this pipeline (pipelines may share a cluster), and
+        # only the changes the tracker uses: each event costs requests.
         self.rule = events.Rule(
             self,
             "TaskStateChanges",
@@ -105,7 +108,11 @@ class JobTracking(Construct):
             event_pattern=events.EventPattern(
                 source=["aws.ecs"],
                 detail_type=[ECS_TASK_STATE_CHANGE],
-                detail={"clusterArn": [cluster.cluster_arn], "startedBy": [pipeline_id]},
+                detail={
+                    "clusterArn": [cluster.cluster_arn],
+                    "startedBy": [pipeline_id],
+                    "lastStatus": list(tracked_statuses(running=track_running)),
+                },
             ),
             targets=[targets.SqsQueue(self.events_queue)],
         )
@@ -146,7 +153,10 @@ class JobTracking(Construct):
         )
         self.tracker.add_event_source(
             sources.SqsEventSource(
-                self.events_queue, batch_size=10, report_batch_item_failures=True
+                self.events_queue,
+                batch_size=c.TRACKER_BATCH_SIZE,
+                max_concurrency=c.TRACKER_MAX_CONCURRENCY,
+                report_batch_item_failures=True,
             )
         )
         self.reconciler = function(
