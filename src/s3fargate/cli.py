@@ -1,4 +1,5 @@
-"""The ``s3fargate`` command: a thin layer over :mod:`s3fargate.local.app`.
+"""The ``s3fargate`` command: a thin layer over :mod:`s3fargate.local.app`, :mod:`s3fargate.ops`
+and :mod:`s3fargate.sim`.
 
 Exit codes are :class:`s3fargate.exit_codes.CliExit`. A user's mistake is one line on stderr
 and exit code 2, never a traceback.
@@ -237,7 +238,133 @@ def build_parser() -> argparse.ArgumentParser:
 
     drive = command("redrive", "move the dead-letter queue's messages back to the queue")
     target_options(drive)
+
+    sim = command(
+        "simulate",
+        "simulate a burst of uploads against AWS's limits (virtual time, our real runner and "
+        "tracker): makespan against the physical bound, losses, requests, cost",
+    )
+    _simulate_options(sim)
     return parser
+
+
+def _simulate_options(parser: argparse.ArgumentParser) -> None:
+    from s3fargate.sim.scenario import DEFAULT_VCPU_QUOTA, Design, Scenario
+
+    default = Scenario()
+    burst = parser.add_argument_group("the burst and the task")
+    burst.add_argument(
+        "--uploads", type=int, default=default.uploads, metavar="N", help="objects uploaded at once"
+    )
+    burst.add_argument(
+        "--upload-seconds",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="spread the uploads evenly over S seconds",
+    )
+    burst.add_argument(
+        "--task-seconds",
+        default="60",
+        metavar="T",
+        help="each task's run time: seconds (60) or a uniform range (30-90)",
+    )
+    burst.add_argument("--cpu", type=float, default=default.cpu, help="vCPUs per task")
+    burst.add_argument(
+        "--memory", type=float, default=default.memory_gb, metavar="GB", help="memory per task"
+    )
+    account = parser.add_argument_group("the account and the pipeline")
+    account.add_argument(
+        "--vcpu-quota",
+        type=float,
+        default=DEFAULT_VCPU_QUOTA,
+        metavar="V",
+        help="Fargate vCPUs the account may run at once (On-Demand or Spot)",
+    )
+    account.add_argument(
+        "--max-running",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the construct's max_running_tasks",
+    )
+    account.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=default.max_concurrency,
+        metavar="N",
+        help="the construct's max_concurrency (runner Lambdas)",
+    )
+    account.add_argument(
+        "--batch-size",
+        type=int,
+        default=default.batch_size,
+        metavar="N",
+        help="the construct's batch_size",
+    )
+    account.add_argument(
+        "--max-receive-count",
+        type=int,
+        default=default.max_receive_count,
+        metavar="N",
+        help="the construct's max_receive_count",
+    )
+    account.add_argument(
+        "--max-attempts",
+        type=int,
+        default=default.max_attempts,
+        metavar="N",
+        help="the construct's max_attempts",
+    )
+    account.add_argument(
+        "--track-running",
+        action="store_true",
+        help="the construct's track_running (RUNNING events to the tracker)",
+    )
+    faults = parser.add_argument_group("Fargate's failures")
+    faults.add_argument("--spot", action="store_true", help="run tasks on Fargate Spot")
+    faults.add_argument(
+        "--spot-interruption-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of Spot tasks interrupted while running",
+    )
+    faults.add_argument(
+        "--start-failure-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of tasks that fail to start",
+    )
+    faults.add_argument(
+        "--duplicate-rate",
+        type=float,
+        default=default.duplicate_rate,
+        metavar="P",
+        help="share of S3 notifications delivered twice",
+    )
+    out = parser.add_argument_group("the run and its report")
+    out.add_argument(
+        "--design",
+        choices=[d.value for d in Design],
+        default=Design.S3FARGATE,
+        help="which pipeline to simulate",
+    )
+    out.add_argument(
+        "--compare",
+        action="store_true",
+        help="simulate the other design beside it, on the same uploads",
+    )
+    out.add_argument("--seed", type=int, default=default.seed, help="the same seed, the same run")
+    out.add_argument("--json", action="store_true", help="print one JSON object")
+    out.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also draw running tasks and waiting uploads into a PNG",
+    )
 
 
 def _local_config(args: argparse.Namespace) -> LocalConfig:
@@ -346,6 +473,39 @@ def _redrive(args: argparse.Namespace) -> int:
     return app.redrive_dead_letters(_target(args))
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    try:
+        from s3fargate.sim.app import run_simulation
+        from s3fargate.sim.scenario import Design, Durations, Scenario
+    except ImportError as exc:  # the `sim` extra is not installed
+        print(f"s3fargate simulate: {exc}. Install the simulator: pip install 's3fargate[sim]'")
+        return CliExit.USAGE
+    scenario = Scenario(
+        uploads=args.uploads,
+        upload_seconds=args.upload_seconds,
+        task_seconds=Durations.parse(args.task_seconds),
+        cpu=args.cpu,
+        memory_gb=args.memory,
+        vcpu_quota=args.vcpu_quota,
+        spot_vcpu_quota=args.vcpu_quota,
+        max_running=args.max_running,
+        max_concurrency=args.max_concurrency,
+        batch_size=args.batch_size,
+        max_receive_count=args.max_receive_count,
+        max_attempts=args.max_attempts,
+        track_running=args.track_running,
+        spot=args.spot,
+        spot_interruption_rate=args.spot_interruption_rate,
+        start_failure_rate=args.start_failure_rate,
+        duplicate_rate=args.duplicate_rate,
+        design=Design(args.design),
+        seed=args.seed,
+    )
+    if args.plot is not None and args.plot.parent and not args.plot.parent.is_dir():
+        raise ValueError(f"--plot {args.plot}: the folder {args.plot.parent} does not exist")
+    return run_simulation(scenario, compare=args.compare, as_json=args.json, plot_path=args.plot)
+
+
 COMMANDS = {
     "dev": _dev,
     "demo": _demo,
@@ -355,6 +515,7 @@ COMMANDS = {
     "retry": _retry,
     "backfill": _backfill,
     "redrive": _redrive,
+    "simulate": _simulate,
 }
 
 

@@ -1,0 +1,82 @@
+"""``s3fargate simulate``: run a scenario (and the original design beside it) and report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from s3fargate.exit_codes import CliExit
+from s3fargate.sim.report import chart, plot, results_table
+from s3fargate.sim.scenario import Design
+from s3fargate.sim.simulation import simulate
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from s3fargate.sim.scenario import Scenario
+    from s3fargate.sim.simulation import Result
+
+
+def run_simulation(
+    scenario: Scenario,
+    *,
+    compare: bool = False,
+    as_json: bool = False,
+    plot_path: Path | None = None,
+    console: Console | None = None,
+) -> int:
+    """Simulate ``scenario`` (with ``compare``, the other design too) and print the report.
+
+    Raises:
+        ScenarioError: an option is out of range.
+    """
+    scenario.check()
+    console = console or Console(highlight=False)
+    scenarios = [scenario]
+    if compare:
+        other = Design.ORIGINAL if scenario.design == Design.S3FARGATE else Design.S3FARGATE
+        scenarios.append(dataclasses.replace(scenario, design=other))
+    results = [_run(s) for s in scenarios]
+    if plot_path is not None:
+        plot(results, plot_path)
+    if as_json:
+        document = results[0].as_dict()
+        for other_result in results[1:]:
+            document[other_result.scenario.design.value] = other_result.as_dict()
+        print(json.dumps(document, indent=2))
+        return CliExit.OK
+    console.print(results_table(results))
+    for result in results:
+        console.print(f"\n[bold]{result.scenario.design.value}[/bold]")
+        console.print(chart(result.samples))
+    if plot_path is not None:
+        console.print(f"chart written to {plot_path}")
+    if not all(r.settled for r in results):
+        console.print("[red]the simulation reached its 30-day horizon before settling[/red]")
+    return CliExit.OK
+
+
+def _run(scenario: Scenario) -> Result:
+    """One simulation, with a progress bar on a terminal (simulated time, objects done)."""
+    if not sys.stderr.isatty():
+        return simulate(scenario)
+    with Progress(
+        TextColumn(f"simulating {scenario.design.value}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} succeeded"),
+        TextColumn("· {task.fields[virtual]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("simulate", total=scenario.uploads, virtual="0 s")
+
+        def advance(virtual_s: float, done: int) -> None:
+            progress.update(task, completed=done, virtual=f"{virtual_s / 3600:.2f} h simulated")
+
+        return simulate(scenario, progress=advance)
