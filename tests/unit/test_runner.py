@@ -273,3 +273,62 @@ def test_recorder_hears_of_every_object_and_unreadable_message() -> None:
         ("not_launched", "incoming/full", "ThrottlingException", 3),
         ("malformed", "m-bad", "body i", 1),
     ]
+
+
+@dataclass
+class ParkingRecorder(RecordingRecorder):
+    """A recorder with a waiting room: every refused record it is offered, it parks."""
+
+    def park(self, obj: ObjectCreated, error: LaunchError) -> bool:
+        self.calls.append(("parked", obj.key, error.code, None))
+        return True
+
+
+def test_with_a_cap_records_beyond_it_are_parked_not_failed() -> None:
+    # GIVEN 3 of this runner's tasks active, a cap of 4, and a recorder with a waiting room
+    ecs = FakeEcs(active_tasks=3)
+    recorder = ParkingRecorder()
+    runner = TaskRunner(config=replace(CONFIG, max_running_tasks=4), ecs=ecs, recorder=recorder)
+    # WHEN three records arrive
+    response = runner.handle(_batch("incoming/1", "incoming/2", "incoming/3"))
+    # THEN one launches, two are parked, and no message comes back from the queue
+    assert _failed_ids(response) == []
+    assert ecs.launched_keys == ["incoming/1"]
+    assert [c[:3] for c in recorder.calls[1:]] == [
+        ("parked", "incoming/2", "MaxRunningTasks"),
+        ("parked", "incoming/3", "MaxRunningTasks"),
+    ]
+
+
+def test_with_a_cap_a_vcpu_quota_refusal_is_parked_too() -> None:
+    # Runners racing for the last slots: Fargate refuses in RunTask's failures (HTTP 200).
+    def quota(_: dict[str, Any]) -> dict[str, Any]:
+        reason = "You've reached the limit on the number of vCPUs you can run concurrently"
+        return {"tasks": [], "failures": [{"reason": reason}]}
+
+    ecs = FakeEcs(by_key={"incoming/2": quota})
+    recorder = ParkingRecorder()
+    runner = TaskRunner(config=replace(CONFIG, max_running_tasks=10), ecs=ecs, recorder=recorder)
+    response = runner.handle(_batch("incoming/1", "incoming/2"))
+    assert _failed_ids(response) == []
+    assert ("parked", "incoming/2", "VcpuQuotaReached", None) in recorder.calls
+
+
+def test_without_a_cap_nothing_is_parked_and_the_record_waits_in_the_queue() -> None:
+    def quota(_: dict[str, Any]) -> dict[str, Any]:
+        return {"tasks": [], "failures": [{"reason": "limit on the number of vCPUs reached"}]}
+
+    recorder = ParkingRecorder()
+    runner = TaskRunner(config=CONFIG, ecs=FakeEcs(by_key={"incoming/1": quota}), recorder=recorder)
+    response = runner.handle(_batch("incoming/1"))
+    assert _failed_ids(response) == ["id-incoming/1"]
+    assert [c[0] for c in recorder.calls] == ["not_launched"]
+
+
+def test_other_failures_are_never_parked() -> None:
+    ecs = FakeEcs(by_key={"incoming/1": client_error("ThrottlingException")})
+    recorder = ParkingRecorder()
+    runner = TaskRunner(config=replace(CONFIG, max_running_tasks=5), ecs=ecs, recorder=recorder)
+    response = runner.handle(_batch("incoming/1"))
+    assert _failed_ids(response) == ["id-incoming/1"]
+    assert [c[0] for c in recorder.calls] == ["not_launched"]

@@ -309,3 +309,28 @@ def test_status_never_moves_back_to_an_earlier_stage(data: st.DataObject) -> Non
         if row is not None and row.status.final:
             assert new is None or new.status is row.status  # a late launch record adds details
         row = new or row
+
+
+def test_a_parked_job_waits_in_the_ledger_until_launched() -> None:
+    parked = _run(Waiting(REF, 1, "MAX_RUNNING_TASKS=24 tasks are pending or running", parked=True))
+    assert parked is not None
+    assert (parked.status, parked.parked, parked.attempts) == (JobStatus.WAITING, True, 0)
+    launched = _run(Launched(REF, 1, ARN), row=parked)
+    assert launched is not None
+    assert (launched.status, launched.parked, launched.attempts) == (JobStatus.PENDING, False, 1)
+
+
+def test_a_task_event_unparks_a_job_whose_launch_record_was_lost() -> None:
+    parked = _run(Waiting(REF, 1, "cap", parked=True))
+    row = _run(_task("fargate-running"), row=parked)
+    assert row is not None
+    assert (row.status, row.parked) == (JobStatus.RUNNING, False)
+
+
+def test_a_retry_parked_by_the_cap_keeps_its_attempt_count() -> None:
+    # Attempt 1 was interrupted; attempt 2 meets the cap and is parked.
+    row = _run(Launched(REF, 1, ARN), _task("spot-interruption"))
+    assert _status(row) is JobStatus.RETRYING
+    row = _run(Waiting(REF, 2, "cap", parked=True), row=row)
+    assert row is not None
+    assert (row.status, row.parked, row.attempts) == (JobStatus.WAITING, True, 1)

@@ -82,7 +82,8 @@ def client_error(code: str, message: str, operation: str, status: int = 400) -> 
 
 
 @cache
-def _paginator_models(service: str, operation: str) -> tuple[Any, Any]:
+def paginator_models(service: str, operation: str) -> tuple[Any, Any]:
+    """botocore's paginator configuration and operation model for ``service.operation``."""
     session = botocore.session.get_session()
     name = "".join(part.capitalize() for part in operation.split("_"))
     config = session.get_paginator_model(service).get_paginator(name)
@@ -112,7 +113,7 @@ class SimClient:
 
     def get_paginator(self, operation: str) -> Paginator[Any]:
         """botocore's own paginator over this client's method."""
-        config, model = _paginator_models(self.service, operation)
+        config, model = paginator_models(self.service, operation)
         return Paginator(getattr(self, operation), config, model)
 
     def _call(self, operation: str, kwargs: dict[str, Any]) -> Any:

@@ -26,9 +26,11 @@ from s3fargate.ledger.store import from_item
 from s3fargate.sim.dynamodb import DynamoDb
 from s3fargate.sim.ecs import CLUSTER_ARN, TASK_DEFINITION_ARN
 from s3fargate.sim.lambdas import EventSourceMapping
+from s3fargate.sim.scenario import Backlog
 from s3fargate.sim.sqs import Queue
 from s3fargate.sim.world import EVENT_DELAY_S, body
-from s3fargate.taskrunner.factory import build_runner
+from s3fargate.taskrunner.factory import build_runner, ledger_recorder
+from s3fargate.taskrunner.runner import TaskRunner
 from s3fargate.tracker.factory import TrackerParts, build_tracker
 
 if TYPE_CHECKING:
@@ -213,6 +215,16 @@ class S3FargatePipeline:
             logger=quiet_logger("s3fargate-runner"),
             clock=self.world.ms,
         )
+        if self.world.scenario.backlog == Backlog.QUEUE:
+            # The alternative measured against the waiting room: nothing is parked.
+            runner = TaskRunner(
+                config=runner.config,
+                ecs=self.world.client("ecs"),
+                logger=quiet_logger("s3fargate-runner"),
+                recorder=_NeverParks(
+                    ledger_recorder(runner.config, self.world.client, clock=self.world.ms)
+                ),
+            )
         return runner.handle
 
     def _tracker_environment(self) -> TrackerParts:
@@ -223,6 +235,19 @@ class S3FargatePipeline:
             logger=quiet_logger("s3fargate-tracker"),
             clock=self.world.ms,
         )
+
+
+class _NeverParks:
+    """A recorder that leaves every refused record in the queue (the ``queue`` backlog)."""
+
+    def __init__(self, recorder: Any) -> None:
+        self._recorder = recorder
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._recorder, name)
+
+    def park(self, obj: Any, error: Any) -> bool:
+        return False
 
 
 class OriginalPipeline:

@@ -26,6 +26,16 @@ class Design(enum.StrEnum):
     ORIGINAL = "original"
 
 
+class Backlog(enum.StrEnum):
+    """How uploads over the cap wait (measured alternatives; docs/simulator.md)."""
+
+    #: This project: parked in the ledger's waiting room, launched as slots free up.
+    WAITING_ROOM = "waiting-room"
+    #: The record fails and its message comes back after the visibility timeout (receives
+    #: count toward ``max_receive_count``).
+    QUEUE = "queue"
+
+
 class ScenarioError(ValueError):
     """A scenario that cannot be simulated; the message names the option and what is allowed."""
 
@@ -86,6 +96,7 @@ class Scenario:
     #: Uploads land evenly over this many seconds (0: all at once).
     upload_seconds: float = 0.0
     design: Design = Design.S3FARGATE
+    backlog: Backlog = Backlog.WAITING_ROOM
     seed: int = 1
 
     def check(self) -> None:  # noqa: PLR0912 -- one branch per option

@@ -1,0 +1,188 @@
+"""The waiting room against DynamoDB on the moto server, and the simulator's table against it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from botocore.paginate import Paginator
+
+from s3fargate.ledger import JobStatus, Launched, LedgerStore, ObjectRef, Waiting
+from s3fargate.local.resources import create_jobs_table
+from s3fargate.sim.bridge import paginator_models
+from s3fargate.sim.dynamodb import DynamoDb
+from s3fargate.taskrunner import RunnerConfig
+from s3fargate.taskrunner.launcher import RunTaskLauncher
+from s3fargate.tracker.waiting_room import WaitingRoom
+from tests.fakes import FakeEcs
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+CONFIG = RunnerConfig(
+    cluster_arn="arn:aws:ecs:eu-west-1:111122223333:cluster/c",
+    task_definition_arn="arn:aws:ecs:eu-west-1:111122223333:task-definition/t:1",
+    container_name="task",
+    subnets=("subnet-1",),
+    max_running_tasks=4,
+)
+
+
+class Clock:
+    """A clock the test moves: rows are ordered by when they were written."""
+
+    def __init__(self) -> None:
+        self.ms = 1_000_000
+
+    def __call__(self) -> int:
+        self.ms += 1000
+        return self.ms
+
+
+@pytest.fixture
+def dynamodb(moto_endpoint: str) -> DynamoDBClient:
+    return boto3.client("dynamodb", endpoint_url=moto_endpoint)
+
+
+@pytest.fixture
+def store(dynamodb: DynamoDBClient) -> LedgerStore:
+    table = f"jobs-{uuid.uuid4().hex[:8]}"
+    create_jobs_table(dynamodb, table)
+    return LedgerStore(dynamodb=dynamodb, table=table, clock=Clock())
+
+
+def _ref(n: int) -> ObjectRef:
+    return ObjectRef(bucket="inbox", key=f"incoming/file {n} ü.csv", etag=f"e{n}", size=n)
+
+
+def _park(store: LedgerStore, *numbers: int) -> None:
+    for n in numbers:
+        store.apply(f"job-{n}", Waiting(_ref(n), 1, "cap", parked=True), new=True)
+
+
+def _room(store: LedgerStore, ecs: FakeEcs) -> WaitingRoom:
+    return WaitingRoom(
+        config=CONFIG,
+        store=store,
+        launcher=RunTaskLauncher(ecs=ecs, config=CONFIG),
+        ecs=ecs,
+    )
+
+
+def _direct(table: DynamoDb) -> Any:
+    """The simulator's table as a synchronous client (no virtual time needed here)."""
+
+    class Direct:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(table, name)
+
+        def get_paginator(self, operation: str) -> Paginator[Any]:
+            config, model = paginator_models("dynamodb", operation)
+            return Paginator(getattr(table, operation), config, model)
+
+    return Direct()
+
+
+def test_parked_jobs_are_listed_longest_waiting_first_skipping_queued_ones(
+    store: LedgerStore,
+) -> None:
+    # GIVEN more waiting rows still in the queue than one page, then three parked jobs
+    for n in range(30):
+        store.apply(f"queued-{n}", Waiting(_ref(100 + n), 1, "throttled", receive_count=1))
+    _park(store, 1, 2, 3)
+    # THEN the parked ones come back, oldest first, as many as asked
+    assert [j.job_id for j in store.parked_jobs(2)] == ["job-1", "job-2"]
+    assert [j.job_id for j in store.parked_jobs(10)] == ["job-1", "job-2", "job-3"]
+    assert store.parked_jobs(0) == []
+
+
+def test_release_launches_the_oldest_parked_jobs_with_their_own_tokens(
+    store: LedgerStore,
+) -> None:
+    _park(store, 1, 2, 3)
+    ecs = FakeEcs()
+    assert _room(store, ecs).release(2) == 2
+    assert ecs.launched_keys == ["incoming/file 1 ü.csv", "incoming/file 2 ü.csv"]
+    assert [c["clientToken"] for c in ecs.calls] == ["job-1", "job-2"]
+    first = store.get("job-1")
+    assert first is not None
+    assert (first.status, first.parked, first.attempts) == (JobStatus.PENDING, False, 1)
+    third = store.get("job-3")
+    assert third is not None
+    assert (third.status, third.parked) == (JobStatus.WAITING, True)
+
+
+def test_a_tracker_that_loses_the_race_launches_the_next_job(store: LedgerStore) -> None:
+    # GIVEN two parked jobs, and another tracker that records job-1's launch while this one
+    # is calling RunTask for it (same clientToken: ECS started one task)
+    _park(store, 1, 2)
+    other = FakeEcs()
+
+    class Racing(FakeEcs):
+        def run_task(self, **kwargs: Any) -> dict[str, Any]:
+            if kwargs["clientToken"] == "job-1" and not other.calls:
+                _room(store, other).release(1)
+            return super().run_task(**kwargs)
+
+    ecs = Racing()
+    # WHEN this tracker releases one slot
+    launched = _room(store, ecs).release(1)
+    # THEN it counted only its own launch: job-2, so the freed slot is not lost
+    assert launched == 1
+    assert [c["clientToken"] for c in ecs.calls] == ["job-1", "job-2"]
+    assert [store.get(j).status for j in ("job-1", "job-2")] == [  # type: ignore[union-attr]
+        JobStatus.PENDING,
+        JobStatus.PENDING,
+    ]
+
+
+def test_a_failed_launch_leaves_the_job_parked(store: LedgerStore) -> None:
+    _park(store, 1, 2)
+
+    def quota(_: dict[str, Any]) -> dict[str, Any]:
+        reason = "You've reached the limit on the number of vCPUs you can run concurrently"
+        return {"tasks": [], "failures": [{"reason": reason}]}
+
+    ecs = FakeEcs(by_key={"incoming/file 1 ü.csv": quota})
+    assert _room(store, ecs).release(2) == 0
+    assert len(ecs.calls) == 1  # the second would fail the same way: it waits its turn
+    assert [j.job_id for j in store.parked_jobs(5)] == ["job-1", "job-2"]
+
+
+def test_top_up_fills_the_free_slots_under_the_cap(store: LedgerStore) -> None:
+    _park(store, 1, 2, 3, 4, 5)
+    ecs = FakeEcs(active_tasks=2)
+    assert _room(store, ecs).top_up() == 2  # cap 4, two active
+    assert len(ecs.list_calls) == 1
+    assert [j.job_id for j in store.parked_jobs(5)] == ["job-3", "job-4", "job-5"]
+
+
+def test_the_simulators_table_answers_the_store_as_dynamodb_does(store: LedgerStore) -> None:
+    # The same writes through the same store, on moto and on the simulator's table.
+    simulated = LedgerStore(
+        dynamodb=_direct(DynamoDb(store.table)), table=store.table, clock=Clock()
+    )
+    for ledger in (store, simulated):
+        for n in range(30):
+            ledger.apply(f"queued-{n}", Waiting(_ref(100 + n), 1, "throttled", receive_count=1))
+        _park(ledger, 1, 2, 3)
+        ledger.apply("job-2", Launched(_ref(2), 1, "arn:task/2"))
+        ledger.apply("job-9", Launched(_ref(9), 1, "arn:task/9"), new=True)
+        ledger.apply("job-9", Launched(_ref(9), 1, "arn:task/9"), new=True)  # guessed wrong
+    assert store.parked_jobs(5) == simulated.parked_jobs(5)
+    for status in JobStatus:
+        assert list(store.jobs_with_status(status)) == list(simulated.jobs_with_status(status))
+        assert list(store.jobs_with_status(status, updated_before=1_010_000)) == list(
+            simulated.jobs_with_status(status, updated_before=1_010_000)
+        )
+    assert sorted(j.job_id for j in store.jobs()) == sorted(j.job_id for j in simulated.jobs())
+    row = store.get("job-9")
+    assert row is not None
+    assert row == simulated.get("job-9")
+    assert row.revision == 1
+    stale = replace(row, revision=0)
+    assert store.apply_if_unchanged(stale, Launched(_ref(9), 2, "x")) is None
+    assert simulated.apply_if_unchanged(stale, Launched(_ref(9), 2, "x")) is None
