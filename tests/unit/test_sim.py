@@ -1,0 +1,455 @@
+"""The simulator: each AWS limit on small cases, repeatable runs, and our real code inside it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+from datetime import datetime
+from typing import Any
+
+import pytest
+import simpy
+
+from s3fargate.cli import main
+from s3fargate.events.ecs import parse_task_state_change
+from s3fargate.sim import Design, Durations, Scenario, ScenarioError, simulate
+from s3fargate.sim import designs as designs_module
+from s3fargate.sim.bridge import SimClient, client_error, run
+from s3fargate.sim.ecs import QUOTA_REASON, Ecs
+from s3fargate.sim.scenario import Backlog
+from s3fargate.sim.sqs import Queue
+from s3fargate.sim.tokens import TokenBucket
+from s3fargate.taskrunner.runner import TaskRunner
+from s3fargate.tracker.tracker import Tracker
+
+
+def _ecs(scenario: Scenario | None = None) -> tuple[simpy.Environment, Ecs, list[dict[str, Any]]]:
+    env = simpy.Environment()
+    events: list[dict[str, Any]] = []
+    ecs = Ecs(
+        env=env,
+        scenario=scenario or Scenario(vcpu_quota=4000, spot_vcpu_quota=4000),
+        rng=random.Random(7),
+        emit=events.append,
+        fates={},
+    )
+    return env, ecs, events
+
+
+def _request(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "cluster": "c",
+        "taskDefinition": "t",
+        "startedBy": "p",
+        "clientToken": f"token-{n}",
+        "overrides": {
+            "containerOverrides": [
+                {"name": "task", "environment": [{"name": "S3_KEY", "value": f"k{n}"}]}
+            ]
+        },
+        **extra,
+    }
+
+
+def _calls_at(env: simpy.Environment, ecs: Ecs, times: list[float]) -> list[str]:
+    """RunTask at each time; what each answered."""
+    outcomes: list[str] = []
+
+    def caller(at: float, n: int) -> Any:
+        yield env.timeout(at)
+        try:
+            answer = ecs.run_task(**_request(n))
+        except Exception as exc:  # the outcome is what is recorded
+            outcomes.append(type(exc).__name__ + ":" + str(exc).split(":")[0][:40])
+            return
+        outcomes.append("failures" if answer["failures"] else "task")
+
+    for n, at in enumerate(times):
+        env.process(caller(at, n))
+    env.run(until=max(times) + 0.001)
+    return outcomes
+
+
+# --- AWS's limits, one by one -------------------------------------------------------------------
+def test_token_bucket_bursts_then_refills_at_its_rate() -> None:
+    bucket = TokenBucket(capacity=100, rate=20)
+    assert sum(bucket.take(0.0) for _ in range(150)) == 100
+    assert sum(bucket.take(1.0) for _ in range(50)) == 20
+    assert sum(bucket.take(100.0) for _ in range(500)) == 100
+
+
+def test_runtask_api_answers_20_calls_a_second_and_throttles_the_rest() -> None:
+    env, ecs, _ = _ecs()
+    outcomes = _calls_at(env, ecs, [0.0] * 30 + [1.0] * 30)
+    assert outcomes.count("task") == 40
+    assert ecs.totals.throttled == 20
+    assert all(o.startswith("ClientError") for o in outcomes if o != "task")
+
+
+def test_fargate_launches_burst_100_then_20_a_second_per_capacity() -> None:
+    env, ecs, _ = _ecs()
+    ecs._api = TokenBucket(10_000, 10_000)  # isolate the launch bucket from RunTask's own rate
+    assert _calls_at(env, ecs, [0.0] * 150).count("task") == 100
+    _, ecs2, _ = _ecs()
+    ecs2._api = TokenBucket(10_000, 10_000)
+    # Spot has its own bucket: 100 On-Demand and 100 Spot launch at once.
+    on_demand = [ecs2.run_task(**_request(n)) for n in range(100)]
+    spot = [
+        ecs2.run_task(
+            **_request(1000 + n, capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT"}])
+        )
+        for n in range(100)
+    ]
+    assert all(a["tasks"] for a in on_demand + spot)
+    with pytest.raises(Exception, match="Rate exceeded"):
+        ecs2.run_task(**_request(5000))
+
+
+def test_beyond_the_vcpu_quota_runtask_answers_failures_until_a_task_stops() -> None:
+    env, ecs, _ = _ecs(Scenario(vcpu_quota=1, cpu=0.25, task_seconds=Durations(60, 60)))
+    answers = [ecs.run_task(**_request(n)) for n in range(6)]
+    assert [bool(a["tasks"]) for a in answers] == [True] * 4 + [False] * 2
+    assert answers[4]["failures"] == [{"reason": QUOTA_REASON}]
+    env.run(until=200)  # start (<= 60 s) + 60 s: all four have stopped
+    assert ecs.run_task(**_request(99))["tasks"]
+
+
+def test_the_same_client_token_returns_the_same_task() -> None:
+    _, ecs, _ = _ecs()
+    first = ecs.run_task(**_request(1))
+    again = ecs.run_task(**_request(1))
+    assert first["tasks"][0]["taskArn"] == again["tasks"][0]["taskArn"]
+    assert ecs.totals.launched == 1
+
+
+def test_a_task_starts_in_30_to_60_s_runs_its_time_and_reports_each_change() -> None:
+    env, ecs, events = _ecs(Scenario(vcpu_quota=4000, task_seconds=Durations(100, 100)))
+    for n in range(20):
+        ecs.run_task(**_request(n))
+    env.run(until=1000)
+    by_task: dict[str, list[Any]] = {}
+    for event in events:
+        change = parse_task_state_change(event)
+        by_task.setdefault(change.task_arn, []).append(change)
+    assert len(by_task) == 20
+    for changes in by_task.values():
+        assert [c.last_status for c in changes] == ["PENDING", "RUNNING", "STOPPED"]
+        assert [c.version for c in changes] == [1, 2, 3]
+        stopped = changes[-1]
+        assert stopped.exit_code == 0
+        assert stopped.stop_code == "EssentialContainerExited"
+    starts = [
+        (_t(e["detail"]["startedAt"]) - _t(e["detail"]["createdAt"]))
+        for e in events
+        if e["detail"]["lastStatus"] == "STOPPED"
+    ]
+    runs = [
+        (_t(e["detail"]["stoppedAt"]) - _t(e["detail"]["startedAt"]))
+        for e in events
+        if e["detail"]["lastStatus"] == "STOPPED"
+    ]
+    assert all(30 <= s <= 60 for s in starts)
+    assert max(starts) - min(starts) > 5  # drawn, not fixed
+    assert all(math.isclose(r, 100, abs_tol=0.01) for r in runs)
+
+
+def _t(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def test_spot_interruptions_and_start_failures_stop_tasks_as_ecs_reports_them() -> None:
+    env, ecs, events = _ecs(
+        Scenario(vcpu_quota=4000, spot=True, spot_vcpu_quota=4000, spot_interruption_rate=0.99)
+    )
+    for n in range(10):
+        ecs.run_task(**_request(n, capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT"}]))
+    env.run(until=500)
+    stops = [parse_task_state_change(e) for e in events if e["detail"]["lastStatus"] == "STOPPED"]
+    assert sum(s.stop_code == "SpotInterruption" for s in stops) >= 8
+    env, ecs, events = _ecs(Scenario(vcpu_quota=4000, start_failure_rate=0.99))
+    for n in range(10):
+        ecs.run_task(**_request(n))
+    env.run(until=500)
+    stops = [parse_task_state_change(e) for e in events if e["detail"]["lastStatus"] == "STOPPED"]
+    failed = [s for s in stops if s.stop_code == "TaskFailedToStart"]
+    assert len(failed) >= 8
+    assert all(s.exit_code is None for s in failed)
+
+
+def test_describe_tasks_forgets_a_stopped_task_after_an_hour() -> None:
+    env, ecs, _ = _ecs()
+    arn = ecs.run_task(**_request(1))["tasks"][0]["taskArn"]
+    env.run(until=300)
+    assert ecs.describe_tasks(tasks=[arn])["tasks"][0]["lastStatus"] == "STOPPED"
+    env.run(until=300 + 3700)
+    assert ecs.describe_tasks(tasks=[arn]) == {
+        "tasks": [],
+        "failures": [{"arn": arn, "reason": "MISSING"}],
+    }
+
+
+def test_list_tasks_pages_this_pipelines_active_tasks() -> None:
+    _, ecs, _ = _ecs()
+    ecs._api = TokenBucket(10_000, 10_000)
+    ecs._launches["FARGATE"] = TokenBucket(10_000, 10_000)
+    for n in range(150):
+        ecs.run_task(**_request(n))
+    first = ecs.list_tasks(startedBy="p", desiredStatus="RUNNING")
+    assert len(first["taskArns"]) == 100
+    second = ecs.list_tasks(startedBy="p", desiredStatus="RUNNING", nextToken=first["nextToken"])
+    assert len(second["taskArns"]) == 50
+    assert "nextToken" not in second
+    assert ecs.list_tasks(startedBy="someone-else")["taskArns"] == []
+
+
+def test_sqs_visibility_receive_counts_and_redrive() -> None:
+    env = simpy.Environment()
+    dlq = Queue(env, "dlq", 30)
+    queue = Queue(env, "q", 30, dead_letter=dlq, max_receive_count=2)
+    queue.send("late", delay_s=10)
+    queue.send("now")
+    assert [m.body for m in queue.receive(10)] == ["now"]
+    assert queue.receive(10) == []  # in flight, and "late" is still delayed
+    env.run(until=11)
+    assert [m.body for m in queue.receive(10)] == ["late"]
+    env.run(until=31)
+    again = queue.receive(10)
+    assert [(m.body, m.receive_count) for m in again] == [("now", 2)]
+    env.run(until=70)
+    assert [m.body for m in queue.receive(10)] == ["late"]  # "now" moved on its third receive
+    env.run(until=110)
+    assert [m.body for m in queue.receive(10)] == []  # and "late" on its own third
+    assert sorted((m.body, m.receive_count) for m in dlq.receive(10)) == [
+        ("late", 3),
+        ("now", 3),
+    ]
+    queue.send("done")
+    (message,) = queue.receive(1)
+    assert message.receipt is not None
+    queue.delete(message.receipt)
+    env.run(until=200)
+    assert queue.receive(10) == []
+
+
+def test_botocore_standard_retries_are_emulated_with_backoff() -> None:
+    env = simpy.Environment()
+    answers = iter([client_error("ThrottlingException", "slow", "RunTask")] * 2 + [{"ok": True}])
+    seen: list[float] = []
+
+    def perform(call: Any) -> Any:
+        seen.append(env.now)
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    client = SimClient("ecs", rng=random.Random(1))
+    process = env.process(run(env, perform, lambda _: 0.1, client.run_task))
+    env.run()
+    assert process.value.result == {"ok": True}
+    assert len(seen) == 3
+    assert seen[1] - seen[0] > 0.1  # waited between attempts
+
+
+# --- whole runs --------------------------------------------------------------------------------
+SMALL = Scenario(uploads=120, max_running=8, vcpu_quota=2, duplicate_rate=0.02, seed=3)
+
+
+def _key_figures(scenario: Scenario) -> dict[str, Any]:
+    document = simulate(scenario).as_dict()
+    document.pop("wall_s")
+    return document
+
+
+def test_a_seed_gives_the_same_run_and_another_seed_another() -> None:
+    first = _key_figures(SMALL)
+    assert first == _key_figures(SMALL)
+    assert first != _key_figures(dataclasses.replace(SMALL, seed=4))
+
+
+def test_under_the_cap_every_upload_succeeds_once_close_to_the_bound() -> None:
+    result = simulate(SMALL)
+    assert result.settled
+    assert (result.succeeded, result.lost, result.dead_lettered, result.duplicate_tasks) == (
+        120,
+        0,
+        0,
+        0,
+    )
+    assert result.peak_running == 8
+    assert result.bound_s == 15 * 105  # ceil(120 / 8) rounds of 45 s start + 60 s
+    assert result.makespan_s >= result.bound_s * 0.9
+    assert result.ratio < 1.2
+
+
+def test_platform_failures_are_retried_until_every_upload_succeeds() -> None:
+    scenario = dataclasses.replace(
+        SMALL,
+        spot=True,
+        spot_vcpu_quota=2,
+        spot_interruption_rate=0.2,
+        start_failure_rate=0.1,
+        max_attempts=10,
+    )
+    result = simulate(scenario)
+    assert result.succeeded == 120
+    assert result.tasks > 120  # some needed another attempt
+    assert (result.lost, result.dead_lettered, result.duplicate_tasks) == (0, 0, 0)
+
+
+def test_the_original_design_loses_what_the_quota_refuses() -> None:
+    scenario = dataclasses.replace(SMALL, design=Design.ORIGINAL, duplicate_rate=0.0)
+    result = simulate(scenario)
+    assert result.succeeded == 8  # 2 vCPU / 0.25: the first eight, then failures ignored
+    assert result.lost == 112
+
+
+def test_the_old_backlog_walks_healthy_uploads_into_the_dead_letter_queue() -> None:
+    result = simulate(dataclasses.replace(SMALL, backlog=Backlog.QUEUE, max_receive_count=2))
+    assert result.dead_lettered > 0
+    assert result.succeeded + result.dead_lettered == 120
+
+
+def test_it_is_our_runner_and_tracker_that_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN spies on the real handlers and the factories the Lambda handlers use
+    calls = {"runner": 0, "tracker": 0, "build_runner": 0, "build_tracker": 0}
+    real_runner, real_tracker = TaskRunner.handle, Tracker.handle
+
+    def runner_handle(self: TaskRunner, *args: Any) -> Any:
+        calls["runner"] += 1
+        return real_runner(self, *args)
+
+    def tracker_handle(self: Tracker, *args: Any) -> Any:
+        calls["tracker"] += 1
+        return real_tracker(self, *args)
+
+    def counting(name: str, real: Any) -> Any:
+        def build(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return build
+
+    monkeypatch.setattr(TaskRunner, "handle", runner_handle)
+    monkeypatch.setattr(Tracker, "handle", tracker_handle)
+    monkeypatch.setattr(
+        designs_module, "build_runner", counting("build_runner", designs_module.build_runner)
+    )
+    monkeypatch.setattr(
+        designs_module, "build_tracker", counting("build_tracker", designs_module.build_tracker)
+    )
+    # WHEN a small burst runs
+    simulate(dataclasses.replace(SMALL, uploads=30))
+    # THEN the real handlers processed it, built as the Lambda handlers build them
+    assert calls["runner"] > 0
+    assert calls["tracker"] > 0
+    assert calls["build_runner"] == SMALL.max_concurrency  # one per execution environment
+    assert calls["build_tracker"] >= 2
+
+
+def test_a_bug_in_our_code_shows_in_the_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A tracker that forgets to release slots: only the reconciler's top-ups launch.
+    healthy = simulate(dataclasses.replace(SMALL, uploads=60))
+    monkeypatch.setattr(Tracker, "_release_slot", lambda self, job_id: None)
+    broken = simulate(dataclasses.replace(SMALL, uploads=60))
+    assert broken.makespan_s > healthy.makespan_s * 1.5
+
+
+def test_the_bound_is_the_larger_of_the_launch_floor_and_the_quota_rounds() -> None:
+    assert Scenario(uploads=10_000, vcpu_quota=6, max_running=24).bound_s() == 417 * 105
+    assert Scenario(uploads=10_000, vcpu_quota=4000).bound_s() == 9900 / 20 + 105
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"uploads": 0}, "--uploads"),
+        ({"cpu": 0.3}, "--cpu"),
+        ({"vcpu_quota": 0.1}, "--vcpu-quota"),
+        ({"max_concurrency": 1}, "--max-concurrency"),
+        ({"spot_interruption_rate": 0.5}, "needs --spot"),
+        ({"start_failure_rate": 1.0}, "--start-failure-rate"),
+    ],
+)
+def test_impossible_scenarios_are_refused_with_the_option_named(
+    changes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ScenarioError, match=message):
+        dataclasses.replace(Scenario(), **changes).check()
+
+
+@pytest.mark.parametrize("text", ["", "abc", "0", "-5", "90-30", "inf"])
+def test_bad_task_seconds_are_refused(text: str) -> None:
+    with pytest.raises(ScenarioError, match="--task-seconds"):
+        Durations.parse(text)
+
+
+def test_cli_json_has_every_documented_field(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "simulate",
+            "--uploads",
+            "40",
+            "--max-running",
+            "8",
+            "--vcpu-quota",
+            "2",
+            "--task-seconds",
+            "30-90",
+            "--compare",
+            "--json",
+            "--seed",
+            "5",
+        ]
+    )
+    assert code == 0
+    document = json.loads(capsys.readouterr().out)
+    for field in (
+        "makespan_s",
+        "bound_s",
+        "ratio",
+        "objects",
+        "succeeded",
+        "lost",
+        "dead_lettered",
+        "duplicate_tasks",
+        "requests_per_object",
+    ):
+        assert field in document
+        assert field in document["original"]
+    assert document["objects"] == 40
+    assert document["succeeded"] == 40
+    assert document["original"]["design"] == "original"
+    assert math.isclose(
+        document["ratio"], document["makespan_s"] / document["bound_s"], rel_tol=1e-3
+    )
+    assert set(document["requests"]) >= {"sqs", "lambda", "ecs", "dynamodb"}
+
+
+def test_cli_table_chart_and_png(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "burst.png"
+    assert main(["simulate", "--uploads", "30", "--max-running", "4", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "makespan / bound" in out
+    assert "running tasks" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--uploads", "0"], "--uploads must be"),
+        (["--task-seconds", "soon"], "--task-seconds"),
+        (["--spot-interruption-rate", "0.3"], "needs --spot"),
+        (["--plot", "/no/such/folder/x.png"], "does not exist"),
+    ],
+)
+def test_cli_bad_options_exit_2_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
