@@ -106,6 +106,7 @@ def document(job: Job) -> dict[str, Any]:
         "etag": job.etag,
         "size": job.size,
         "task_arns": list(job.task_arns),
+        "parked": job.parked,
         "stopped_reason": job.stopped_reason,
         "container_reason": job.container_reason,
         "created_at": job.created_at,

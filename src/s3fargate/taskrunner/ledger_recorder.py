@@ -56,7 +56,8 @@ class LedgerRecorder:
     def park(self, obj: ObjectCreated, error: LaunchError) -> bool:
         """The job waits in the ledger's waiting room; the tracker launches it when a task of
         this pipeline stops (and the reconciler tops up), so a backlog costs no receives."""
-        self._apply(obj, Waiting(_ref(obj), obj.attempt, error.reason, parked=True))
+        reason = f"in the waiting room: {error.reason}"
+        self._apply(obj, Waiting(_ref(obj), obj.attempt, reason, parked=True))
         return True
 
     def malformed(
