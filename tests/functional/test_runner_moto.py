@@ -192,7 +192,7 @@ def test_running_task_cap_against_moto(
         sys.modules.pop("s3fargate.taskrunner.handler", None)
 
 
-def test_runner_records_pending_waiting_and_dead_lettered_jobs(
+def test_runner_records_pending_and_parks_what_the_cap_refuses(
     ecs_world: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a runner with a ledger, a cap of one task and a queue that dead-letters at 3
@@ -210,20 +210,61 @@ def test_runner_records_pending_waiting_and_dead_lettered_jobs(
         second = sqs_record(s3_notification("incoming/second.csv"), message_id="m2")
         last_try = sqs_record(s3_notification("incoming/third.csv"), message_id="m3")
         last_try["attributes"]["ApproximateReceiveCount"] = "3"
-        # WHEN one batch launches the first and defers the others
+        # WHEN one batch launches the first and the cap refuses the others
         response = module.handler(sqs_event(first, second, last_try), lambda_context())
-        # THEN the ledger says which is pending, which waits, and which went to the DLQ
-        assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["m2", "m3"]
+        # THEN no message comes back: the first is pending, the others wait in the waiting
+        # room (even the one on its last receive: waiting for the cap is not a failure)
+        assert response["batchItemFailures"] == []
         store = LedgerStore(dynamodb=dynamodb, table=table)
         rows = {job.key: job for job in store.jobs()}
         assert rows["incoming/first.csv"].status is JobStatus.PENDING
         assert rows["incoming/first.csv"].task_arn == _tasks(ecs_world)[0]["taskArn"]
-        assert rows["incoming/second.csv"].status is JobStatus.WAITING
-        assert "MAX_RUNNING_TASKS=1" in (rows["incoming/second.csv"].reason or "")
-        assert rows["incoming/third.csv"].status is JobStatus.DEAD_LETTERED
+        for key in ("incoming/second.csv", "incoming/third.csv"):
+            assert (rows[key].status, rows[key].parked) == (JobStatus.WAITING, True)
+            assert "MAX_RUNNING_TASKS=1" in (rows[key].reason or "")
+        assert [j.key for j in store.parked_jobs(5)] == [
+            "incoming/second.csv",
+            "incoming/third.csv",
+        ]
         # AND the task carries its job id and attempt for the tracker
         env_of_task = _env(_tasks(ecs_world)[0])
         assert env_of_task["S3FARGATE_JOB_ID"] == rows["incoming/first.csv"].job_id
         assert env_of_task["S3FARGATE_ATTEMPT"] == "1"
+    finally:
+        sys.modules.pop("s3fargate.taskrunner.handler", None)
+
+
+def test_runner_records_waiting_then_dead_lettered_when_launches_fail(
+    ecs_world: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a runner with a ledger whose task definition ECS does not know
+    endpoint = ecs_world["AWS_ENDPOINT_URL"]
+    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
+    table = f"jobs-{uuid.uuid4().hex[:8]}"
+    create_jobs_table(dynamodb, table)
+    env = {
+        **ecs_world,
+        "JOBS_TABLE": table,
+        "MAX_RECEIVE_COUNT": "3",
+        "TASK_DEFINITION_ARN": "arn:aws:ecs:us-east-1:123456789012:task-definition/missing:9",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    sys.modules.pop("s3fargate.taskrunner.handler", None)
+    module = importlib.import_module("s3fargate.taskrunner.handler")
+    try:
+        early = sqs_record(s3_notification("incoming/second.csv"), message_id="m2")
+        last_try = sqs_record(s3_notification("incoming/third.csv"), message_id="m3")
+        last_try["attributes"]["ApproximateReceiveCount"] = "3"
+        # WHEN both fail to launch
+        response = module.handler(sqs_event(early, last_try), lambda_context())
+        # THEN both come back; the ledger says which waits and which went to the DLQ
+        assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["m2", "m3"]
+        rows = {job.key: job for job in LedgerStore(dynamodb=dynamodb, table=table).jobs()}
+        assert (rows["incoming/second.csv"].status, rows["incoming/second.csv"].parked) == (
+            JobStatus.WAITING,
+            False,
+        )
+        assert rows["incoming/third.csv"].status is JobStatus.DEAD_LETTERED
     finally:
         sys.modules.pop("s3fargate.taskrunner.handler", None)
