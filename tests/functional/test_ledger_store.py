@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 
 from s3fargate.events.ecs import parse_task_state_change
@@ -20,8 +18,8 @@ from s3fargate.ledger import (
     Waiting,
 )
 from s3fargate.ledger.store import from_item, to_item
-from s3fargate.local.resources import create_jobs_table
 from tests.builders import ecs_event
+from tests.functional.conftest import new_ledger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -30,15 +28,8 @@ REF = ObjectRef(bucket="inbox", key="incoming/ünï code+plus.csv", etag="e1", s
 
 
 @pytest.fixture
-def dynamodb(moto_endpoint: str) -> DynamoDBClient:
-    return boto3.client("dynamodb", endpoint_url=moto_endpoint)
-
-
-@pytest.fixture
 def store(dynamodb: DynamoDBClient) -> LedgerStore:
-    table = f"jobs-{uuid.uuid4().hex[:8]}"
-    create_jobs_table(dynamodb, table)
-    return LedgerStore(dynamodb=dynamodb, table=table, policy=Policy())
+    return new_ledger(dynamodb, policy=Policy())
 
 
 def test_rows_round_trip_through_dynamodb(store: LedgerStore) -> None:

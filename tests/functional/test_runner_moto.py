@@ -13,8 +13,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.logging import logger as powertools_logger
 
-from s3fargate.ledger import JobStatus, LedgerStore
-from s3fargate.local.resources import create_jobs_table
+from s3fargate.ledger import JobStatus
 from tests.builders import (
     TRICKY_KEYS,
     encode_key,
@@ -23,6 +22,7 @@ from tests.builders import (
     sqs_event,
     sqs_record,
 )
+from tests.functional.conftest import new_ledger
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -196,10 +196,8 @@ def test_runner_records_pending_and_parks_what_the_cap_refuses(
     ecs_world: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a runner with a ledger, a cap of one task and a queue that dead-letters at 3
-    endpoint = ecs_world["AWS_ENDPOINT_URL"]
-    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
-    table = f"jobs-{uuid.uuid4().hex[:8]}"
-    create_jobs_table(dynamodb, table)
+    store = new_ledger(boto3.client("dynamodb", endpoint_url=ecs_world["AWS_ENDPOINT_URL"]))
+    table = store.table
     env = {**ecs_world, "JOBS_TABLE": table, "MAX_RUNNING_TASKS": "1", "MAX_RECEIVE_COUNT": "3"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -215,7 +213,6 @@ def test_runner_records_pending_and_parks_what_the_cap_refuses(
         # THEN no message comes back: the first is pending, the others wait in the waiting
         # room (even the one on its last receive: waiting for the cap is not a failure)
         assert response["batchItemFailures"] == []
-        store = LedgerStore(dynamodb=dynamodb, table=table)
         rows = {job.key: job for job in store.jobs()}
         assert rows["incoming/first.csv"].status is JobStatus.PENDING
         assert rows["incoming/first.csv"].task_arn == _tasks(ecs_world)[0]["taskArn"]
@@ -238,10 +235,8 @@ def test_runner_records_waiting_then_dead_lettered_when_launches_fail(
     ecs_world: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a runner with a ledger whose task definition ECS does not know
-    endpoint = ecs_world["AWS_ENDPOINT_URL"]
-    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
-    table = f"jobs-{uuid.uuid4().hex[:8]}"
-    create_jobs_table(dynamodb, table)
+    store = new_ledger(boto3.client("dynamodb", endpoint_url=ecs_world["AWS_ENDPOINT_URL"]))
+    table = store.table
     env = {
         **ecs_world,
         "JOBS_TABLE": table,
@@ -260,7 +255,7 @@ def test_runner_records_waiting_then_dead_lettered_when_launches_fail(
         response = module.handler(sqs_event(early, last_try), lambda_context())
         # THEN both come back; the ledger says which waits and which went to the DLQ
         assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["m2", "m3"]
-        rows = {job.key: job for job in LedgerStore(dynamodb=dynamodb, table=table).jobs()}
+        rows = {job.key: job for job in store.jobs()}
         assert (rows["incoming/second.csv"].status, rows["incoming/second.csv"].parked) == (
             JobStatus.WAITING,
             False,

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 from botocore.paginate import Paginator
 
 from s3fargate.ledger import JobStatus, Launched, LedgerStore, ObjectRef, Waiting
-from s3fargate.local.resources import create_jobs_table
 from s3fargate.sim.bridge import paginator_models
 from s3fargate.sim.dynamodb import DynamoDb
 from s3fargate.taskrunner import RunnerConfig
 from s3fargate.taskrunner.launcher import RunTaskLauncher
 from s3fargate.tracker.waiting_room import WaitingRoom
 from tests.fakes import FakeEcs
+from tests.functional.conftest import new_ledger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -43,15 +41,8 @@ class Clock:
 
 
 @pytest.fixture
-def dynamodb(moto_endpoint: str) -> DynamoDBClient:
-    return boto3.client("dynamodb", endpoint_url=moto_endpoint)
-
-
-@pytest.fixture
 def store(dynamodb: DynamoDBClient) -> LedgerStore:
-    table = f"jobs-{uuid.uuid4().hex[:8]}"
-    create_jobs_table(dynamodb, table)
-    return LedgerStore(dynamodb=dynamodb, table=table, clock=Clock())
+    return new_ledger(dynamodb, clock=Clock())
 
 
 def _ref(n: int) -> ObjectRef:

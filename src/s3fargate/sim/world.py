@@ -16,6 +16,7 @@ from s3fargate.sim.ecs import EPOCH, Ecs, iso
 from s3fargate.sim.lambdas import Functions
 from s3fargate.sim.metrics import ObjectFate, Requests
 from s3fargate.sim.sqs import Queue, Sqs
+from s3fargate.taskrunner.clients import MAX_ATTEMPTS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -76,8 +77,8 @@ class World:
         return queue
 
     def client(self, service: str) -> SimClient:
-        """A client as :func:`s3fargate.taskrunner.clients.create_client` makes (5 attempts)."""
-        return SimClient(service, rng=self.rng, max_attempts=5)
+        """A client as :func:`s3fargate.taskrunner.clients.create_client` makes it (its retries)."""
+        return SimClient(service, rng=self.rng, max_attempts=MAX_ATTEMPTS)
 
     def latency(self, call: Call) -> float:
         """How long ``call`` takes."""

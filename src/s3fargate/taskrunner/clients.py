@@ -10,7 +10,8 @@ from botocore.config import Config
 
 #: Standard mode retries throttling and 5xx with exponential backoff and jitter; what is still
 #: failing after that returns to SQS, which retries later.
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5)
+MAX_ATTEMPTS = 5
+RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS}, connect_timeout=5)
 
 
 def create_client(service: str) -> Any:
