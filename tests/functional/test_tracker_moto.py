@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from s3fargate.ledger import JobStatus, Launched, LedgerStore, ObjectRef
+from s3fargate.ledger import JobStatus, Launched, LedgerStore, ObjectRef, Waiting
 from s3fargate.local.resources import create_jobs_table
 from tests.builders import ecs_event, lambda_context, sqs_event, sqs_record
 
@@ -176,9 +176,69 @@ def test_reconciler_retries_a_task_ecs_no_longer_knows(
     # WHEN the reconciler runs (moto's ECS does not know the task)
     report = tracker_module.reconcile({}, lambda_context())
     # THEN the job is lost, retried, and a request for attempt 2 is queued
-    assert report == {"checked": 1, "stopped": 0, "lost": 1, "requeued": 0}
+    assert report == {"checked": 1, "stopped": 0, "lost": 1, "requeued": 0, "released": 0}
     after = store.get("job-1")
     assert after is not None
     assert after.status is JobStatus.RETRYING
     assert after.stop_code == "TaskLost"
     assert [m["attempt"] for m in _messages(world, "QUEUE_URL")] == [2]
+
+
+def test_with_a_cap_a_stopped_task_launches_the_longest_parked_job(
+    world: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a tracker with the runner's launch configuration (a cap), as the construct sets it,
+    # ECS (moto) with the cluster and task definition, a running job and two parked ones
+    endpoint = world["AWS_ENDPOINT_URL"]
+    ecs = boto3.client("ecs", endpoint_url=endpoint)
+    ecs.create_cluster(clusterName=CLUSTER.rsplit("/", 1)[1])
+    task_definition = ecs.register_task_definition(
+        family=f"task-{uuid.uuid4().hex[:8]}",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "task", "image": "example/task:latest", "memory": 512}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ec2 = boto3.client("ec2", endpoint_url=endpoint)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(
+        GroupName=f"sg-{uuid.uuid4().hex[:8]}", Description="t", VpcId=vpc
+    )
+    launch = {
+        "MAX_RUNNING_TASKS": "1",
+        "TASK_DEFINITION_ARN": task_definition,
+        "SUBNETS": subnet,
+        "SECURITY_GROUPS": group["GroupId"],
+    }
+    for name, value in {**world, **launch}.items():
+        monkeypatch.setenv(name, value)
+    sys.modules.pop("s3fargate.tracker.handler", None)
+    module = importlib.import_module("s3fargate.tracker.handler")
+    try:
+        store = _store(world)
+        store.apply("job-1", Launched(REF, 1, ARN))
+        for n in (2, 3):
+            ref = ObjectRef(bucket="example-inbox", key=f"incoming/waiting {n}.csv", size=n)
+            store.apply(f"job-{n}", Waiting(ref, 1, "cap", parked=True))
+        # WHEN job-1's task stops
+        assert _deliver(module, "fargate-stopped-exit-0") == {"batchItemFailures": []}
+        # THEN the longest-waiting parked job runs in its slot, with its own job id and token
+        released = store.get("job-2")
+        assert released is not None
+        assert (released.status, released.parked, released.attempts) == (
+            JobStatus.PENDING,
+            False,
+            1,
+        )
+        (task,) = ecs.describe_tasks(cluster=CLUSTER, tasks=[released.task_arn or ""])["tasks"]
+        overrides = task["overrides"]["containerOverrides"][0]["environment"]
+        env = {e["name"]: e["value"] for e in overrides}
+        assert (env["S3_KEY"], env["S3FARGATE_JOB_ID"]) == ("incoming/waiting 2.csv", "job-2")
+        still = store.get("job-3")
+        assert still is not None
+        assert (still.status, still.parked) == (JobStatus.WAITING, True)
+    finally:
+        sys.modules.pop("s3fargate.tracker.handler", None)
