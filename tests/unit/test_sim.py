@@ -453,3 +453,8 @@ def test_cli_bad_options_exit_2_with_one_line(
     err = capsys.readouterr().err
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_uploads_spread_over_time_cannot_finish_before_the_last_arrives() -> None:
+    spread = Scenario(uploads=10, vcpu_quota=4000, upload_seconds=1000)
+    assert spread.bound_s() == 900 + 105

@@ -153,10 +153,12 @@ class Scenario:
     def bound_s(self) -> float:
         """The physical lower bound on the makespan (docs/simulator.md).
 
-        The larger of the launch floor, ``(N - burst) / rate + start + T``, and the quota
-        bound, ``ceil(N / tasks at once) * (start + T)``, with mean start and run times.
+        The largest of the launch floor, ``(N - burst) / rate + start + T``, the quota bound,
+        ``ceil(N / tasks at once) * (start + T)``, and the last upload's own arrival plus
+        ``start + T``, with mean start and run times.
         """
         cycle = sum(START_SECONDS) / 2 + self.task_seconds.mean
         launch_floor = max(self.uploads - LAUNCH_BURST, 0) / LAUNCHES_PER_S + cycle
         quota_bound = math.ceil(self.uploads / self.tasks_at_once) * cycle
-        return max(launch_floor, quota_bound)
+        last_upload = self.upload_seconds * (self.uploads - 1) / self.uploads + cycle
+        return max(launch_floor, quota_bound, last_upload)
