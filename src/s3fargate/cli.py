@@ -303,6 +303,13 @@ def _simulate_options(parser: argparse.ArgumentParser) -> None:
         help="the construct's batch_size",
     )
     account.add_argument(
+        "--batching-window",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="the construct's max_batching_window, in seconds",
+    )
+    account.add_argument(
         "--max-receive-count",
         type=int,
         default=default.max_receive_count,
@@ -491,6 +498,7 @@ def _simulate(args: argparse.Namespace) -> int:
         max_running=args.max_running,
         max_concurrency=args.max_concurrency,
         batch_size=args.batch_size,
+        batching_window_s=args.batching_window,
         max_receive_count=args.max_receive_count,
         max_attempts=args.max_attempts,
         track_running=args.track_running,

@@ -31,6 +31,14 @@ def _statements(synth: Synth, name: str, sid: str) -> list[dict[str, Any]]:
     return found
 
 
+def _launch_statement(synth: Synth, name: str, sid: str) -> dict[str, Any]:
+    """The statement ``sid``, the same in the runner's, tracker's and reconciler's policies."""
+    found = _statements(synth, name, sid)
+    assert len(found) == 3, found  # the runner, the tracker and the reconciler launch tasks
+    assert all(statement == found[0] for statement in found)
+    return found[0]
+
+
 def test_runner_environment_points_at_this_cluster_task_and_subnets(synth: Synth) -> None:
     pipeline = synth.construct("default")
     env = _runner_env(synth, "default")
@@ -65,7 +73,7 @@ def test_runner_environment_options(synth: Synth) -> None:
 
 def test_run_task_is_limited_to_this_task_definition_and_cluster(synth: Synth) -> None:
     pipeline = synth.construct("default")
-    (statement,) = _statements(synth, "default", "RunTaskOnThisClusterOnly")
+    statement = _launch_statement(synth, "default", "RunTaskOnThisClusterOnly")
     assert statement["Action"] == "ecs:RunTask"
     assert statement["Effect"] == "Allow"
     assert statement["Resource"] == synth.resolve(
@@ -78,7 +86,7 @@ def test_run_task_is_limited_to_this_task_definition_and_cluster(synth: Synth) -
 
 def test_pass_role_is_exactly_the_two_task_roles_and_only_to_ecs_tasks(synth: Synth) -> None:
     pipeline = synth.construct("default")
-    (statement,) = _statements(synth, "default", "PassTaskRolesToEcsOnly")
+    statement = _launch_statement(synth, "default", "PassTaskRolesToEcsOnly")
     assert statement["Action"] == "iam:PassRole"
     expected = [
         synth.resolve("default", pipeline.task_definition.task_role.role_arn),
@@ -93,10 +101,10 @@ def test_pass_role_is_exactly_the_two_task_roles_and_only_to_ecs_tasks(synth: Sy
 def test_list_tasks_and_tagging_are_scoped_to_this_cluster(synth: Synth) -> None:
     pipeline = synth.construct("default")
     cluster_arn = synth.resolve("default", pipeline.cluster.cluster_arn)
-    (listing,) = _statements(synth, "default", "CountRunningTasks")
+    listing = _launch_statement(synth, "default", "CountRunningTasks")
     assert listing["Action"] == "ecs:ListTasks"
     assert listing["Condition"] == {"ArnEquals": {"ecs:cluster": cluster_arn}}
-    (tagging,) = _statements(synth, "default", "TagTasksAtLaunch")
+    tagging = _launch_statement(synth, "default", "TagTasksAtLaunch")
     assert tagging["Action"] == "ecs:TagResource"
     assert tagging["Condition"] == {"StringEquals": {"ecs:CreateAction": "RunTask"}}
     cluster_name = synth.resolve("default", pipeline.cluster.cluster_name)

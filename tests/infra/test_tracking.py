@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from tests.infra.conftest import Synth
 
 TRACKER = "s3fargate.tracker.handler.handler"
+RUNNER = "s3fargate.taskrunner.handler.handler"
 RECONCILER = "s3fargate.tracker.handler.reconcile"
 
 
@@ -297,35 +298,38 @@ def test_pipelines_sharing_a_cluster_see_only_their_own_tasks(synth: Synth) -> N
 
 
 @pytest.mark.parametrize("handler", [TRACKER, RECONCILER])
-def test_with_a_cap_tracker_and_reconciler_launch_parked_jobs_as_the_runner_does(
-    synth: Synth, handler: str
+@pytest.mark.parametrize(("stack", "cap"), [("default", None), ("private", "8")])
+def test_tracker_and_reconciler_launch_parked_jobs_as_the_runner_does(
+    synth: Synth, handler: str, stack: str, cap: str | None
 ) -> None:
-    pipeline: S3TriggeredFargateTask = synth.construct("private")
-    _, function = _function(synth, "private", handler)
+    pipeline: S3TriggeredFargateTask = synth.construct(stack)
+    _, function = _function(synth, stack, handler)
     variables = function["Properties"]["Environment"]["Variables"]
-    assert variables["MAX_RUNNING_TASKS"] == "8"
+    _, runner = _function(synth, stack, RUNNER)
+    runner_variables = runner["Properties"]["Environment"]["Variables"]
+    assert variables.get("MAX_RUNNING_TASKS") == cap
     assert variables["TASK_DEFINITION_ARN"] == synth.resolve(
-        "private", pipeline.task_definition.task_definition_arn
+        stack, pipeline.task_definition.task_definition_arn
     )
-    assert variables["CAPACITY_PROVIDER"] == "FARGATE_SPOT"
-    assert variables["SUBNETS"]
-    statements = _role_statements(synth, "private", handler)
+    for name in (
+        "CLUSTER_ARN",
+        "TASK_DEFINITION_ARN",
+        "CONTAINER_NAME",
+        "SUBNETS",
+        "SECURITY_GROUPS",
+        "ASSIGN_PUBLIC_IP",
+        "CAPACITY_PROVIDER",
+        "MAX_RUNNING_TASKS",
+        "PIPELINE_ID",
+    ):
+        assert variables.get(name) == runner_variables.get(name), name
+    statements = _role_statements(synth, stack, handler)
     (run,) = [s for s in statements if "ecs:RunTask" in _actions(s)]
-    assert _resources(run) == [
-        synth.resolve("private", pipeline.task_definition.task_definition_arn)
-    ]
+    assert _resources(run) == [synth.resolve(stack, pipeline.task_definition.task_definition_arn)]
     assert run["Condition"] == {
-        "ArnEquals": {"ecs:cluster": synth.resolve("private", pipeline.cluster.cluster_arn)}
+        "ArnEquals": {"ecs:cluster": synth.resolve(stack, pipeline.cluster.cluster_arn)}
     }
     (pass_role,) = [s for s in statements if "iam:PassRole" in _actions(s)]
     assert pass_role["Condition"] == {
         "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
     }
-
-
-@pytest.mark.parametrize("handler", [TRACKER, RECONCILER])
-def test_without_a_cap_tracker_and_reconciler_launch_nothing(synth: Synth, handler: str) -> None:
-    _, function = _function(synth, "default", handler)
-    assert "MAX_RUNNING_TASKS" not in function["Properties"]["Environment"]["Variables"]
-    actions = {a for s in _role_statements(synth, "default", handler) for a in _actions(s)}
-    assert not actions & {"ecs:RunTask", "iam:PassRole", "ecs:TagResource"}

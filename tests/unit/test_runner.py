@@ -314,15 +314,21 @@ def test_with_a_cap_a_vcpu_quota_refusal_is_parked_too() -> None:
     assert ("parked", "incoming/2", "VcpuQuotaReached", None) in recorder.calls
 
 
-def test_without_a_cap_nothing_is_parked_and_the_record_waits_in_the_queue() -> None:
+def test_a_vcpu_quota_refusal_is_parked_without_a_cap_too() -> None:
     def quota(_: dict[str, Any]) -> dict[str, Any]:
         return {"tasks": [], "failures": [{"reason": "limit on the number of vCPUs reached"}]}
 
     recorder = ParkingRecorder()
     runner = TaskRunner(config=CONFIG, ecs=FakeEcs(by_key={"incoming/1": quota}), recorder=recorder)
     response = runner.handle(_batch("incoming/1"))
+    assert _failed_ids(response) == []
+    assert [c[0] for c in recorder.calls] == ["parked"]
+
+
+def test_without_a_ledger_a_refused_record_waits_in_the_queue() -> None:
+    runner = _runner(FakeEcs(active_tasks=2), max_running_tasks=2)
+    response = runner.handle(_batch("incoming/1"))
     assert _failed_ids(response) == ["id-incoming/1"]
-    assert [c[0] for c in recorder.calls] == ["not_launched"]
 
 
 def test_other_failures_are_never_parked() -> None:

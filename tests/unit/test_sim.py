@@ -458,3 +458,15 @@ def test_cli_bad_options_exit_2_with_one_line(
 def test_uploads_spread_over_time_cannot_finish_before_the_last_arrives() -> None:
     spread = Scenario(uploads=10, vcpu_quota=4000, upload_seconds=1000)
     assert spread.bound_s() == 900 + 105
+
+
+def test_without_a_cap_the_quota_s_refusals_wait_in_the_waiting_room() -> None:
+    result = simulate(dataclasses.replace(SMALL, max_running=None))
+    assert result.quota_refusals > 0  # Fargate said no, many times
+    assert (result.succeeded, result.dead_lettered, result.lost, result.duplicate_tasks) == (
+        120,
+        0,
+        0,
+        0,
+    )
+    assert result.peak_running == 8  # the quota: 2 vCPU / 0.25

@@ -194,7 +194,7 @@ class S3TriggeredFargateTask(Construct):
             code=code,
             layer=layer,
         )
-        self.launchers = self._launchers(launch_environment, capped=max_running_tasks is not None)
+        self.launchers = self._launchers(launch_environment)
         self._grant_runner_ledger()
         self.event_source = sources.SqsEventSource(
             self.queue,
@@ -467,13 +467,9 @@ class S3TriggeredFargateTask(Construct):
             self.bucket.arn_for_objects(f"{self.results_prefix}*"),
         ]
 
-    def _launchers(
-        self, launch_environment: dict[str, str], *, capped: bool
-    ) -> list[lambda_.Function]:
-        """The functions that call RunTask: the runner and, with a cap, the tracker (it launches
-        parked jobs as slots free up) and the reconciler (it tops up), exactly as the runner."""
-        if not capped:
-            return [self.runner]
+    def _launchers(self, launch_environment: dict[str, str]) -> list[lambda_.Function]:
+        """The functions that call RunTask: the runner, the tracker (it launches parked jobs as
+        tasks stop) and the reconciler (it tops up), all exactly as the runner does."""
         extra = [self.tracking.tracker, self.tracking.reconciler]
         for fn in extra:
             for name, value in launch_environment.items():

@@ -181,16 +181,12 @@ class LocalPipeline:
         runner = TaskRunner(
             config=runner_config, ecs=self.ecs, logger=self._logger("runner"), recorder=recorder
         )
-        room = (
-            WaitingRoom(
-                config=runner_config,
-                store=self.store,
-                launcher=RunTaskLauncher(ecs=self.ecs, config=runner_config),
-                ecs=self.ecs,
-                logger=self._logger("tracker"),
-            )
-            if self.config.max_running is not None
-            else None
+        room = WaitingRoom(
+            config=runner_config,
+            store=self.store,
+            launcher=RunTaskLauncher(ecs=self.ecs, config=runner_config),
+            ecs=self.ecs,
+            logger=self._logger("tracker"),
         )
         tracker_config = TrackerConfig(
             jobs_table=self.resources.jobs_table,

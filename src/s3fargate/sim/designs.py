@@ -121,6 +121,7 @@ class S3FargatePipeline:
             environment=self._runner_environment,
             batch_size=scenario.batch_size,
             max_concurrency=scenario.max_concurrency,
+            batching_window_s=scenario.batching_window_s,
             requests=world.requests,
         )
         EventSourceMapping(

@@ -84,6 +84,8 @@ class Scenario:
     max_running: int | None = None
     max_concurrency: int = c.DEFAULT_MAX_CONCURRENCY
     batch_size: int = c.DEFAULT_BATCH_SIZE
+    #: The construct's ``max_batching_window`` (seconds) for the runner's event source.
+    batching_window_s: float = 0.0
     max_receive_count: int = c.DEFAULT_MAX_RECEIVE_COUNT
     max_attempts: int = c.DEFAULT_MAX_ATTEMPTS
     spot: bool = False
@@ -125,6 +127,8 @@ class Scenario:
             )
         if not 1 <= self.batch_size <= 10:
             problems.append(f"--batch-size must be 1-10, got {self.batch_size}")
+        if not 0 <= self.batching_window_s <= 300:
+            problems.append(f"--batching-window must be 0-300 s, got {self.batching_window_s:g}")
         if not 1 <= self.max_receive_count <= 1000:
             problems.append(f"--max-receive-count must be 1-1000, got {self.max_receive_count}")
         if not 1 <= self.max_attempts <= 100:

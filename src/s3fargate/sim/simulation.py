@@ -93,6 +93,7 @@ class Result:
                 "max_running": s.max_running,
                 "max_concurrency": s.max_concurrency,
                 "batch_size": s.batch_size,
+                "batching_window_s": s.batching_window_s,
                 "max_receive_count": s.max_receive_count,
                 "spot": s.spot,
                 "spot_interruption_rate": s.spot_interruption_rate,

@@ -162,13 +162,11 @@ class TaskRunner:
             raise RecordFailedError("; ".join(failures))
         return launched
 
-    def _parks(self, error: LaunchError) -> bool:
-        """With a cap, a launch refused for want of room (the cap, or Fargate's vCPU quota when
-        several runners raced for the last slots) waits in the ledger's waiting room."""
-        return self.config.max_running_tasks is not None and error.code in (
-            CAP_REACHED,
-            VCPU_QUOTA_REACHED,
-        )
+    @staticmethod
+    def _parks(error: LaunchError) -> bool:
+        """A launch refused for want of room — the cap, or Fargate's vCPU quota — waits in the
+        ledger's waiting room (when the recorder has one) instead of in the queue."""
+        return error.code in (CAP_REACHED, VCPU_QUOTA_REACHED)
 
     def _launch(
         self, obj: ObjectCreated, *, budget: LaunchBudget, message_id: str | None

@@ -38,9 +38,10 @@ def waiting_room(
     client: Callable[[str], Any],
     logger: Logger | None,
 ) -> WaitingRoom | None:
-    """The waiting room when the pipeline has a cap (``MAX_RUNNING_TASKS``): the tracker then
-    launches parked jobs with the runner's own configuration and request building."""
-    if not environ.get(c.ENV_MAX_RUNNING_TASKS, "").strip():
+    """The waiting room, when the environment holds the runner's launch configuration (the
+    construct sets it): the tracker launches parked jobs with the runner's own configuration and
+    request building."""
+    if not environ.get(c.ENV_TASK_DEFINITION_ARN, "").strip():
         return None
     from s3fargate.taskrunner.config import RunnerConfig
     from s3fargate.taskrunner.launcher import RunTaskLauncher

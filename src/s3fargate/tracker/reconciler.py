@@ -4,8 +4,8 @@ Runs on a schedule. A ``pending`` or ``running`` job with no event for ``reconci
 is checked with DescribeTasks: a stopped task is applied as its event would have been; a task
 ECS no longer knows (it forgets stopped tasks after about an hour) is lost and retried. A
 ``retrying`` job whose next attempt is overdue gets its retry request again (the attempt's
-clientToken keeps that from starting a second task). With a cap, every pass ends by filling
-the free slots from the waiting room.
+clientToken keeps that from starting a second task). Every pass ends by filling free slots
+from the waiting room.
 """
 
 from __future__ import annotations

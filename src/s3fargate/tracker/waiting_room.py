@@ -1,9 +1,10 @@
-"""The waiting room: jobs the cap refused wait in the ledger, not in the queue.
+"""The waiting room: jobs refused for want of room wait in the ledger, not in the queue.
 
-With ``max_running_tasks``, the runner parks every job it cannot launch (a ``waiting`` row with
-``parked``) and deletes its message. Each time one of this pipeline's tasks stops, the tracker
-launches the longest-waiting parked job into the freed slot; the reconciler tops the cluster
-up to the cap on every pass, for slots freed without an event (a lost task, a failed release).
+The runner parks every job that the cap (``max_running_tasks``) or Fargate's vCPU quota refuses
+(a ``waiting`` row with ``parked``) and deletes its message. Each time one of this pipeline's
+tasks stops, the tracker launches the longest-waiting parked job into the freed slot; the
+reconciler tops up on every pass, for slots freed without an event (a lost task, a failed
+release).
 A backlog of any length therefore costs one ledger write per job, receives each message once,
 and never walks a healthy upload into the dead-letter queue.
 """
@@ -25,6 +26,11 @@ if TYPE_CHECKING:
     from s3fargate.taskrunner.config import RunnerConfig
     from s3fargate.taskrunner.ecs_api import EcsApi
     from s3fargate.taskrunner.launcher import RunTaskLauncher
+
+
+#: With no cap, a reconciler pass launches at most this many parked jobs (it stops at the
+#: first refusal anyway); each stopping task frees a slot in between.
+UNCAPPED_TOP_UP = 100
 
 
 class WaitingRoom:
@@ -77,10 +83,11 @@ class WaitingRoom:
         return launched
 
     def top_up(self) -> int:
-        """Fill every free slot under the cap (one ListTasks, then :meth:`release`)."""
+        """Fill free slots: every one under the cap (one ListTasks, then :meth:`release`), or,
+        with no cap, launch parked jobs until Fargate refuses (at most ``UNCAPPED_TOP_UP``)."""
         limit = self._config.max_running_tasks
         if limit is None:
-            return 0
+            return self.release(UNCAPPED_TOP_UP)
         active = count_active_tasks(self._ecs, self._config.cluster_arn, self._config.pipeline_id)
         return self.release(limit - active) if active < limit else 0
 
