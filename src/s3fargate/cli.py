@@ -485,7 +485,10 @@ def _simulate(args: argparse.Namespace) -> int:
         from s3fargate.sim.app import run_simulation
         from s3fargate.sim.scenario import Design, Durations, Scenario
     except ImportError as exc:  # the `sim` extra is not installed
-        print(f"s3fargate simulate: {exc}. Install the simulator: pip install 's3fargate[sim]'")
+        print(
+            f"s3fargate simulate: {exc}. Install the simulator: pip install 's3fargate[sim]'",
+            file=sys.stderr,
+        )
         return CliExit.USAGE
     scenario = Scenario(
         uploads=args.uploads,

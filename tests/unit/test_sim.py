@@ -6,6 +6,8 @@ import dataclasses
 import json
 import math
 import random
+import subprocess
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -470,3 +472,19 @@ def test_without_a_cap_the_quota_s_refusals_wait_in_the_waiting_room() -> None:
         0,
     )
     assert result.peak_running == 8  # the quota: 2 vCPU / 0.25
+
+
+def test_without_the_sim_extra_the_cli_still_works_and_simulate_says_what_to_install() -> None:
+    # `make demo` installs the core and the local extra only: SimPy and greenlet are missing.
+    code = (
+        "import sys; sys.modules['simpy'] = None; sys.modules['greenlet'] = None\n"
+        "from s3fargate.cli import build_parser, main\n"
+        "build_parser()\n"
+        "sys.exit(main(['simulate', '--uploads', '5']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 2, done.stderr
+    assert "pip install 's3fargate[sim]'" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
