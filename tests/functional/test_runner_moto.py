@@ -22,7 +22,7 @@ from tests.builders import (
     sqs_event,
     sqs_record,
 )
-from tests.functional.conftest import new_ledger
+from tests.functional.conftest import moto_launch_target, new_ledger
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -31,32 +31,8 @@ if TYPE_CHECKING:
 @pytest.fixture
 def ecs_world(moto_endpoint: str) -> dict[str, str]:
     """VPC, subnet, security group, cluster and a Fargate task definition in moto."""
-    ec2 = boto3.client("ec2", endpoint_url=moto_endpoint)
-    ecs = boto3.client("ecs", endpoint_url=moto_endpoint)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    sg = ec2.create_security_group(
-        GroupName=f"sg-{uuid.uuid4().hex[:8]}", Description="t", VpcId=vpc
-    )
-    cluster = ecs.create_cluster(clusterName=f"c-{uuid.uuid4().hex[:8]}")["cluster"]["clusterArn"]
-    task_def = ecs.register_task_definition(
-        family=f"fingerprint-{uuid.uuid4().hex[:8]}",
-        requiresCompatibilities=["FARGATE"],
-        networkMode="awsvpc",
-        cpu="256",
-        memory="512",
-        containerDefinitions=[{"name": "task", "image": "example/task:latest", "memory": 512}],
-    )["taskDefinition"]["taskDefinitionArn"]
-    return {
-        "CLUSTER_ARN": cluster,
-        "TASK_DEFINITION_ARN": task_def,
-        "CONTAINER_NAME": "task",
-        "SUBNETS": subnet,
-        "SECURITY_GROUPS": sg["GroupId"],
-        "ASSIGN_PUBLIC_IP": "ENABLED",
-        "AWS_ENDPOINT_URL": moto_endpoint,
-    }
+    target = moto_launch_target(moto_endpoint, f"c-{uuid.uuid4().hex[:8]}")
+    return {**target, "AWS_ENDPOINT_URL": moto_endpoint}
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from s3fargate.ledger import JobStatus, Launched, LedgerStore, ObjectRef, Waiting
 from s3fargate.local.resources import create_jobs_table
 from tests.builders import ecs_event, lambda_context, sqs_event, sqs_record
+from tests.functional.conftest import moto_launch_target
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -189,30 +190,9 @@ def test_with_a_cap_a_stopped_task_launches_the_longest_parked_job(
 ) -> None:
     # GIVEN a tracker with the runner's launch configuration (a cap), as the construct sets it,
     # ECS (moto) with the cluster and task definition, a running job and two parked ones
-    endpoint = world["AWS_ENDPOINT_URL"]
-    ecs = boto3.client("ecs", endpoint_url=endpoint)
-    ecs.create_cluster(clusterName=CLUSTER.rsplit("/", 1)[1])
-    task_definition = ecs.register_task_definition(
-        family=f"task-{uuid.uuid4().hex[:8]}",
-        requiresCompatibilities=["FARGATE"],
-        networkMode="awsvpc",
-        cpu="256",
-        memory="512",
-        containerDefinitions=[{"name": "task", "image": "example/task:latest", "memory": 512}],
-    )["taskDefinition"]["taskDefinitionArn"]
-    ec2 = boto3.client("ec2", endpoint_url=endpoint)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(
-        GroupName=f"sg-{uuid.uuid4().hex[:8]}", Description="t", VpcId=vpc
-    )
-    launch = {
-        "MAX_RUNNING_TASKS": "1",
-        "TASK_DEFINITION_ARN": task_definition,
-        "SUBNETS": subnet,
-        "SECURITY_GROUPS": group["GroupId"],
-    }
+    ecs = boto3.client("ecs", endpoint_url=world["AWS_ENDPOINT_URL"])
+    target = moto_launch_target(world["AWS_ENDPOINT_URL"], CLUSTER.rsplit("/", 1)[1])
+    launch = {**target, "CLUSTER_ARN": CLUSTER, "MAX_RUNNING_TASKS": "1"}
     for name, value in {**world, **launch}.items():
         monkeypatch.setenv(name, value)
     sys.modules.pop("s3fargate.tracker.handler", None)
