@@ -6,18 +6,18 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from botocore.paginate import Paginator
 
 from s3fargate.ledger import JobStatus, Launched, LedgerStore, ObjectRef, Waiting
-from s3fargate.sim.bridge import paginator_models
 from s3fargate.sim.dynamodb import DynamoDb
 from s3fargate.taskrunner import RunnerConfig
+from s3fargate.taskrunner.ecs_api import botocore_paginator
 from s3fargate.taskrunner.launcher import RunTaskLauncher
 from s3fargate.tracker.waiting_room import WaitingRoom
 from tests.fakes import FakeEcs
 from tests.functional.conftest import new_ledger
 
 if TYPE_CHECKING:
+    from botocore.paginate import Paginator
     from mypy_boto3_dynamodb import DynamoDBClient
 
 CONFIG = RunnerConfig(
@@ -71,8 +71,7 @@ def _direct(table: DynamoDb) -> Any:
             return getattr(table, name)
 
         def get_paginator(self, operation: str) -> Paginator[Any]:
-            config, model = paginator_models("dynamodb", operation)
-            return Paginator(getattr(table, operation), config, model)
+            return botocore_paginator("dynamodb", operation, getattr(table, operation))
 
     return Direct()
 

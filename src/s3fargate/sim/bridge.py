@@ -10,19 +10,19 @@ exactly the code that runs in AWS.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import botocore.session
 from botocore.exceptions import ClientError
-from botocore.paginate import Paginator
 from greenlet import greenlet
+
+from s3fargate.taskrunner.ecs_api import botocore_paginator
 
 if TYPE_CHECKING:
     import random
     from collections.abc import Callable, Generator
 
     import simpy
+    from botocore.paginate import Paginator
 
 #: What botocore's standard retry mode retries (throttling and transient errors).
 RETRYABLE = frozenset(
@@ -81,15 +81,6 @@ def client_error(code: str, message: str, operation: str, status: int = 400) -> 
     return ClientError(response, operation)
 
 
-@cache
-def paginator_models(service: str, operation: str) -> tuple[Any, Any]:
-    """botocore's paginator configuration and operation model for ``service.operation``."""
-    session = botocore.session.get_session()
-    name = "".join(part.capitalize() for part in operation.split("_"))
-    config = session.get_paginator_model(service).get_paginator(name)
-    return config, session.get_service_model(service).operation_model(name)
-
-
 class SimClient:
     """A stand-in for a botocore client of ``service``: same method names, same answers.
 
@@ -113,8 +104,7 @@ class SimClient:
 
     def get_paginator(self, operation: str) -> Paginator[Any]:
         """botocore's own paginator over this client's method."""
-        config, model = paginator_models(self.service, operation)
-        return Paginator(getattr(self, operation), config, model)
+        return botocore_paginator(self.service, operation, getattr(self, operation))
 
     def _call(self, operation: str, kwargs: dict[str, Any]) -> Any:
         parent = greenlet.getcurrent().parent

@@ -23,18 +23,24 @@ class EcsApi(Protocol):
 
 
 @cache
-def _list_tasks_models() -> tuple[Any, Any]:
+def _paginator_models(service: str, operation: str) -> tuple[Any, Any]:
     session = botocore.session.get_session()
-    config = session.get_paginator_model("ecs").get_paginator("ListTasks")
-    return config, session.get_service_model("ecs").operation_model("ListTasks")
+    name = "".join(part.capitalize() for part in operation.split("_"))
+    config = session.get_paginator_model(service).get_paginator(name)
+    return config, session.get_service_model(service).operation_model(name)
+
+
+def botocore_paginator(service: str, operation: str, method: Callable[..., Any]) -> Paginator[Any]:
+    """botocore's own paginator for ``service.operation`` over any callable answering it.
+
+    Lets a stand-in for a client offer ``get_paginator(...)`` with exactly the client's paging
+    behaviour, without writing pagination again.
+    """
+    config, model = _paginator_models(service, operation)
+    # The stubs type ``method`` as the operation name; botocore calls it with the page kwargs.
+    return Paginator(cast("Any", method), config, model)
 
 
 def list_tasks_paginator(list_tasks: Callable[..., Any]) -> Paginator[Any]:
-    """botocore's own ListTasks paginator over any ``list_tasks`` callable.
-
-    Lets a stand-in for ECS offer ``get_paginator("list_tasks")`` with exactly the client's
-    paging behaviour, without writing pagination again.
-    """
-    config, model = _list_tasks_models()
-    # The stubs type ``method`` as the operation name; botocore calls it with the page kwargs.
-    return Paginator(cast("Any", list_tasks), config, model)
+    """botocore's ListTasks paginator over any ``list_tasks`` callable (ECS stand-ins)."""
+    return botocore_paginator("ecs", "list_tasks", list_tasks)
