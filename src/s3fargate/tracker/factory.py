@@ -35,7 +35,7 @@ class TrackerParts:
 def waiting_room(
     environ: Mapping[str, str],
     store: LedgerStore,
-    client: Callable[[str], Any],
+    ecs: Any,
     logger: Logger | None,
 ) -> WaitingRoom | None:
     """The waiting room, when the environment holds the runner's launch configuration (the
@@ -48,7 +48,6 @@ def waiting_room(
     from s3fargate.tracker.waiting_room import WaitingRoom
 
     runner_config = RunnerConfig.from_env(environ)
-    ecs = client("ecs")
     return WaitingRoom(
         config=runner_config,
         store=store,
@@ -79,14 +78,16 @@ def build_tracker(
         else None,
         container_name=config.container_name,
     )
-    room = waiting_room(environ, store, client, logger)
+    # One ECS client for the reconciler's DescribeTasks and the waiting room's launches.
+    ecs = client("ecs")
+    room = waiting_room(environ, store, ecs, logger)
     tracker = Tracker(config=config, store=store, actions=actions, logger=logger, waiting_room=room)
     reconciler = Reconciler(
         config=config,
         store=store,
         tracker=tracker,
         actions=actions,
-        ecs=client("ecs"),
+        ecs=ecs,
         clock=clock,
         waiting_room=room,
     )
