@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger
 
 from s3fargate import contracts as c
 from s3fargate.events.ecs import tracked_statuses
-from s3fargate.ledger.models import FINAL_STATUSES, JobStatus
+from s3fargate.ledger.models import IN_FLIGHT_STATUSES, JobStatus
 from s3fargate.ledger.store import from_item
 from s3fargate.sim.dynamodb import DynamoDb
 from s3fargate.sim.ecs import CLUSTER_ARN, TASK_DEFINITION_ARN
@@ -136,11 +136,8 @@ class S3FargatePipeline:
 
     def waiting(self) -> int:
         """Uploads not launched yet: messages in the queue, and jobs in the waiting room."""
-        parked = sum(
-            1
-            for item in self.table.items()
-            if item.get("parked", {}).get("BOOL") and item["status"]["S"] == JobStatus.WAITING
-        )
+        waiting = self.table.items_with_status(JobStatus.WAITING.value)
+        parked = sum(1 for item in waiting if item.get("parked", {}).get("BOOL"))
         return self.queue.depth() + parked
 
     def settled(self) -> bool:
@@ -153,7 +150,7 @@ class S3FargatePipeline:
             or self.events.depth()
         ):
             return False
-        return all(JobStatus(i["status"]["S"]) in FINAL_STATUSES for i in self.table.items())
+        return not any(self.table.items_with_status(status.value) for status in IN_FLIGHT_STATUSES)
 
     def outcome(self) -> Counter[str]:
         """Objects not succeeded, by what the pipeline says of them."""

@@ -43,6 +43,10 @@ class DynamoDb:
         """Every item (for the final accounting)."""
         return list(self._items.values())
 
+    def items_with_status(self, status: str) -> list[dict[str, Any]]:
+        """The items in ``status``, from the index (for sampling without a scan)."""
+        return [self._items[key] for _, key in self._index.get(status, [])]
+
     def get_item(self, TableName: str, Key: dict[str, Any], **_: Any) -> Any:
         """GetItem."""
         self._check(TableName)
