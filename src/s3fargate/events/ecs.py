@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from s3fargate import contracts as c
@@ -28,6 +29,12 @@ LIFECYCLE = (
     "STOPPED",
     "DELETED",
 )
+
+
+def ecs_timestamp(epoch_seconds: float) -> str:
+    """A time as ECS writes it in events and DescribeTasks (ISO 8601, milliseconds, ``Z``)."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def tracked_statuses(*, running: bool) -> tuple[str, ...]:

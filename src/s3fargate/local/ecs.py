@@ -23,10 +23,10 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from s3fargate import contracts as c
+from s3fargate.events.ecs import ecs_timestamp
 from s3fargate.local.credentials import LOCAL_CREDENTIALS, LOCAL_REGION
 from s3fargate.local.faults import Fault, FaultDraws, Faults
 from s3fargate.local.tasklog import HEAD_BYTES, TAIL_BYTES, copy_bounded
@@ -75,13 +75,7 @@ def exit_code_of(returncode: int) -> int:
 
 
 def _iso(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return (
-        datetime.fromtimestamp(seconds, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
+    return None if seconds is None else ecs_timestamp(seconds)
 
 
 @dataclass

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from s3fargate import contracts as c
-from s3fargate.events.ecs import ECS_SOURCE, TASK_STATE_CHANGE
+from s3fargate.events.ecs import ECS_SOURCE, TASK_STATE_CHANGE, ecs_timestamp
 from s3fargate.sim.bridge import client_error
 from s3fargate.sim.metrics import ObjectFate
 from s3fargate.sim.scenario import LAUNCH_BURST, LAUNCHES_PER_S, RUNTASK_CALLS_PER_S, START_SECONDS
@@ -45,7 +45,7 @@ SPOT = "FARGATE_SPOT"
 
 def iso(t: float) -> str:
     """Virtual time ``t`` as an ISO 8601 timestamp."""
-    return (EPOCH + timedelta(seconds=t)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return ecs_timestamp(EPOCH.timestamp() + t)
 
 
 @dataclass(eq=False)
