@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from s3fargate.taskrunner.ecs_api import list_tasks_paginator
+from s3fargate.lambda_runtime.paginators import list_tasks_paginator
 
 if TYPE_CHECKING:
     from botocore.paginate import Paginator

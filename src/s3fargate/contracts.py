@@ -53,8 +53,15 @@ ENV_QUEUE_URL: Final = "QUEUE_URL"
 ENV_MAX_ATTEMPTS: Final = "MAX_ATTEMPTS"
 ENV_RETRY_EXIT_CODES: Final = "RETRY_EXIT_CODES"
 ENV_JOB_TTL_DAYS: Final = "JOB_TTL_DAYS"
+ENV_RETRY_DELAY_S: Final = "RETRY_DELAY_S"
+ENV_RECONCILE_AFTER_S: Final = "RECONCILE_AFTER_S"
 DEFAULT_MAX_ATTEMPTS: Final = 3
 DEFAULT_JOB_TTL_DAYS: Final = 90
+#: The first retry waits this long; each later one twice as long, up to SQS's longest delay.
+DEFAULT_RETRY_DELAY_S: Final = 30
+SQS_MAX_DELAY_S: Final = 900
+#: A pending or running job with no event for this long is checked with DescribeTasks.
+DEFAULT_RECONCILE_AFTER_S: Final = 600
 
 ENV_TASK_LOG_GROUP: Final = "TASK_LOG_GROUP"
 #: The awslogs stream prefix of the task container: streams are ``task/<container>/<task id>``.

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from s3fargate.lambda_runtime.paginators import botocore_paginator
 from s3fargate.ledger import JobStatus, Launched, LedgerStore, ObjectRef, Waiting
 from s3fargate.sim.dynamodb import DynamoDb
 from s3fargate.taskrunner import RunnerConfig
-from s3fargate.taskrunner.ecs_api import botocore_paginator
 from s3fargate.taskrunner.launcher import RunTaskLauncher
 from s3fargate.tracker.waiting_room import WaitingRoom
 from tests.fakes import FakeEcs

@@ -41,6 +41,15 @@ class Synth:
         return self.stacks[name].resolve(value)
 
 
+def task_definition_family_arn(pipeline: S3TriggeredFargateTask) -> str:
+    """Every revision of the pipeline's task definition family (``…:task-definition/F:*``)."""
+    return Stack.of(pipeline).format_arn(
+        service="ecs",
+        resource="task-definition",
+        resource_name=f"{pipeline.task_definition.family}:*",
+    )
+
+
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     outdir = tmp_path_factory.mktemp("cdk.out")

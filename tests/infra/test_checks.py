@@ -117,11 +117,15 @@ def test_lambda_asset_holds_only_the_lambdas_code(synth: Synth) -> None:
         "__init__.py",
         "contracts.py",
         "events",
+        "lambda_runtime",
         "ledger",
         "py.typed",
         "taskrunner",
         "tracker",
     ]
+    # Beside our code, only the bundled Powertools and what it needs beyond Lambda's runtime.
+    top = sorted(p.name for p in runner.iterdir())
+    assert top == ["aws_lambda_powertools", "s3fargate", "typing_extensions.py"]
     assert not list(runner.rglob("__pycache__"))
     # Every handler (the runner with its ledger, the tracker and reconciler) imports from the
     # asset alone, without CDK, moto or rich.

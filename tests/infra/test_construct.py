@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from aws_cdk.assertions import Capture, Match
 
+from s3fargate.infra import assets
+from s3fargate.infra.assets import BundleError, locked_versions
+from tests.infra.conftest import task_definition_family_arn
+
 if TYPE_CHECKING:
     from tests.infra.conftest import Synth
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _runner_env(synth: Synth, name: str) -> dict[str, Any]:
@@ -52,9 +59,7 @@ def test_runner_environment_points_at_this_cluster_task_and_subnets(synth: Synth
     )
     assert env["ASSIGN_PUBLIC_IP"] == "ENABLED"
     public = pipeline.vpc.public_subnets
-    assert env["SUBNETS"] == {
-        "Fn::Join": [",", [synth.resolve("default", s.subnet_id) for s in public]]
-    }
+    assert env["SUBNETS"] == synth.resolve("default", ",".join(s.subnet_id for s in public))
     assert len(public) == 2
     assert "CAPACITY_PROVIDER" not in env
     assert "MAX_RUNNING_TASKS" not in env
@@ -66,19 +71,20 @@ def test_runner_environment_options(synth: Synth) -> None:
     assert env["CAPACITY_PROVIDER"] == "FARGATE_SPOT"
     assert env["MAX_RUNNING_TASKS"] == "8"
     private = synth.construct("private").vpc.isolated_subnets
-    assert env["SUBNETS"] == {
-        "Fn::Join": [",", [synth.resolve("private", s.subnet_id) for s in private]]
-    }
+    assert env["SUBNETS"] == synth.resolve("private", ",".join(s.subnet_id for s in private))
 
 
-def test_run_task_is_limited_to_this_task_definition_and_cluster(synth: Synth) -> None:
+def test_run_task_is_limited_to_this_task_definition_family_and_cluster(synth: Synth) -> None:
     pipeline = synth.construct("default")
     statement = _launch_statement(synth, "default", "RunTaskOnThisClusterOnly")
     assert statement["Action"] == "ecs:RunTask"
     assert statement["Effect"] == "Allow"
-    assert statement["Resource"] == synth.resolve(
-        "default", pipeline.task_definition.task_definition_arn
-    )
+    # Every revision of this family: during a stack update the functions still launch the
+    # previous revision after the policy has changed.
+    assert statement["Resource"] == synth.resolve("default", task_definition_family_arn(pipeline))
+    (definition,) = synth.templates["default"].find_resources("AWS::ECS::TaskDefinition").values()
+    family = definition["Properties"]["Family"]
+    assert statement["Resource"]["Fn::Join"][1][-1] == f":task-definition/{family}:*"
     assert statement["Condition"] == {
         "ArnEquals": {"ecs:cluster": synth.resolve("default", pipeline.cluster.cluster_arn)}
     }
@@ -358,25 +364,38 @@ def test_task_definition_options(synth: Synth) -> None:
     )
 
 
-def test_runner_is_latest_python_with_powertools_layer_from_ssm(synth: Synth) -> None:
+def test_functions_run_the_latest_python_with_the_locked_powertools_bundled(synth: Synth) -> None:
+    # GIVEN the synthesized stack
     template = synth.templates["default"]
-    layers = Capture()
-    template.has_resource_properties(
-        "AWS::Lambda::Function",
-        {
-            "Handler": "s3fargate.taskrunner.handler.handler",
-            "Runtime": "python3.14",
-            "Architectures": ["arm64"],
-            "Timeout": 60,
-            "Layers": layers,
-        },
+    functions = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": Match.string_like_regexp("^s3fargate")}}
     )
-    (layer,) = layers.as_array()
-    parameter = layer["Ref"]
-    assert template.to_json()["Parameters"][parameter] == {
-        "Type": "AWS::SSM::Parameter::Value<String>",
-        "Default": "/aws/service/powertools/python/arm64/python3.14/latest",
-    }
+    # THEN each of our functions runs python3.14 on arm64 with no layer: no SSM parameter to
+    # resolve (none exists in GovCloud or China), nothing resolved at deploy time
+    assert len(functions) == 3
+    for function in functions.values():
+        properties = function["Properties"]
+        assert (properties["Runtime"], properties["Architectures"]) == ("python3.14", ["arm64"])
+        assert "Layers" not in properties
+    assert "Parameters" not in template.to_json() or not any(
+        "powertools" in json.dumps(p) for p in template.to_json()["Parameters"].values()
+    )
+    # AND the asset carries the version of Powertools that uv.lock pins
+    (asset,) = [
+        p
+        for p in synth.outdir.iterdir()
+        if p.name.startswith("asset.") and (p / "aws_lambda_powertools").is_dir()
+    ]
+    version = (asset / "aws_lambda_powertools" / "shared" / "version.py").read_text()
+    locked = locked_versions(ROOT / "uv.lock")["aws-lambda-powertools"]
+    assert f'VERSION = "{locked}"' in version
+
+
+def test_bundling_refuses_a_powertools_other_than_the_locked_one(tmp_path: Path) -> None:
+    lock = tmp_path / "uv.lock"
+    lock.write_text('[[package]]\nname = "aws-lambda-powertools"\nversion = "0.0.1"\n')
+    with pytest.raises(BundleError, match=r"uv.lock pins 0.0.1: run `make synth`"):
+        assets._bundle("aws-lambda-powertools", tmp_path, "0.0.1")
 
 
 def test_outputs_name_what_a_user_needs(synth: Synth) -> None:

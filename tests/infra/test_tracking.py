@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aws_cdk.assertions import Match
 
+from tests.infra.conftest import task_definition_family_arn
+
 if TYPE_CHECKING:
     from s3fargate.infra import S3TriggeredFargateTask
     from tests.infra.conftest import Synth
@@ -325,7 +327,7 @@ def test_tracker_and_reconciler_launch_parked_jobs_as_the_runner_does(
         assert variables.get(name) == runner_variables.get(name), name
     statements = _role_statements(synth, stack, handler)
     (run,) = [s for s in statements if "ecs:RunTask" in _actions(s)]
-    assert _resources(run) == [synth.resolve(stack, pipeline.task_definition.task_definition_arn)]
+    assert _resources(run) == [synth.resolve(stack, task_definition_family_arn(pipeline))]
     assert run["Condition"] == {
         "ArnEquals": {"ecs:cluster": synth.resolve(stack, pipeline.cluster.cluster_arn)}
     }

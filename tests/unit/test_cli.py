@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     [
         (["--bucket", "Bad_Bucket"], "not a valid S3 bucket name"),
         (["--results-prefix", "incoming/out/"], "overlaps"),
-        (["--max-running", "0"], "--max-running must be at least 1"),
+        (["--max-running", "0"], "--max-running must be 1-100000, got 0"),
         (["--task-cmd", "'unclosed"], "--task-cmd"),
         (["--max-receive-count", "0"], "--max-receive-count must be 1-1000"),
         (["--visibility-timeout", "50000"], "--visibility-timeout must be 0-43200"),

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 
 from s3fargate.events import MalformedEventError
 from s3fargate.events.ecs import parse_task_state_change
 from tests.builders import ecs_event, ecs_event_names
+
+
+def _ms(iso: str) -> int:
+    return round(datetime.fromisoformat(iso).timestamp() * 1000)
 
 
 @pytest.mark.parametrize("name", ecs_event_names())
@@ -28,8 +33,9 @@ def test_stopped_event_fields() -> None:
     assert change.stop_code == "EssentialContainerExited"
     assert change.exit_code == 137
     assert change.container_reason == "OutOfMemoryError: Container killed due to memory usage"
-    assert change.started_at == "2026-11-29T10:15:40.118Z"
-    assert change.stopped_at == "2026-11-29T10:16:52.331Z"
+    # Times in epoch milliseconds, read from the event's ISO 8601 strings.
+    assert change.started_at == _ms("2026-11-29T10:15:40.118+00:00")
+    assert change.stopped_at == _ms("2026-11-29T10:16:52.331+00:00")
 
 
 def test_task_that_never_started_has_no_exit_code() -> None:

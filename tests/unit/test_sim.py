@@ -248,7 +248,9 @@ def test_botocore_standard_retries_are_emulated_with_backoff() -> None:
         return answer
 
     client = SimClient("ecs", rng=random.Random(1))
-    process = env.process(run(env, perform, lambda _: 0.1, client.run_task))
+    process = env.process(
+        run(env, perform, lambda _: 0.1, lambda: client.run_task(taskDefinition="td"))
+    )
     env.run()
     assert process.value.result == {"ok": True}
     assert len(seen) == 3

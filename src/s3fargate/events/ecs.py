@@ -1,6 +1,11 @@
-"""ECS "Task State Change" events (EventBridge, ``source`` ``aws.ecs``) as typed records.
+"""What ECS says about a task, as one typed record: from a "Task State Change" event
+(EventBridge, ``source`` ``aws.ecs``) or from a DescribeTasks answer.
 
-ECS sends them at least once and out of order; ``detail.version`` grows with every change of
+The two are different documents: the event is JSON with ISO 8601 times; DescribeTasks answers
+with epoch timestamps, which boto3 hands back as ``datetime``. Each is parsed where it enters,
+into :class:`TaskStateChange` with times in epoch milliseconds.
+
+ECS sends events at least once and out of order; ``detail.version`` grows with every change of
 a task (duplicates share it). Fields this project does not use are ignored, and fields ECS
 may leave out (``stopCode``, ``exitCode``, times) are optional.
 """
@@ -10,7 +15,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 from s3fargate import contracts as c
 from s3fargate.events.exceptions import MalformedEventError
@@ -71,9 +79,11 @@ class TaskStateChange:
     started_by: str | None = None
     stop_code: str | None = None
     stopped_reason: str | None = None
-    created_at: str | None = None
-    started_at: str | None = None
-    stopped_at: str | None = None
+    #: Times in epoch milliseconds.
+    created_at: int | None = None
+    started_at: int | None = None
+    stopped_at: int | None = None
+    #: The event's own time (ISO 8601, as EventBridge writes it); None for DescribeTasks.
     event_time: str | None = None
     capacity_provider: str | None = None
     containers: tuple[ContainerState, ...] = ()
@@ -147,24 +157,7 @@ def parse_task_state_change(payload: Any, *, message_id: str | None = None) -> T
             message_id=message_id,
         )
     try:
-        detail = payload["detail"]
-        return TaskStateChange(
-            task_arn=str(detail["taskArn"]),
-            cluster_arn=str(detail["clusterArn"]),
-            last_status=str(detail["lastStatus"]),
-            version=int(detail.get("version", 0)),
-            desired_status=detail.get("desiredStatus"),
-            started_by=detail.get("startedBy"),
-            stop_code=detail.get("stopCode"),
-            stopped_reason=detail.get("stoppedReason"),
-            created_at=detail.get("createdAt"),
-            started_at=detail.get("startedAt"),
-            stopped_at=detail.get("stoppedAt"),
-            event_time=payload.get("time"),
-            capacity_provider=detail.get("capacityProviderName") or detail.get("launchType"),
-            containers=tuple(_container(item) for item in detail.get("containers") or ()),
-            **_job_override(detail),
-        )
+        return _task(payload["detail"], _iso_ms, event_time=payload.get("time"))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MalformedEventError(
             f"task state change is missing or has an invalid field ({type(exc).__name__}: {exc})",
@@ -172,7 +165,65 @@ def parse_task_state_change(payload: Any, *, message_id: str | None = None) -> T
         ) from exc
 
 
-def _container(item: dict[str, Any]) -> ContainerState:
+def parse_described_task(task: Mapping[str, Any]) -> TaskStateChange:
+    """Parse one task of a DescribeTasks answer, as boto3 hands it back (``datetime`` times).
+
+    Raises:
+        MalformedEventError: a required field is missing.
+    """
+    try:
+        return _task(task, _datetime_ms)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MalformedEventError(
+            f"described task is missing or has an invalid field ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _task(
+    detail: Mapping[str, Any], ms: Callable[[Any], int | None], *, event_time: str | None = None
+) -> TaskStateChange:
+    return TaskStateChange(
+        task_arn=str(detail["taskArn"]),
+        cluster_arn=str(detail["clusterArn"]),
+        last_status=str(detail["lastStatus"]),
+        version=int(detail.get("version", 0)),
+        desired_status=detail.get("desiredStatus"),
+        started_by=detail.get("startedBy"),
+        stop_code=detail.get("stopCode"),
+        stopped_reason=detail.get("stoppedReason"),
+        created_at=ms(detail.get("createdAt")),
+        started_at=ms(detail.get("startedAt")),
+        stopped_at=ms(detail.get("stoppedAt")),
+        event_time=event_time,
+        capacity_provider=detail.get("capacityProviderName") or detail.get("launchType"),
+        containers=tuple(_container(item) for item in detail.get("containers") or ()),
+        **_job_override(detail),
+    )
+
+
+def _iso_ms(text: Any) -> int | None:
+    """An event's ISO 8601 time in epoch milliseconds (absent or unreadable: None)."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _datetime_ms(moment: Any) -> int | None:
+    """A DescribeTasks time (boto3's ``datetime``) in epoch milliseconds."""
+    if moment is None:
+        return None
+    if not isinstance(moment, datetime):
+        raise TypeError(f"expected a datetime as boto3 parses ECS's timestamps, got {moment!r}")
+    return int(moment.timestamp() * 1000)
+
+
+def _container(item: Mapping[str, Any]) -> ContainerState:
     exit_code = item.get("exitCode")
     return ContainerState(
         name=str(item.get("name", "")),
@@ -182,7 +233,7 @@ def _container(item: dict[str, Any]) -> ContainerState:
     )
 
 
-def _job_override(detail: dict[str, Any]) -> dict[str, Any]:
+def _job_override(detail: Mapping[str, Any]) -> dict[str, Any]:
     overrides = (detail.get("overrides") or {}).get("containerOverrides") or []
     for override in overrides:
         environment = {

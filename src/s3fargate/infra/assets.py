@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 import tempfile
+import tomllib
 from pathlib import Path
 
 import s3fargate
@@ -16,19 +18,38 @@ LAMBDA_MODULES = (
     "py.typed",
     "contracts.py",
     "events",
+    "lambda_runtime",
     "ledger",
     "taskrunner",
     "tracker",
 )
 
 
+#: Bundled into the asset beside our code, at the installed (locked) versions: Powertools and
+#: what it needs beyond Lambda's runtime (which has boto3, botocore and jmespath). A bundle,
+#: not AWS's public layer: the layer's parameter exists only where Powertools publishes it (no
+#: GovCloud, no China) and resolves to whatever version is latest at deploy time.
+BUNDLED_DISTRIBUTIONS = ("aws-lambda-powertools", "typing-extensions")
+LOCK_FILE = PACKAGE_DIR.parents[1] / "uv.lock"
+
+
+class BundleError(ValueError):
+    """A distribution to bundle into the Lambdas' asset is missing or is not the locked one."""
+
+
 def lambda_code_dir() -> str:
-    """A folder holding only the Lambdas' part of the package, for ``Code.from_asset``.
+    """A folder holding the Lambdas' part of the package and the bundled Powertools, for
+    ``Code.from_asset``.
 
     Staged into a fresh temporary folder (the asset hash depends on content only), so the
     same works from a source checkout and from an installed wheel.
+
+    Raises:
+        BundleError: Powertools is not installed, or (in a source checkout) is not the version
+            ``uv.lock`` pins.
     """
-    staging = Path(tempfile.mkdtemp(prefix="s3fargate-lambda-")) / "s3fargate"
+    root = Path(tempfile.mkdtemp(prefix="s3fargate-lambda-"))
+    staging = root / "s3fargate"
     staging.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in LAMBDA_MODULES:
@@ -37,7 +58,38 @@ def lambda_code_dir() -> str:
             shutil.copytree(source, staging / name, ignore=ignore)
         else:
             shutil.copy2(source, staging / name)
-    return str(staging.parent)
+    locked = locked_versions(LOCK_FILE) if LOCK_FILE.is_file() else {}
+    for name in BUNDLED_DISTRIBUTIONS:
+        _bundle(name, root, locked.get(name))
+    return str(root)
+
+
+def locked_versions(lock_file: Path) -> dict[str, str]:
+    """Every package's version in a ``uv.lock``."""
+    data = tomllib.loads(lock_file.read_text(encoding="utf-8"))
+    return {package["name"]: package["version"] for package in data.get("package", [])}
+
+
+def _bundle(name: str, root: Path, locked: str | None) -> None:
+    try:
+        distribution = importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        raise BundleError(
+            f"{name} is not installed, and the Lambdas' asset bundles it: install s3fargate "
+            "with its dependencies (make synth does)"
+        ) from None
+    if locked is not None and distribution.version != locked:
+        raise BundleError(
+            f"{name} {distribution.version} is installed but uv.lock pins {locked}: run "
+            "`make synth` (it installs the locked versions) or `uv sync --frozen` first"
+        )
+    for file in distribution.files or ():
+        top = file.parts[0]
+        if top.endswith((".dist-info", ".data")) or top == ".." or file.suffix == ".pyc":
+            continue
+        target = root / file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(str(distribution.locate_file(file))), target)
 
 
 def example_task_context() -> Path:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import TYPE_CHECKING, Any, Literal
 
-from aws_cdk import Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
@@ -16,7 +17,6 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from s3fargate import contracts as c
@@ -24,6 +24,11 @@ from s3fargate.infra import nag
 from s3fargate.infra import validation as v
 from s3fargate.infra.assets import example_task_context, lambda_code_dir
 from s3fargate.infra.tracking import JobTracking
+from s3fargate.lambda_runtime.settings import (
+    EVENT_SOURCE_LIMITS,
+    Function,
+    PipelineSettings,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -32,8 +37,6 @@ Network = Literal["public", "private"]
 CapacityProvider = Literal["FARGATE", "FARGATE_SPOT"]
 RUNNER_HANDLER = "s3fargate.taskrunner.handler.handler"
 RUNNER_RUNTIME = lambda_.Runtime.PYTHON_3_14
-#: Powertools' public layer, resolved at deploy time from AWS's SSM parameter (no Docker here).
-POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/{arch}/{runtime}/latest"
 
 
 def pipeline_id_for(scope: Construct) -> str:
@@ -101,19 +104,25 @@ class S3TriggeredFargateTask(Construct):
                 "network='private' creates a VPC with endpoints; with existing_vpc, choose its "
                 "subnets with vpc_subnets and set assign_public_ip instead"
             )
-        v.check_prefixes(input_prefix, results_prefix)
+        # The functions' settings: validated here, rendered into each environment below.
+        settings = PipelineSettings(
+            input_prefix=input_prefix,
+            results_prefix=results_prefix,
+            max_receive_count=max_receive_count,
+            max_running_tasks=max_running_tasks,
+            max_attempts=max_attempts,
+            retry_exit_codes=tuple(retry_exit_codes),
+            job_ttl_days=job_ttl_days,
+            capacity_provider=None if capacity_provider == "FARGATE" else capacity_provider,
+        )
+        settings.check()
         v.check_task_size(cpu, memory_limit_mib)
         v.check_ephemeral_storage(ephemeral_storage_gib)
+        limits = EVENT_SOURCE_LIMITS
         v.check_ranges(
-            max_receive_count=(max_receive_count, 1, 1000),
-            max_concurrency=(max_concurrency, 2, 1000),
-            max_running_tasks=(max_running_tasks, 1, 100_000),
+            max_concurrency=(max_concurrency, *limits.max_concurrency),
             runner_memory_mib=(runner_memory_mib, 128, 10240),
-            max_attempts=(max_attempts, 1, 100),
-            job_ttl_days=(job_ttl_days, 1, 3650),
-            # Without a batching window Lambda takes at most 10 SQS messages a batch.
-            batch_size=(batch_size, 1, 10 if max_batching_window is None else 10000),
-            **{f"retry_exit_codes[{i}]": (code, 1, 255) for i, code in enumerate(retry_exit_codes)},
+            batch_size=(batch_size, *limits.batch_size(windowed=max_batching_window is not None)),
         )
         v.check_choice("network", network, ("public", "private"))
         v.check_choice("capacity_provider", capacity_provider, ("FARGATE", "FARGATE_SPOT"))
@@ -150,51 +159,29 @@ class S3TriggeredFargateTask(Construct):
         wildcard_resources = self._grant_task_data_access()
 
         code = lambda_.Code.from_asset(lambda_code_dir())
-        layer = self._powertools_layer()
         self.tracking = JobTracking(
             self,
             "Jobs",
             pipeline_id=self.pipeline_id,
             cluster=self.cluster,
-            queue=self.queue,
             dead_letter_queue=self.dead_letter_queue,
-            container_name=container_name,
-            task_log_group=self.log_group,
-            input_prefix=input_prefix,
-            results_prefix=results_prefix,
-            max_attempts=max_attempts,
-            retry_exit_codes=retry_exit_codes,
-            job_ttl_days=job_ttl_days,
-            notification_email=notification_email,
             table_props=table_props,
+            notification_email=notification_email,
             track_running=track_running,
             code=code,
             runtime=RUNNER_RUNTIME,
-            layers=[layer],
             log_retention=log_retention,
         )
         self.table = self.tracking.table
         self.topic = self.tracking.topic
 
         self.runner_log_group = logs.LogGroup(self, "RunnerLogs", retention=log_retention)
-        launch_environment = self._runner_environment(
-            container_name=container_name,
-            subnets=subnets,
-            public_ip=public_ip,
-            capacity_provider=capacity_provider,
-            max_running_tasks=max_running_tasks,
-        )
-        self.runner = self._runner(
-            environment={
-                **launch_environment,
-                c.ENV_MAX_RECEIVE_COUNT: str(max_receive_count),
-            },
-            timeout=runner_timeout,
-            memory_mib=runner_memory_mib,
-            code=code,
-            layer=layer,
-        )
-        self.launchers = self._launchers(launch_environment)
+        self.runner = self._runner(timeout=runner_timeout, memory_mib=runner_memory_mib, code=code)
+        #: Every setting of the three functions; each gets the variables its code reads.
+        self.settings = self._configure_functions(settings, container_name, subnets, public_ip)
+        #: The functions that call RunTask: the runner, the tracker (it launches parked jobs as
+        #: tasks stop) and the reconciler (it tops up), all exactly as the runner does.
+        self.launchers = list(self.functions.values())
         self._grant_runner_ledger()
         self.event_source = sources.SqsEventSource(
             self.queue,
@@ -309,7 +296,9 @@ class S3TriggeredFargateTask(Construct):
             container_name,
             container_name=container_name,
             image=image,
-            logging=ecs.LogDriver.aws_logs(stream_prefix="task", log_group=self.log_group),
+            logging=ecs.LogDriver.aws_logs(
+                stream_prefix=c.TASK_LOG_STREAM_PREFIX, log_group=self.log_group
+            ),
             environment={
                 c.ENV_INPUT_PREFIX: self.input_prefix,
                 c.ENV_RESULTS_PREFIX: self.results_prefix,
@@ -317,42 +306,43 @@ class S3TriggeredFargateTask(Construct):
             },
         )
 
-    def _runner_environment(
+    def _configure_functions(
         self,
-        *,
+        settings: PipelineSettings,
         container_name: str,
         subnets: ec2.SelectedSubnets,
         public_ip: bool,
-        capacity_provider: CapacityProvider,
-        max_running_tasks: int | None,
-    ) -> dict[str, str]:
-        """The runner's configuration contract (``RunnerConfig.from_env`` reads it)."""
-        environment = {
-            c.ENV_CLUSTER_ARN: self.cluster.cluster_arn,
-            c.ENV_TASK_DEFINITION_ARN: self.task_definition.task_definition_arn,
-            c.ENV_CONTAINER_NAME: container_name,
-            c.ENV_SUBNETS: Fn.join(",", [s.subnet_id for s in subnets.subnets]),
-            c.ENV_SECURITY_GROUPS: self.security_group.security_group_id,
-            c.ENV_ASSIGN_PUBLIC_IP: "ENABLED" if public_ip else "DISABLED",
-            c.ENV_PIPELINE_ID: self.pipeline_id,
-            c.ENV_JOBS_TABLE: self.table.table_name,
-            c.ENV_NOTIFICATION_TOPIC_ARN: self.topic.topic_arn,
-            "POWERTOOLS_SERVICE_NAME": "s3fargate-runner",
+    ) -> PipelineSettings:
+        """Complete the settings with what was created, and give each function the variables
+        its code reads (``PipelineSettings.from_environment`` parses them back)."""
+        settings = dataclasses.replace(
+            settings,
+            cluster_arn=self.cluster.cluster_arn,
+            task_definition_arn=self.task_definition.task_definition_arn,
+            container_name=container_name,
+            subnets=tuple(subnet.subnet_id for subnet in subnets.subnets),
+            security_groups=(self.security_group.security_group_id,),
+            assign_public_ip="ENABLED" if public_ip else "DISABLED",
+            pipeline_id=self.pipeline_id,
+            jobs_table=self.table.table_name,
+            notification_topic_arn=self.topic.topic_arn,
+            queue_url=self.queue.queue_url,
+            task_log_group=self.log_group.log_group_name,
+        )
+        self.functions = {
+            Function.RUNNER: self.runner,
+            Function.TRACKER: self.tracking.tracker,
+            Function.RECONCILER: self.tracking.reconciler,
         }
-        if capacity_provider != "FARGATE":
-            environment[c.ENV_CAPACITY_PROVIDER] = capacity_provider
-        if max_running_tasks is not None:
-            environment[c.ENV_MAX_RUNNING_TASKS] = str(max_running_tasks)
-        return environment
+        for function, fn in self.functions.items():
+            for name, value in settings.environment(function).items():
+                fn.add_environment(name, value)
+        for fn in (self.tracking.tracker, self.tracking.reconciler):
+            self.queue.grant_send_messages(fn)  # retry requests
+        return settings
 
     def _runner(
-        self,
-        *,
-        environment: dict[str, str],
-        timeout: Duration,
-        memory_mib: int,
-        code: lambda_.Code,
-        layer: lambda_.ILayerVersion,
+        self, *, timeout: Duration, memory_mib: int, code: lambda_.Code
     ) -> lambda_.Function:
         return lambda_.Function(
             self,
@@ -362,10 +352,8 @@ class S3TriggeredFargateTask(Construct):
             architecture=lambda_.Architecture.ARM_64,
             handler=RUNNER_HANDLER,
             code=code,
-            layers=[layer],
             timeout=timeout,
             memory_size=memory_mib,
-            environment=environment,
             log_group=self.runner_log_group,
         )
 
@@ -434,11 +422,6 @@ class S3TriggeredFargateTask(Construct):
                 name, service=service, security_groups=[endpoint_group], open=False
             )
 
-    def _powertools_layer(self) -> lambda_.ILayerVersion:
-        name = POWERTOOLS_LAYER_PARAMETER.format(arch="arm64", runtime=RUNNER_RUNTIME.name)
-        arn = ssm.StringParameter.value_for_string_parameter(self, name)
-        return lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", arn)
-
     def _grant_task_data_access(self) -> list[str]:
         """Read the input prefix, write the results prefix: nothing else in the bucket.
 
@@ -467,28 +450,28 @@ class S3TriggeredFargateTask(Construct):
             self.bucket.arn_for_objects(f"{self.results_prefix}*"),
         ]
 
-    def _launchers(self, launch_environment: dict[str, str]) -> list[lambda_.Function]:
-        """The functions that call RunTask: the runner, the tracker (it launches parked jobs as
-        tasks stop) and the reconciler (it tops up), all exactly as the runner does."""
-        extra = [self.tracking.tracker, self.tracking.reconciler]
-        for fn in extra:
-            for name, value in launch_environment.items():
-                fn.add_environment(name, value)
-        return [self.runner, *extra]
-
     def _grant_launch(self, fn: lambda_.Function) -> list[str]:
         """As the ECS documentation scopes it: RunTask on the task definition, only on this
         cluster; PassRole on exactly the two roles, only to ECS tasks; ListTasks for the cap.
 
-        Returns the wildcard resources granted (this cluster's task ARNs), for cdk-nag.
+        Returns the wildcard resources granted (this cluster's task ARNs, the task definition's
+        revisions), for cdk-nag.
         """
         stack = Stack.of(self)
         cluster_condition = {"ArnEquals": {"ecs:cluster": self.cluster.cluster_arn}}
+        # Every revision of the family, as AWS's examples grant it: on a stack update
+        # CloudFormation changes the policies before the functions' environment, and a grant on
+        # one revision would refuse every launch in between.
+        task_definitions = stack.format_arn(
+            service="ecs",
+            resource="task-definition",
+            resource_name=f"{self.task_definition.family}:*",
+        )
         fn.add_to_role_policy(
             iam.PolicyStatement(
                 sid="RunTaskOnThisClusterOnly",
                 actions=["ecs:RunTask"],
-                resources=[self.task_definition.task_definition_arn],
+                resources=[task_definitions],
                 conditions=cluster_condition,
             )
         )
@@ -522,7 +505,7 @@ class S3TriggeredFargateTask(Construct):
                 conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
             )
         )
-        return [task_arns]
+        return [task_arns, task_definitions]
 
     def _grant_runner_ledger(self) -> None:
         """Record launches (conditional writes on a row) and announce dead-lettered jobs."""
@@ -585,8 +568,9 @@ class S3TriggeredFargateTask(Construct):
             nag.acknowledge(
                 self,
                 nag.wildcard_finding(self, resource),
-                "The wildcard is a key prefix (input or results) or this cluster's task ARNs, "
-                "the narrowest scope S3 and ECS offer for these actions.",
+                "The wildcard is a key prefix (input or results), this cluster's task ARNs or "
+                "the revisions of this pipeline's task definition family, the narrowest scope S3 "
+                "and ECS offer for these actions.",
             )
         # The CDK's own helper Lambda that configures bucket notifications (one per stack).
         helper = Stack.of(self).node.try_find_child(

@@ -32,7 +32,7 @@ from s3fargate.infra import nag
 from s3fargate.ledger import store as ledger_store
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
     from aws_cdk import aws_ecs as ecs
 
@@ -60,21 +60,12 @@ class JobTracking(Construct):
         *,
         pipeline_id: str,
         cluster: ecs.ICluster,
-        queue: sqs.IQueue,
         dead_letter_queue: sqs.IQueue,
-        container_name: str,
-        task_log_group: logs.ILogGroup,
-        input_prefix: str,
-        results_prefix: str,
-        max_attempts: int,
-        retry_exit_codes: Sequence[int],
-        job_ttl_days: int,
         notification_email: str | None,
         table_props: Mapping[str, Any] | None,
         track_running: bool,
         code: lambda_.Code,
         runtime: lambda_.Runtime,
-        layers: Sequence[lambda_.ILayerVersion],
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -116,21 +107,6 @@ class JobTracking(Construct):
             ),
             targets=[targets.SqsQueue(self.events_queue)],
         )
-        environment = {
-            c.ENV_JOBS_TABLE: self.table.table_name,
-            c.ENV_QUEUE_URL: queue.queue_url,
-            c.ENV_CLUSTER_ARN: cluster.cluster_arn,
-            c.ENV_PIPELINE_ID: pipeline_id,
-            c.ENV_CONTAINER_NAME: container_name,
-            c.ENV_NOTIFICATION_TOPIC_ARN: self.topic.topic_arn,
-            c.ENV_MAX_ATTEMPTS: str(max_attempts),
-            c.ENV_RETRY_EXIT_CODES: ",".join(str(code) for code in retry_exit_codes),
-            c.ENV_INPUT_PREFIX: input_prefix,
-            c.ENV_RESULTS_PREFIX: results_prefix,
-            c.ENV_TASK_LOG_GROUP: task_log_group.log_group_name,
-            c.ENV_JOB_TTL_DAYS: str(job_ttl_days),
-            "POWERTOOLS_SERVICE_NAME": "s3fargate-tracker",
-        }
 
         def function(name: str, handler: str, timeout: Duration, what: str) -> lambda_.Function:
             return lambda_.Function(
@@ -141,10 +117,8 @@ class JobTracking(Construct):
                 architecture=lambda_.Architecture.ARM_64,
                 handler=handler,
                 code=code,
-                layers=list(layers),
                 timeout=timeout,
                 memory_size=256,
-                environment=environment,
                 log_group=logs.LogGroup(self, f"{name}Logs", retention=log_retention),
             )
 
@@ -173,7 +147,7 @@ class JobTracking(Construct):
             targets=[targets.LambdaFunction(self.reconciler)],
         )
         for fn in (self.tracker, self.reconciler):
-            self._grant_job_writes(fn, queue)
+            self._grant_job_writes(fn)
         self._grant_describe_tasks(self.reconciler)
         self.alarms = [
             self._dead_letter_alarm("DeadLetterAlarm", dead_letter_queue, "uploads"),
@@ -260,10 +234,10 @@ class JobTracking(Construct):
         return alarm
 
     # --- grants ------------------------------------------------------------------------------
-    def _grant_job_writes(self, fn: lambda_.Function, queue: sqs.IQueue) -> None:
-        """Read and conditionally write rows, list by status, queue retries, notify."""
+    def _grant_job_writes(self, fn: lambda_.Function) -> None:
+        """Read and conditionally write rows, list by status, notify (the construct lets them
+        queue retries on its queue)."""
         self.table.grant(fn, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
-        queue.grant_send_messages(fn)
         self.topic.grant_publish(fn)
 
     def _grant_describe_tasks(self, fn: lambda_.Function) -> None:

@@ -12,7 +12,6 @@ make sure a row never moves backwards:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from s3fargate import contracts as c
@@ -46,9 +45,8 @@ class Policy:
     max_attempts: int = c.DEFAULT_MAX_ATTEMPTS
     retry_exit_codes: frozenset[int] = field(default_factory=frozenset)
     #: The first retry waits this long; each later one twice as long, up to ``max_delay_s``.
-    base_delay_s: int = 30
-    #: SQS's longest message delay.
-    max_delay_s: int = 900
+    base_delay_s: int = c.DEFAULT_RETRY_DELAY_S
+    max_delay_s: int = c.SQS_MAX_DELAY_S
     input_prefix: str = c.DEFAULT_INPUT_PREFIX
     results_prefix: str = c.DEFAULT_RESULTS_PREFIX
     ttl_days: int = c.DEFAULT_JOB_TTL_DAYS
@@ -214,10 +212,10 @@ def _task_changed(
     times = replace(
         base,
         task_version=max(event.version, base.task_version),
-        started_at=_ms(event.started_at) or base.started_at,
-        stopped_at=_ms(event.stopped_at) or base.stopped_at,
+        started_at=event.started_at or base.started_at,
+        stopped_at=event.stopped_at or base.stopped_at,
         # ECS's own creation time, when it says, so the row does not depend on arrival order.
-        launched_at=_ms(event.created_at) or base.launched_at,
+        launched_at=event.created_at or base.launched_at,
     )
     if not event.stopped:
         status = JobStatus.RUNNING if event.last_status == "RUNNING" else JobStatus.PENDING
@@ -348,12 +346,3 @@ def _changed(
         retry=retry,
         notify=notify,
     )
-
-
-def _ms(text: str | None) -> int | None:
-    if not text:
-        return None
-    try:
-        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
-    except ValueError:
-        return None

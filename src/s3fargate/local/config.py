@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from s3fargate import contracts as c
-from s3fargate.ledger import Policy
+from s3fargate.lambda_runtime.settings import spec_of
 from s3fargate.local.faults import Faults
 
 # The one home of each local default; the CLI shows these in its help.
@@ -73,22 +73,24 @@ class LocalConfig:
             c.check_prefixes(self.input_prefix, self.results_prefix)
         except c.PrefixOverlapError as exc:
             problems.append(str(exc))
-        if self.max_running is not None and self.max_running < 1:
-            problems.append(f"--max-running must be at least 1, got {self.max_running}")
         if not self.task_cmd and not self.docker_image:
             problems.append("--task-cmd is empty")
         if not 0 <= self.visibility_timeout <= 43200:
             problems.append("--visibility-timeout must be 0-43200 seconds (SQS's limit)")
-        if not 1 <= self.max_receive_count <= 1000:
-            problems.append("--max-receive-count must be 1-1000 (SQS's limit)")
         if not 0 <= self.grace_period <= 3600:  # also refuses NaN
             problems.append("--grace-period must be 0-3600 seconds")
-        if not 1 <= self.max_attempts <= 100:
-            problems.append("--max-attempts must be 1-100")
-        if any(not 1 <= code <= 255 for code in self.retry_exit_codes):
-            problems.append("--retry-exit-codes must be exit codes 1-255")
-        if not 0 <= self.retry_delay <= 900:
-            problems.append("--retry-delay must be 0-900 seconds (SQS's longest delay)")
+        # The pipeline's own settings: the same ranges as the construct's props.
+        for option, setting, values in (
+            ("--max-running", "max_running_tasks", (self.max_running,)),
+            ("--max-receive-count", "max_receive_count", (self.max_receive_count,)),
+            ("--max-attempts", "max_attempts", (self.max_attempts,)),
+            ("--retry-exit-codes", "retry_exit_codes", sorted(self.retry_exit_codes)),
+            ("--retry-delay", "retry_delay_s", (self.retry_delay,)),
+        ):
+            low, high = spec_of(setting).bounds
+            for value in values:
+                if value is not None and not low <= value <= high:
+                    problems.append(f"{option} must be {low}-{high}, got {value}")
         if problems:
             raise LocalConfigError("; ".join(problems))
 
@@ -111,17 +113,6 @@ class LocalConfig:
                 raise LocalConfigError(f"--retry-exit-codes: {part!r} is not an exit code")
             codes.add(int(part))
         return frozenset(codes)
-
-    @property
-    def policy(self) -> Policy:
-        """How the ledger retries jobs, as the construct's props configure it on AWS."""
-        return Policy(
-            max_attempts=self.max_attempts,
-            retry_exit_codes=self.retry_exit_codes,
-            base_delay_s=self.retry_delay,
-            input_prefix=self.input_prefix,
-            results_prefix=self.results_prefix,
-        )
 
     @property
     def ignored_options(self) -> list[str]:

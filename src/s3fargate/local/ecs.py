@@ -2,9 +2,11 @@
 task's life is reported as ECS reports it, with ``ECS Task State Change`` events.
 
 The runner calls ``run_task`` and ``get_paginator("list_tasks")`` exactly as it calls ECS;
-the reconciler calls ``describe_tasks``. Each task emits PENDING, RUNNING and STOPPED events
-(increasing ``version``, ``stopCode``, the container's exit code) into the tracker's queue,
-which the same tracker code consumes as on AWS. ``--faults`` makes attempts fail as Fargate
+the reconciler calls ``describe_tasks``. Requests are validated and answers parsed as botocore
+does for ECS (:mod:`s3fargate.wire`): DescribeTasks gives ``datetime`` times, as on AWS.
+Each task emits PENDING, RUNNING and STOPPED events (increasing ``version``, ``stopCode``,
+the container's exit code) into the tracker's queue, which the same tracker code consumes as
+on AWS. ``--faults`` makes attempts fail as Fargate
 tasks do: Spot interruptions and tasks that never start.
 """
 
@@ -27,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from s3fargate import contracts as c
 from s3fargate.events.ecs import ecs_timestamp
+from s3fargate.lambda_runtime.paginators import list_tasks_paginator
 from s3fargate.local.credentials import LOCAL_CREDENTIALS, LOCAL_REGION
 from s3fargate.local.faults import Fault, FaultDraws, Faults
 from s3fargate.local.tasklog import HEAD_BYTES, TAIL_BYTES, copy_bounded
-from s3fargate.taskrunner.ecs_api import list_tasks_paginator
+from s3fargate.wire import wire_format
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from s3fargate.local.config import LocalConfig
 
 log = logging.getLogger(__name__)
+_ECS = wire_format("ecs")
 LOCAL_ACCOUNT = "000000000000"
 LOCAL_CLUSTER_ARN = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:cluster/s3fargate-local"
 LOCAL_TASK_DEFINITION_ARN = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task-definition/local:1"
@@ -74,8 +78,9 @@ def exit_code_of(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def _iso(seconds: float | None) -> str | None:
-    return None if seconds is None else ecs_timestamp(seconds)
+def _epoch(seconds: float) -> float:
+    """A time as ECS's API sends it on the wire (epoch seconds; boto3 makes it a datetime)."""
+    return round(seconds, 3)
 
 
 @dataclass
@@ -98,8 +103,9 @@ class _Task:
     output: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def describe(self) -> dict[str, Any]:
-        """The task as DescribeTasks (and the event's ``detail``) shows it."""
+    def describe(self, when: Callable[[float], Any]) -> dict[str, Any]:
+        """The task as DescribeTasks (``when=_epoch``) or the event's ``detail``
+        (``when=ecs_timestamp``) shows it."""
         container: dict[str, Any] = {
             "name": CONTAINER_NAME,
             "taskArn": self.arn,
@@ -117,13 +123,13 @@ class _Task:
             "launchType": "FARGATE",
             "capacityProviderName": "FARGATE",
             "version": self.version,
-            "createdAt": _iso(self.created_at),
+            "createdAt": when(self.created_at),
             "overrides": self.overrides,
             "containers": [container],
         }
         for name, value in (
-            ("startedAt", _iso(self.started_at)),
-            ("stoppedAt", _iso(self.stopped_at)),
+            ("startedAt", None if self.started_at is None else when(self.started_at)),
+            ("stoppedAt", None if self.stopped_at is None else when(self.stopped_at)),
             ("stopCode", self.stop_code),
             ("stoppedReason", self.stopped_reason),
         ):
@@ -194,10 +200,15 @@ class LocalEcs:
     # --- the ECS API -----------------------------------------------------------------------
     def run_task(self, **request: Any) -> dict[str, Any]:
         """Create one task for the request's container overrides and start it."""
+        _ECS.check_request("run_task", request)
         token = request.get("clientToken")
         with self._lock:
             if token and token in self._tokens:
-                return {"tasks": [{"taskArn": self._tokens[token]}], "failures": []}
+                known = self._tasks.get(self._tokens[token])
+                # ECS answers a repeated token with the task it started (it may have been
+                # started by an earlier run of this directory, and be forgotten since).
+                document = known.describe(_epoch) if known else {"taskArn": self._tokens[token]}
+                return _ECS.response("run_task", {"tasks": [document], "failures": []})
             arn = f"{LOCAL_TASK_PREFIX}{uuid.uuid4().hex}"
             overrides = request["overrides"]
             task_env = {
@@ -221,7 +232,9 @@ class LocalEcs:
             self._stopped(task, stop_code="TaskFailedToStart", reason=START_FAILURE_REASON)
         else:
             self._spawner.submit(self._start_process, task).result()
-        return {"tasks": [{"taskArn": arn, "lastStatus": "PENDING"}], "failures": []}
+        with task.lock:
+            document = task.describe(_epoch)
+        return _ECS.response("run_task", {"tasks": [document], "failures": []})
 
     def get_paginator(self, operation_name: str) -> Paginator[Any]:
         """``get_paginator("list_tasks")``, as the ECS client offers it."""
@@ -231,6 +244,7 @@ class LocalEcs:
 
     def list_tasks(self, **request: Any) -> dict[str, Any]:
         """ARNs of tasks not yet stopped, started by ``startedBy`` when given."""
+        _ECS.check_request("list_tasks", request)
         started_by = request.get("startedBy")
         with self._lock:
             arns = [
@@ -238,10 +252,11 @@ class LocalEcs:
                 for t in self._tasks.values()
                 if t.last_status != "STOPPED" and started_by in (None, t.started_by)
             ]
-        return {"taskArns": arns}
+        return _ECS.response("list_tasks", {"taskArns": arns})
 
     def describe_tasks(self, **request: Any) -> dict[str, Any]:
         """Known tasks as ECS describes them; unknown ones as ``MISSING`` failures."""
+        _ECS.check_request("describe_tasks", request)
         tasks, failures = [], []
         with self._lock:
             for arn in request.get("tasks", []):
@@ -249,8 +264,8 @@ class LocalEcs:
                 if task is None:
                     failures.append({"arn": arn, "reason": "MISSING"})
                 else:
-                    tasks.append(task.describe())
-        return {"tasks": tasks, "failures": failures}
+                    tasks.append(task.describe(_epoch))
+        return _ECS.response("describe_tasks", {"tasks": tasks, "failures": failures})
 
     # --- local lifecycle -------------------------------------------------------------------
     def log_path(self, task_arn: str) -> Path:
@@ -391,7 +406,7 @@ class LocalEcs:
         with task.lock:
             task.last_status = status
             task.version += 1
-            detail = task.describe()
+            detail = task.describe(ecs_timestamp)
         self._outbox.put(
             {
                 "version": "0",
@@ -399,7 +414,7 @@ class LocalEcs:
                 "detail-type": "ECS Task State Change",
                 "source": "aws.ecs",
                 "account": LOCAL_ACCOUNT,
-                "time": _iso(time.time()),
+                "time": ecs_timestamp(time.time()),
                 "region": LOCAL_REGION,
                 "resources": [task.arn],
                 "detail": detail,

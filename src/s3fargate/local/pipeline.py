@@ -15,9 +15,8 @@ from typing import IO, TYPE_CHECKING, Any, Self
 from aws_lambda_powertools import Logger
 
 from s3fargate.contracts import result_key
+from s3fargate.lambda_runtime.settings import Function, PipelineSettings
 from s3fargate.ledger import LedgerStore
-from s3fargate.ledger.notifications import Notifier
-from s3fargate.ledger.store import now_ms
 from s3fargate.local import preflight
 from s3fargate.local.config import LOCAL_PIPELINE_ID
 from s3fargate.local.credentials import LOCAL_REGION, local_session
@@ -32,11 +31,8 @@ from s3fargate.local.resources import Resources, provision
 from s3fargate.local.server import LocalServer, ServerStartError
 from s3fargate.ops.actions import backfill, backfill_candidates
 from s3fargate.ops.target import LocalLogs, Target
-from s3fargate.taskrunner import RunnerConfig, TaskRunner
-from s3fargate.taskrunner.launcher import RunTaskLauncher
-from s3fargate.taskrunner.ledger_recorder import LedgerRecorder
-from s3fargate.tracker import JobActions, Reconciler, Tracker, TrackerConfig
-from s3fargate.tracker.waiting_room import WaitingRoom
+from s3fargate.taskrunner.factory import build_runner
+from s3fargate.tracker.factory import build_tracker
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -141,15 +137,6 @@ class LocalPipeline:
         self.sqs = session.client("sqs", endpoint_url=self.endpoint)
         dynamodb = session.client("dynamodb", endpoint_url=self.endpoint)
         sns = session.client("sns", endpoint_url=self.endpoint)
-        policy = self.config.policy
-        self.store = LedgerStore(dynamodb=dynamodb, table=self.resources.jobs_table, policy=policy)
-        notifier = Notifier(sns=sns, topic_arn=self.resources.topic_arn)
-        actions = JobActions(
-            sqs=self.sqs,
-            queue_url=self.resources.queue.url,
-            notifier=notifier,
-            container_name=CONTAINER_NAME,
-        )
         events_url = self.resources.events_queue.url
         self.ecs = LocalEcs(
             config=self.config,
@@ -164,47 +151,29 @@ class LocalPipeline:
             faults=self.config.faults,
         )
         self._work_stack.callback(self.ecs.close)
-        runner_config = RunnerConfig(
-            cluster_arn=LOCAL_CLUSTER_ARN,
-            task_definition_arn=LOCAL_TASK_DEFINITION_ARN,
-            container_name=CONTAINER_NAME,
-            subnets=("local",),
-            max_running_tasks=self.config.max_running,
-            pipeline_id=LOCAL_PIPELINE_ID,
-            jobs_table=self.resources.jobs_table,
-            max_receive_count=self.config.max_receive_count,
-            notification_topic_arn=self.resources.topic_arn,
+        self.settings = self._settings()
+        self.store = LedgerStore(
+            dynamodb=dynamodb, table=self.resources.jobs_table, policy=self.settings.policy
         )
-        recorder = LedgerRecorder(
-            self.store, max_receive_count=self.config.max_receive_count, notifier=notifier
+        clients: dict[str, Any] = {
+            "ecs": self.ecs,
+            "dynamodb": dynamodb,
+            "sns": sns,
+            "sqs": self.sqs,
+        }
+
+        # Built as the Lambda handlers build them, from the environment the construct renders.
+        runner = build_runner(
+            self.settings.environment(Function.RUNNER),
+            clients.__getitem__,
+            logger=self._logger("runner"),
         )
-        runner = TaskRunner(
-            config=runner_config, ecs=self.ecs, logger=self._logger("runner"), recorder=recorder
-        )
-        room = WaitingRoom(
-            config=runner_config,
-            store=self.store,
-            launcher=RunTaskLauncher(ecs=self.ecs, config=runner_config),
-            ecs=self.ecs,
+        tracking = build_tracker(
+            self.settings.environment(Function.TRACKER),
+            clients.__getitem__,
             logger=self._logger("tracker"),
         )
-        tracker_config = TrackerConfig(
-            jobs_table=self.resources.jobs_table,
-            queue_url=self.resources.queue.url,
-            cluster_arn=LOCAL_CLUSTER_ARN,
-            pipeline_id=LOCAL_PIPELINE_ID,
-            container_name=CONTAINER_NAME,
-            notification_topic_arn=self.resources.topic_arn,
-            reconcile_after_s=RECONCILE_AFTER_S,
-            policy=policy,
-        )
-        tracker = Tracker(
-            config=tracker_config,
-            store=self.store,
-            actions=actions,
-            logger=self._logger("tracker"),
-            waiting_room=room,
-        )
+        tracker, reconciler = tracking.tracker, tracking.reconciler
         self.tracker_dispatcher = self._dispatcher(
             "tracker-dispatcher", self.resources.events_queue, tracker.handle
         )
@@ -213,15 +182,6 @@ class LocalPipeline:
         self._work_stack.callback(self.tracker_dispatcher.drain)
         self._work_stack.callback(self.ecs.flush_events)
         self._work_stack.callback(self.ecs.stop_all, self.config.grace_period)
-        reconciler = Reconciler(
-            config=tracker_config,
-            store=self.store,
-            tracker=tracker,
-            actions=actions,
-            ecs=self.ecs,
-            clock=now_ms,
-            waiting_room=room,
-        )
         self._start_periodic("reconciler", RECONCILE_EVERY_S, reconciler.run)
         alarms = DeadLetterAlarms(
             sqs=self.sqs,
@@ -377,6 +337,29 @@ class LocalPipeline:
         )
         dispatcher.start()
         return dispatcher
+
+    def _settings(self) -> PipelineSettings:
+        """The functions' settings, as the construct makes them from its props; locally the
+        cluster and task definition are the ECS stand-in's, and the checks come sooner."""
+        config = self.config
+        return PipelineSettings(
+            cluster_arn=LOCAL_CLUSTER_ARN,
+            task_definition_arn=LOCAL_TASK_DEFINITION_ARN,
+            container_name=CONTAINER_NAME,
+            subnets=("local",),
+            max_running_tasks=config.max_running,
+            pipeline_id=LOCAL_PIPELINE_ID,
+            jobs_table=self.resources.jobs_table,
+            notification_topic_arn=self.resources.topic_arn,
+            input_prefix=config.input_prefix,
+            results_prefix=config.results_prefix,
+            max_receive_count=config.max_receive_count,
+            queue_url=self.resources.queue.url,
+            max_attempts=config.max_attempts,
+            retry_exit_codes=tuple(sorted(config.retry_exit_codes)),
+            retry_delay_s=config.retry_delay,
+            reconcile_after_s=RECONCILE_AFTER_S,
+        )
 
     def _logger(self, part: str) -> Logger:
         """A JSON log file per Lambda stand-in (``runner.log``, ``tracker.log``)."""

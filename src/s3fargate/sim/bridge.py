@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from greenlet import greenlet
 
-from s3fargate.taskrunner.ecs_api import botocore_paginator
+from s3fargate.lambda_runtime.paginators import botocore_paginator
+from s3fargate.wire import wire_format
 
 if TYPE_CHECKING:
     import random
@@ -110,6 +111,8 @@ class SimClient:
         parent = greenlet.getcurrent().parent
         if parent is None:
             raise RuntimeError("simulated clients are called only from simulated code")
+        # As botocore does before sending: a request AWS would refuse never leaves.
+        wire_format(self.service).check_request(operation, kwargs)
         for attempt in range(1, self._max_attempts + 1):
             answer = parent.switch(Call(self.service, operation, kwargs))
             if not isinstance(answer, Failed):

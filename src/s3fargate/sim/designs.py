@@ -21,6 +21,7 @@ from aws_lambda_powertools import Logger
 
 from s3fargate import contracts as c
 from s3fargate.events.ecs import tracked_statuses
+from s3fargate.lambda_runtime.settings import Function, PipelineSettings
 from s3fargate.ledger.models import IN_FLIGHT_STATUSES, JobStatus
 from s3fargate.ledger.store import from_item
 from s3fargate.sim.dynamodb import DynamoDb
@@ -56,27 +57,23 @@ def quiet_logger(service: str) -> Logger:
     return Logger(service=service, level=logging.ERROR)
 
 
-def environment(world: World) -> dict[str, str]:
-    """The runner's and tracker's environment, as the construct sets it."""
+def settings(world: World, queue_url: str) -> PipelineSettings:
+    """The functions' settings, as the construct makes them from the scenario's props."""
     scenario = world.scenario
-    env = {
-        c.ENV_CLUSTER_ARN: CLUSTER_ARN,
-        c.ENV_TASK_DEFINITION_ARN: TASK_DEFINITION_ARN,
-        c.ENV_CONTAINER_NAME: "task",
-        c.ENV_SUBNETS: "subnet-a,subnet-b",
-        c.ENV_ASSIGN_PUBLIC_IP: "ENABLED",
-        c.ENV_CAPACITY_PROVIDER: "FARGATE_SPOT" if scenario.spot else "FARGATE",
-        c.ENV_PIPELINE_ID: PIPELINE_ID,
-        c.ENV_JOBS_TABLE: JOBS_TABLE,
-        c.ENV_MAX_RECEIVE_COUNT: str(scenario.max_receive_count),
-        c.ENV_NOTIFICATION_TOPIC_ARN: TOPIC_ARN,
-        c.ENV_MAX_ATTEMPTS: str(scenario.max_attempts),
-        c.ENV_INPUT_PREFIX: c.DEFAULT_INPUT_PREFIX,
-        c.ENV_RESULTS_PREFIX: c.DEFAULT_RESULTS_PREFIX,
-    }
-    if scenario.max_running is not None:
-        env[c.ENV_MAX_RUNNING_TASKS] = str(scenario.max_running)
-    return env
+    return PipelineSettings(
+        cluster_arn=CLUSTER_ARN,
+        task_definition_arn=TASK_DEFINITION_ARN,
+        container_name="task",
+        subnets=("subnet-a", "subnet-b"),
+        capacity_provider="FARGATE_SPOT" if scenario.spot else None,
+        max_running_tasks=scenario.max_running,
+        pipeline_id=PIPELINE_ID,
+        jobs_table=JOBS_TABLE,
+        notification_topic_arn=TOPIC_ARN,
+        max_receive_count=scenario.max_receive_count,
+        queue_url=queue_url,
+        max_attempts=scenario.max_attempts,
+    )
 
 
 class S3FargatePipeline:
@@ -106,7 +103,7 @@ class S3FargatePipeline:
                 max_receive_count=c.DEFAULT_MAX_RECEIVE_COUNT,
             )
         )
-        self.variables = {**environment(world), c.ENV_QUEUE_URL: self.queue.url}
+        self.settings = settings(world, self.queue.url)
         self.reconciler = self._tracker_environment().reconciler
         self._statuses = tracked_statuses(running=scenario.track_running)
         world.sent_to_tracker = self._rule
@@ -208,7 +205,7 @@ class S3FargatePipeline:
     def _runner_environment(self) -> Any:
         """One runner execution environment, built as the Lambda handler builds it."""
         runner = build_runner(
-            self.variables,
+            self.settings.environment(Function.RUNNER),
             self.world.client,
             logger=quiet_logger("s3fargate-runner"),
             clock=self.world.ms,
@@ -228,7 +225,7 @@ class S3FargatePipeline:
     def _tracker_environment(self) -> TrackerParts:
         """One tracker execution environment, built as the Lambda handlers build it."""
         return build_tracker(
-            self.variables,
+            self.settings.environment(Function.TRACKER),
             self.world.client,
             logger=quiet_logger("s3fargate-tracker"),
             clock=self.world.ms,

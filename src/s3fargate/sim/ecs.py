@@ -44,8 +44,13 @@ SPOT = "FARGATE_SPOT"
 
 
 def iso(t: float) -> str:
-    """Virtual time ``t`` as an ISO 8601 timestamp."""
+    """Virtual time ``t`` as an event writes it (ISO 8601)."""
     return ecs_timestamp(EPOCH.timestamp() + t)
+
+
+def epoch(t: float) -> float:
+    """Virtual time ``t`` as the API sends it on the wire (epoch seconds)."""
+    return round(EPOCH.timestamp() + t, 3)
 
 
 @dataclass(eq=False)
@@ -66,8 +71,9 @@ class Task:
     stopped_reason: str | None = None
     exit_code: int | None = None
 
-    def describe(self) -> dict[str, Any]:
-        """The task as DescribeTasks and the event's ``detail`` show it."""
+    def describe(self, when: Callable[[float], Any] = epoch) -> dict[str, Any]:
+        """The task as DescribeTasks shows it on the wire, or (``when=iso``) as the event's
+        ``detail`` does."""
         container: dict[str, Any] = {"name": "task", "lastStatus": self.last_status}
         if self.exit_code is not None:
             container["exitCode"] = self.exit_code
@@ -81,13 +87,13 @@ class Task:
             "launchType": "FARGATE",
             "capacityProviderName": self.capacity,
             "version": self.version,
-            "createdAt": iso(self.created_at),
+            "createdAt": when(self.created_at),
             "overrides": self.overrides,
             "containers": [container],
         }
         for name, value in (
-            ("startedAt", iso(self.started_at) if self.started_at is not None else None),
-            ("stoppedAt", iso(self.stopped_at) if self.stopped_at is not None else None),
+            ("startedAt", when(self.started_at) if self.started_at is not None else None),
+            ("stoppedAt", when(self.stopped_at) if self.stopped_at is not None else None),
             ("stopCode", self.stop_code),
             ("stoppedReason", self.stopped_reason),
         ):
@@ -269,6 +275,6 @@ class Ecs:
                 "time": iso(self.env.now),
                 "region": "sim",
                 "resources": [task.arn],
-                "detail": task.describe(),
+                "detail": task.describe(iso),
             }
         )

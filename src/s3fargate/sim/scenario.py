@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from s3fargate import contracts as c
+from s3fargate.lambda_runtime.settings import EVENT_SOURCE_LIMITS, spec_of
 
 #: AWS's documented limits (docs/design.md, "AWS limits").
 RUNTASK_CALLS_PER_S = 20.0
@@ -101,7 +102,7 @@ class Scenario:
     backlog: Backlog = Backlog.WAITING_ROOM
     seed: int = 1
 
-    def check(self) -> None:  # noqa: PLR0912 -- one branch per option
+    def check(self) -> None:
         """Refuse what cannot be simulated, naming every problem.
 
         Raises:
@@ -119,20 +120,18 @@ class Scenario:
             problems.append(
                 f"--vcpu-quota {quota:g} is below one task's --cpu {self.cpu:g}: nothing could run"
             )
-        if self.max_running is not None and self.max_running < 1:
-            problems.append(f"--max-running must be at least 1, got {self.max_running}")
-        if not 2 <= self.max_concurrency <= 1000:
-            problems.append(
-                f"--max-concurrency must be 2-1000 (Lambda's range), got {self.max_concurrency}"
-            )
-        if not 1 <= self.batch_size <= 10:
-            problems.append(f"--batch-size must be 1-10, got {self.batch_size}")
-        if not 0 <= self.batching_window_s <= 300:
-            problems.append(f"--batching-window must be 0-300 s, got {self.batching_window_s:g}")
-        if not 1 <= self.max_receive_count <= 1000:
-            problems.append(f"--max-receive-count must be 1-1000, got {self.max_receive_count}")
-        if not 1 <= self.max_attempts <= 100:
-            problems.append(f"--max-attempts must be 1-100, got {self.max_attempts}")
+        limits = EVENT_SOURCE_LIMITS
+        # The pipeline's settings and Lambda's event source: the construct's ranges.
+        for option, value, (low, high) in (
+            ("--max-running", self.max_running, spec_of("max_running_tasks").bounds),
+            ("--max-concurrency", self.max_concurrency, limits.max_concurrency),
+            ("--batch-size", self.batch_size, limits.batch_size(windowed=False)),
+            ("--batching-window", self.batching_window_s, limits.batching_window_s),
+            ("--max-receive-count", self.max_receive_count, spec_of("max_receive_count").bounds),
+            ("--max-attempts", self.max_attempts, spec_of("max_attempts").bounds),
+        ):
+            if value is not None and not low <= value <= high:
+                problems.append(f"{option} must be {low}-{high}, got {value:g}")
         for name, rate in (
             ("--spot-interruption-rate", self.spot_interruption_rate),
             ("--start-failure-rate", self.start_failure_rate),

@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 import simpy
+from botocore.exceptions import ClientError
 
 from s3fargate import contracts as c
+from s3fargate.lambda_runtime.clients import MAX_ATTEMPTS
 from s3fargate.sim.bridge import Call, SimClient
 from s3fargate.sim.ecs import EPOCH, Ecs, iso
 from s3fargate.sim.lambdas import Functions
 from s3fargate.sim.metrics import ObjectFate, Requests
 from s3fargate.sim.sqs import Queue, Sqs
-from s3fargate.taskrunner.clients import MAX_ATTEMPTS
+from s3fargate.wire import wire_format
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -77,7 +79,7 @@ class World:
         return queue
 
     def client(self, service: str) -> SimClient:
-        """A client as :func:`s3fargate.taskrunner.clients.create_client` makes it (its retries)."""
+        """A client as :func:`s3fargate.lambda_runtime.create_client` makes it (its retries)."""
         return SimClient(service, rng=self.rng, max_attempts=MAX_ATTEMPTS)
 
     def latency(self, call: Call) -> float:
@@ -86,13 +88,25 @@ class World:
         return self.rng.uniform(low, high)
 
     def perform(self, call: Call) -> Any:
-        """Answer ``call`` (counted), or raise the service's ClientError."""
+        """Answer ``call`` (counted) as boto3 would hand it back, or raise the service's
+        ClientError as botocore parses it (:mod:`s3fargate.wire`)."""
         self.requests.add(call.service, call.operation)
+        wire = wire_format(call.service)
         if call.service == "sns":
             self.published += 1
-            return {"MessageId": f"sns-{self.published}"}
+            return wire.response(call.operation, {"MessageId": f"sns-{self.published}"})
         service: Any = {"ecs": self.ecs, "sqs": self.sqs, "dynamodb": self.dynamodb}[call.service]
-        return getattr(service, call.operation)(**call.kwargs)
+        try:
+            document = getattr(service, call.operation)(**call.kwargs)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise wire.error(
+                call.operation,
+                str(error.get("Code", "")),
+                str(error.get("Message", "")),
+                exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"),
+            ) from None
+        return wire.response(call.operation, document)
 
     def ms(self) -> int:
         """The virtual clock in epoch milliseconds (the ledger's clock)."""

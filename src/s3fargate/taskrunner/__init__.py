@@ -5,13 +5,12 @@ the Lambda (it reads the environment at import).
 """
 
 from s3fargate.taskrunner.config import RunnerConfig
-from s3fargate.taskrunner.exceptions import ConfigurationError, LaunchError, RecordFailedError
+from s3fargate.taskrunner.exceptions import LaunchError, RecordFailedError
 from s3fargate.taskrunner.launcher import Launched, RunTaskLauncher
 from s3fargate.taskrunner.request import client_token, run_task_request
 from s3fargate.taskrunner.runner import TaskRunner
 
 __all__ = [
-    "ConfigurationError",
     "LaunchError",
     "Launched",
     "RecordFailedError",

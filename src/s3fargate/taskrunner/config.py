@@ -1,22 +1,24 @@
-"""The runner's configuration, read once from the environment at cold start."""
+"""The runner's configuration: its view of the pipeline's settings, read once at cold start."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from s3fargate import contracts as c
-from s3fargate.taskrunner.env import EnvReader
+from s3fargate.lambda_runtime.exceptions import ConfigurationError
+from s3fargate.lambda_runtime.settings import Function, PipelineSettings
+from s3fargate.ledger import Policy
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-AssignPublicIp = Literal["ENABLED", "DISABLED"]
+    from s3fargate.lambda_runtime.settings import AssignPublicIp
 
 
 @dataclass(frozen=True, slots=True)
 class RunnerConfig:
-    """Where and how the runner launches tasks (docs/design.md, "Runner configuration")."""
+    """Where and how the runner launches tasks (docs/design.md, "Settings")."""
 
     cluster_arn: str
     task_definition_arn: str
@@ -34,65 +36,49 @@ class RunnerConfig:
     max_receive_count: int | None = None
     #: Where jobs that end badly are announced.
     notification_topic_arn: str | None = None
+    #: How long the rows the runner creates are kept, and where results land.
+    policy: Policy = field(default_factory=Policy)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RunnerConfig:
-        """Read and validate the configuration.
+        """Read and validate the runner's settings from its environment.
 
         Raises:
             ConfigurationError: naming every missing or invalid variable.
         """
-        env = EnvReader(environ)
-        problems = env.problems
-        cluster = env.required(c.ENV_CLUSTER_ARN)
-        task_definition = env.required(c.ENV_TASK_DEFINITION_ARN)
-        container = env.required(c.ENV_CONTAINER_NAME)
-        subnets = _split_list(environ.get(c.ENV_SUBNETS, ""))
-        if not subnets:
-            problems.append(f"{c.ENV_SUBNETS} is required: a comma-separated list of subnet ids")
-        security_groups = _split_list(environ.get(c.ENV_SECURITY_GROUPS, ""))
+        return cls.from_settings(PipelineSettings.from_environment(environ, Function.RUNNER))
 
-        public_ip = environ.get(c.ENV_ASSIGN_PUBLIC_IP, "ENABLED").strip().upper() or "ENABLED"
-        if public_ip not in ("ENABLED", "DISABLED"):
-            problems.append(
-                f"{c.ENV_ASSIGN_PUBLIC_IP} must be ENABLED or DISABLED, got "
-                f"{environ[c.ENV_ASSIGN_PUBLIC_IP]!r}"
+    @classmethod
+    def from_settings(cls, settings: PipelineSettings) -> RunnerConfig:
+        """The launch configuration in ``settings``.
+
+        Raises:
+            ConfigurationError: a setting that launching needs is missing.
+        """
+        missing = [
+            name
+            for name, value in (
+                (c.ENV_CLUSTER_ARN, settings.cluster_arn),
+                (c.ENV_TASK_DEFINITION_ARN, settings.task_definition_arn),
+                (c.ENV_CONTAINER_NAME, settings.container_name),
+                (c.ENV_SUBNETS, settings.subnets),
             )
-
-        capacity_provider = environ.get(c.ENV_CAPACITY_PROVIDER, "").strip() or None
-
-        max_running = _positive_int(environ, c.ENV_MAX_RUNNING_TASKS, problems)
-
-        pipeline_id = env.pipeline_id()
-        max_receive_count = _positive_int(environ, c.ENV_MAX_RECEIVE_COUNT, problems)
-        env.check()
+            if not value
+        ]
+        if missing:
+            raise ConfigurationError([f"{name} is required to launch tasks" for name in missing])
         return cls(
-            cluster_arn=cluster,
-            task_definition_arn=task_definition,
-            container_name=container,
-            subnets=subnets,
-            security_groups=security_groups,
-            assign_public_ip="ENABLED" if public_ip == "ENABLED" else "DISABLED",
-            capacity_provider=capacity_provider,
-            max_running_tasks=max_running,
-            pipeline_id=pipeline_id,
-            jobs_table=env.optional(c.ENV_JOBS_TABLE),
-            max_receive_count=max_receive_count,
-            notification_topic_arn=env.optional(c.ENV_NOTIFICATION_TOPIC_ARN),
+            cluster_arn=settings.cluster_arn,
+            task_definition_arn=settings.task_definition_arn,
+            container_name=settings.container_name,
+            subnets=settings.subnets,
+            security_groups=settings.security_groups,
+            assign_public_ip=settings.assign_public_ip,
+            capacity_provider=settings.capacity_provider,
+            max_running_tasks=settings.max_running_tasks,
+            pipeline_id=settings.pipeline_id,
+            jobs_table=settings.jobs_table,
+            max_receive_count=settings.max_receive_count,
+            notification_topic_arn=settings.notification_topic_arn,
+            policy=settings.policy,
         )
-
-
-def _positive_int(environ: Mapping[str, str], name: str, problems: list[str]) -> int | None:
-    """An optional whole number of at least 1 (unset: None)."""
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return None
-    value = int(raw) if raw.isdigit() else 0
-    if value < 1:
-        problems.append(f"{name} must be a whole number of at least 1, got {raw!r}")
-        return None
-    return value
-
-
-def _split_list(raw: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in raw.split(",") if part.strip())

@@ -3,18 +3,6 @@
 from __future__ import annotations
 
 
-class ConfigurationError(RuntimeError):
-    """The runner's environment is missing or has invalid variables.
-
-    Raised at cold start, with every problem named at once, so one deploy fixes them all.
-    """
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"invalid runner configuration ({len(problems)} problem(s)):\n{lines}")
-
-
 class LaunchError(RuntimeError):
     """A task could not be launched for an object; the SQS record is returned as a failure.
 

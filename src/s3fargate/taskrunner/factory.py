@@ -32,7 +32,12 @@ def ledger_recorder(
         if config.notification_topic_arn
         else None
     )
-    store = LedgerStore(dynamodb=client("dynamodb"), table=config.jobs_table, clock=clock or now_ms)
+    store = LedgerStore(
+        dynamodb=client("dynamodb"),
+        table=config.jobs_table,
+        policy=config.policy,
+        clock=clock or now_ms,
+    )
     return LedgerRecorder(store, max_receive_count=config.max_receive_count, notifier=notifier)
 
 

@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from s3fargate.taskrunner.clients import create_client
+from s3fargate.lambda_runtime.clients import create_client
+from s3fargate.lambda_runtime.settings import SERVICE_NAMES, Function
 from s3fargate.taskrunner.factory import build_runner
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-logger = Logger(service="s3fargate-runner")
+logger = Logger(service=SERVICE_NAMES[Function.RUNNER])
 runner = build_runner(os.environ, create_client, logger=logger)
 config = runner.config
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from s3fargate.ledger.notifications import Notifier
 
 #: SQS's longest message delay.
-MAX_DELAY_S = 900
+MAX_DELAY_S = c.SQS_MAX_DELAY_S
 
 
 class JobActions:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from s3fargate import contracts as c
+from s3fargate.lambda_runtime.settings import Function, PipelineSettings
 from s3fargate.ledger import LedgerStore
 from s3fargate.ledger.notifications import Notifier
 from s3fargate.ledger.store import now_ms
@@ -33,21 +33,21 @@ class TrackerParts:
 
 
 def waiting_room(
-    environ: Mapping[str, str],
+    settings: PipelineSettings,
     store: LedgerStore,
     ecs: Any,
     logger: Logger | None,
 ) -> WaitingRoom | None:
-    """The waiting room, when the environment holds the runner's launch configuration (the
+    """The waiting room, when the settings hold the runner's launch configuration (the
     construct sets it): the tracker launches parked jobs with the runner's own configuration and
     request building."""
-    if not environ.get(c.ENV_TASK_DEFINITION_ARN, "").strip():
+    if not settings.task_definition_arn:
         return None
     from s3fargate.taskrunner.config import RunnerConfig
     from s3fargate.taskrunner.launcher import RunTaskLauncher
     from s3fargate.tracker.waiting_room import WaitingRoom
 
-    runner_config = RunnerConfig.from_env(environ)
+    runner_config = RunnerConfig.from_settings(settings)
     return WaitingRoom(
         config=runner_config,
         store=store,
@@ -66,7 +66,8 @@ def build_tracker(
 ) -> TrackerParts:
     """The tracker and reconciler as the Lambdas build them, from an environment and a client
     factory (the simulator passes simulated clients and its virtual clock)."""
-    config = TrackerConfig.from_env(environ)
+    settings = PipelineSettings.from_environment(environ, Function.TRACKER)
+    config = TrackerConfig.from_settings(settings)
     store = LedgerStore(
         dynamodb=client("dynamodb"), table=config.jobs_table, policy=config.policy, clock=clock
     )
@@ -80,7 +81,7 @@ def build_tracker(
     )
     # One ECS client for the reconciler's DescribeTasks and the waiting room's launches.
     ecs = client("ecs")
-    room = waiting_room(environ, store, ecs, logger)
+    room = waiting_room(settings, store, ecs, logger)
     tracker = Tracker(config=config, store=store, actions=actions, logger=logger, waiting_room=room)
     reconciler = Reconciler(
         config=config,

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from s3fargate.taskrunner.clients import create_client
+from s3fargate.lambda_runtime.clients import create_client
+from s3fargate.lambda_runtime.settings import ENV_SERVICE_NAME, SERVICE_NAMES, Function
 from s3fargate.tracker.factory import build_tracker
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger(service="s3fargate-tracker")
+# One module serves two functions: each names its log lines as its environment says.
+logger = Logger(service=os.environ.get(ENV_SERVICE_NAME) or SERVICE_NAMES[Function.TRACKER])
 parts = build_tracker(os.environ, create_client, logger=logger)
 config, tracker, reconciler = parts.config, parts.tracker, parts.reconciler
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from s3fargate.events.ecs import ECS_SOURCE, TASK_STATE_CHANGE, parse_task_state_change
+from s3fargate.events.ecs import parse_described_task
 from s3fargate.ledger import JobStatus, RetryOrder, TaskLost
 
 if TYPE_CHECKING:
@@ -87,9 +87,7 @@ class Reconciler:
         response = self._ecs.describe_tasks(cluster=self._config.cluster_arn, tasks=arns)
         report.checked += len(arns)
         for task in response.get("tasks") or []:
-            change = parse_task_state_change(
-                {"source": ECS_SOURCE, "detail-type": TASK_STATE_CHANGE, "detail": task}
-            )
+            change = parse_described_task(task)
             if change.stopped:
                 report.stopped += 1
             self._tracker.track(change)

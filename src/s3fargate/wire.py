@@ -1,0 +1,143 @@
+"""AWS's wire format for stand-ins: requests checked as botocore checks them, answers parsed as
+botocore parses them.
+
+A stand-in for an AWS service (the local ECS, the simulator's services, test fakes) hands our
+code what boto3 would hand it from AWS: it builds the service's wire document (for the JSON
+protocols: epoch-second numbers for timestamps, absent fields absent) and lets botocore's own
+parser turn it into the response, so timestamps are ``datetime`` and numbers are numbers. It
+refuses what AWS refuses: every request is validated against the operation's input shape
+before the stand-in acts on it.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape
+
+import botocore.session
+from botocore import xform_name
+from botocore.exceptions import ClientError, ParamValidationError
+from botocore.parsers import create_parser
+from botocore.validate import ParamValidator
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from botocore.model import OperationModel, ServiceModel
+
+_REQUEST_ID = "00000000-0000-4000-8000-000000000000"
+#: The HTTP status AWS answers a client error with, by error code (others: 400).
+_STATUS = {"ThrottlingException": 400, "ServerException": 500, "InternalServerError": 500}
+
+
+class WireFormat:
+    """One service's operations as botocore knows them (validation, parsing, errors)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.model = _service_model(service)
+        self._operations = {xform_name(name): name for name in self.model.operation_names}
+
+    def operation(self, name: str) -> OperationModel:
+        """The model of ``name`` (``run_task`` or ``RunTask``)."""
+        return self.model.operation_model(self._operations.get(name, name))
+
+    def check_request(self, operation: str, params: Mapping[str, Any]) -> None:
+        """Refuse a request AWS would refuse before it reaches the service.
+
+        Raises:
+            ParamValidationError: exactly as a boto3 client raises it, naming every problem.
+        """
+        model = self.operation(operation)
+        if model.input_shape is None:
+            if params:
+                raise ParamValidationError(report=f"{model.name} takes no parameters")
+            return
+        report = ParamValidator().validate(dict(params), model.input_shape)
+        if report.has_errors():
+            raise ParamValidationError(report=report.generate_report())
+
+    def response(self, operation: str, document: Mapping[str, Any]) -> dict[str, Any]:
+        """The answer boto3 hands back for ``document``, the body the service would send.
+
+        ``document`` is the JSON body for JSON services; for query services (SNS) a flat
+        mapping of the result's scalar members, which is rendered as the service's XML.
+        """
+        model = self.operation(operation)
+        if self.model.protocol == "query":
+            body = _query_xml(model, document)
+        else:
+            body = json.dumps(document).encode("utf-8")
+        parsed: dict[str, Any] = self._parser().parse(
+            {"body": body, "headers": self._headers(), "status_code": 200}, model.output_shape
+        )
+        return parsed
+
+    def error(
+        self, operation: str, code: str, message: str, status: int | None = None
+    ) -> ClientError:
+        """The ``ClientError`` boto3 raises for an error answer ``code`` of ``operation``."""
+        model = self.operation(operation)
+        if self.model.protocol == "query":
+            body = (
+                f"<ErrorResponse><Error><Type>Sender</Type><Code>{escape(code)}</Code>"
+                f"<Message>{escape(message)}</Message></Error>"
+                f"<RequestId>{_REQUEST_ID}</RequestId></ErrorResponse>"
+            ).encode()
+        else:
+            body = json.dumps({"__type": code, "message": message}).encode("utf-8")
+        parsed = self._parser().parse(
+            {
+                "body": body,
+                "headers": self._headers(),
+                "status_code": status or _STATUS.get(code, 400),
+            },
+            model.output_shape,
+        )
+        return ClientError(parsed, model.name)
+
+    def _parser(self) -> Any:
+        protocol = self.model.protocol
+        if protocol not in ("json", "query"):
+            raise NotImplementedError(f"{self.service}: wire documents for {protocol} not built")
+        return create_parser(protocol)
+
+    def _headers(self) -> dict[str, str]:
+        if self.model.protocol == "query":
+            return {"x-amzn-requestid": _REQUEST_ID, "content-type": "text/xml"}
+        version = self.model.metadata.get("jsonVersion", "1.0")
+        return {
+            "x-amzn-requestid": _REQUEST_ID,
+            "content-type": f"application/x-amz-json-{version}",
+        }
+
+
+def _query_xml(model: OperationModel, document: Mapping[str, Any]) -> bytes:
+    """A query-protocol answer (``<OpResponse><OpResult>…``) for scalar result members."""
+    members = model.output_shape.members if model.output_shape is not None else {}
+    parts = []
+    for name, value in document.items():
+        shape = members.get(name)
+        if shape is None or shape.type_name in ("structure", "list", "map"):
+            raise NotImplementedError(f"{model.name}: only scalar result members, not {name!r}")
+        parts.append(f"<{name}>{escape(str(value))}</{name}>")
+    op = model.name
+    return (
+        f'<{op}Response xmlns="https://{model.service_model.endpoint_prefix}.amazonaws.com/doc/'
+        f'{model.service_model.api_version}/"><{op}Result>{"".join(parts)}</{op}Result>'
+        f"<ResponseMetadata><RequestId>{_REQUEST_ID}</RequestId></ResponseMetadata>"
+        f"</{op}Response>"
+    ).encode()
+
+
+@cache
+def _service_model(service: str) -> ServiceModel:
+    return botocore.session.get_session().get_service_model(service)
+
+
+@cache
+def wire_format(service: str) -> WireFormat:
+    """The (shared) :class:`WireFormat` of ``service``."""
+    return WireFormat(service)
