@@ -139,6 +139,7 @@ def test_lambda_asset_holds_only_the_lambdas_code(synth: Synth) -> None:
     env = {
         **os.environ,
         "PYTHONPATH": str(runner),
+        "PYTHONDONTWRITEBYTECODE": "1",  # the asset is shared by the session's tests
         "CLUSTER_ARN": "c",
         "TASK_DEFINITION_ARN": "t",
         "CONTAINER_NAME": "task",

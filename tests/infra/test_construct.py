@@ -212,7 +212,7 @@ def test_queues_refuse_insecure_transport(synth: Synth) -> None:
         s
         for p in policies.values()
         for s in p["Properties"]["PolicyDocument"]["Statement"]
-        if s["Effect"] == "Deny"
+        if s["Effect"] == "Deny" and s.get("Sid") != "OnlyThisAccountsBucket"
     ]
     # the upload queue, the events queue, and their dead-letter queues
     assert len(denies) == 4

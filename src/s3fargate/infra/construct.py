@@ -248,6 +248,19 @@ class S3TriggeredFargateTask(Construct):
         self.bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED, s3n.SqsDestination(self.queue), key_filter
         )
+        # The CDK's statement lets S3 send for the bucket's ARN, which names no account: a
+        # bucket of that name re-created in another account would be let in too. AWS's advice
+        # against the confused deputy is both keys; this adds the account.
+        self.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyThisAccountsBucket",
+                effect=iam.Effect.DENY,
+                principals=[iam.ServicePrincipal("s3.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[self.queue.queue_arn],
+                conditions={"StringNotEquals": {"aws:SourceAccount": self.bucket.env.account}},
+            )
+        )
 
     def _task_security_group(self) -> ec2.SecurityGroup:
         return ec2.SecurityGroup(

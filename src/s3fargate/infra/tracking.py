@@ -197,6 +197,15 @@ class JobTracking(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # Against the confused deputy, AWS advises aws:SourceArn with the exact ARN, or
+        # aws:SourceAccount where any resource of the account may be served
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html). The alarms'
+        # ARNs cannot be named here: each alarm names the topic and the topic names this key, so
+        # the key would depend on the alarms that depend on it (a CloudFormation cycle). The key
+        # therefore serves this account's alarms only, and the topic policy, which names each
+        # alarm's ARN (_dead_letter_alarm), decides which of them may publish. The service
+        # principal and actions are those SNS documents for AWS services publishing to an
+        # encrypted topic (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchAlarmsPublish",
@@ -231,6 +240,18 @@ class JobTracking(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+        # enforce_ssl gives the topic a policy of its own, which replaces SNS's default policy:
+        # without this statement CloudWatch may not publish the alarm. Conditioned on this
+        # alarm's exact ARN, so CloudWatch publishes here for this alarm and no other.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"{name}Publishes",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": alarm.alarm_arn}},
+            )
+        )
         return alarm
 
     # --- grants ------------------------------------------------------------------------------
