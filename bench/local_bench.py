@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 
 from bench.moto_process import BENCH_ENV, moto_server
-from s3fargate.local.credentials import local_session
+from s3fargate.rundir.credentials import local_session
 
 LATENCY_UPLOADS = 200
 THROUGHPUT_UPLOADS = int(os.environ.get("BENCH_UPLOADS", "1000"))

@@ -15,10 +15,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from s3fargate.display import ordered
 from s3fargate.ledger import LedgerStore
-from s3fargate.local.console import ordered
-from s3fargate.local.credentials import local_session
 from s3fargate.ops.jobs import document as job_document
+from s3fargate.rundir import RunState, local_session
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -49,11 +49,10 @@ class Dev:
     proc: subprocess.Popen[bytes]
     run_dir: Path
     output: Path
-    state: dict[str, Any]
+    state: RunState
 
     def client(self, service: str) -> Any:
-        session = local_session(embedded=bool(self.state["embedded"]))
-        return session.client(service, endpoint_url=self.state["endpoint"])
+        return self.state.client(service)
 
     @cached_property
     def s3(self) -> Any:
@@ -74,14 +73,14 @@ class Dev:
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every job of the ledger, oldest first, as ``s3fargate jobs --json`` shows them."""
-        store = LedgerStore(dynamodb=self.client("dynamodb"), table=self.state["jobs_table"])
+        store = LedgerStore(dynamodb=self.client("dynamodb"), table=self.state.jobs_table)
         return [job_document(job) for job in ordered(store.jobs())]
 
     def result(self, key: str) -> dict[str, Any] | None:
-        rel = key.removeprefix(self.state["input_prefix"])
+        rel = key.removeprefix(self.state.input_prefix)
         try:
             body = self.s3.get_object(
-                Bucket=self.state["bucket"], Key=f"{self.state['results_prefix']}{rel}.json"
+                Bucket=self.state.bucket, Key=f"{self.state.results_prefix}{rel}.json"
             )["Body"].read()
         except self.s3.exceptions.NoSuchKey:
             return None
@@ -118,7 +117,7 @@ def dev_pipeline(
             return state_file.exists()
 
         wait_for(started, 60, "s3fargate dev to start")
-        yield Dev(proc, run_dir, output, json.loads(state_file.read_text()))
+        yield Dev(proc, run_dir, output, RunState.load(state_file))
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from s3fargate.lambda_runtime.paginators import list_tasks_paginator
+from s3fargate.wire import wire_format
 
 if TYPE_CHECKING:
     from botocore.paginate import Paginator
@@ -18,18 +19,17 @@ if TYPE_CHECKING:
 Behaviour = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def client_error(code: str, message: str = "boom", status: int = 400, **extra: Any) -> ClientError:
-    """A botocore ClientError as the ECS client raises it."""
-    response: dict[str, Any] = {
-        "Error": {"Code": code, "Message": message},
-        "ResponseMetadata": {"HTTPStatusCode": status},
-        **extra,
-    }
-    return ClientError(response, "RunTask")  # type: ignore[arg-type]
+_ECS = wire_format("ecs")
+
+
+def client_error(code: str, message: str = "boom", status: int = 400, **fields: Any) -> ClientError:
+    """The ClientError the ECS client raises for RunTask's error answer ``code`` (``fields``:
+    the error's modeled members), as botocore parses it from the wire."""
+    return _ECS.error("RunTask", code, message, status, **fields)
 
 
 def started(request: dict[str, Any]) -> dict[str, Any]:
-    """RunTask success: one task."""
+    """RunTask success: one task (the wire document)."""
     token = request["clientToken"][:12]
     return {"tasks": [{"taskArn": f"arn:aws:ecs:eu-west-1:111122223333:task/c/{token}"}]}
 
@@ -45,6 +45,7 @@ class FakeEcs:
     list_calls: list[dict[str, Any]] = field(default_factory=list)
 
     def run_task(self, **kwargs: Any) -> dict[str, Any]:
+        _ECS.check_request("run_task", kwargs)
         self.calls.append(kwargs)
         env = {
             e["name"]: e["value"]
@@ -53,9 +54,10 @@ class FakeEcs:
         behaviour = self.by_key.get(env["S3_KEY"], started)
         if isinstance(behaviour, Exception):
             raise behaviour
-        return behaviour(kwargs)
+        return _ECS.response("run_task", behaviour(kwargs))
 
     def list_tasks(self, **kwargs: Any) -> dict[str, Any]:
+        _ECS.check_request("list_tasks", kwargs)
         self.list_calls.append(kwargs)
         if self.list_error:
             raise self.list_error
@@ -67,7 +69,7 @@ class FakeEcs:
         }
         if offset + page < self.active_tasks:
             result["nextToken"] = str(offset + page)
-        return result
+        return _ECS.response("list_tasks", result)
 
     def get_paginator(self, operation_name: str) -> Paginator:
         assert operation_name == "list_tasks"

@@ -420,8 +420,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _upload(args: argparse.Namespace) -> int:
+    from s3fargate.display import safe
     from s3fargate.local import app
-    from s3fargate.local.console import safe
 
     for key in app.upload_files(args.run_dir, args.files, args.key):
         print(f"uploaded {safe(key)}")
@@ -453,7 +453,7 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    from s3fargate.local.console import safe_lines
+    from s3fargate.display import safe_lines
     from s3fargate.ops import app
 
     text = app.show_log(_target(args), args.key)
@@ -536,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from s3fargate.local.console import safe
+        from s3fargate.display import safe
     except ImportError as exc:  # the `local` extra is not installed
         print(f"s3fargate: {exc}. Install the local pipeline: pip install 's3fargate[local]'")
         return CliExit.USAGE

@@ -15,3 +15,8 @@ class CliExit(enum.IntEnum):
     USAGE = 2
     #: Stopped by Ctrl-C or SIGTERM (``dev`` always ends so).
     INTERRUPTED = 130
+
+
+class UsageError(ValueError):
+    """A mistake in what the user asked for; the message says what and how to fix it
+    (``s3fargate`` exits with :attr:`CliExit.USAGE`)."""

@@ -76,9 +76,18 @@ class WireFormat:
         return parsed
 
     def error(
-        self, operation: str, code: str, message: str, status: int | None = None
+        self,
+        operation: str,
+        code: str,
+        message: str,
+        status: int | None = None,
+        **fields: Any,
     ) -> ClientError:
-        """The ``ClientError`` boto3 raises for an error answer ``code`` of ``operation``."""
+        """The ``ClientError`` boto3 raises for an error answer ``code`` of ``operation``.
+
+        ``fields`` are the error's modeled members (ECS's ``ConflictException`` names the
+        ``resourceIds``); they reach the response as botocore's endpoint adds them.
+        """
         model = self.operation(operation)
         if self.model.protocol == "query":
             body = (
@@ -87,16 +96,19 @@ class WireFormat:
                 f"<RequestId>{_REQUEST_ID}</RequestId></ErrorResponse>"
             ).encode()
         else:
-            body = json.dumps({"__type": code, "message": message}).encode("utf-8")
-        parsed = self._parser().parse(
-            {
-                "body": body,
-                "headers": self._headers(),
-                "status_code": status or _STATUS.get(code, 400),
-            },
-            model.output_shape,
-        )
-        return ClientError(parsed, model.name)
+            body = json.dumps({"__type": code, "message": message, **fields}).encode("utf-8")
+        response = {
+            "body": body,
+            "headers": self._headers(),
+            "status_code": status or _STATUS.get(code, 400),
+        }
+        parser = self._parser()
+        parsed: dict[str, Any] = parser.parse(response, model.output_shape)
+        # (botocore-stubs type the code as int; botocore takes the error code string.)
+        error_shape = self.model.shape_for_error_code(code)  # type: ignore[arg-type]
+        if error_shape is not None:
+            parsed.update(parser.parse(response, error_shape))
+        return ClientError(parsed, model.name)  # type: ignore[arg-type]
 
     def _parser(self) -> Any:
         protocol = self.model.protocol

@@ -148,7 +148,7 @@ def test_upload_checks_everything_before_uploading_anything(tmp_path: Path) -> N
         proc = dev.cli("upload", str(good), str(tmp_path / "missing.txt"))
         assert proc.returncode == CliExit.USAGE
         assert "missing.txt: no such file" in proc.stderr
-        listed = dev.s3.list_objects_v2(Bucket=dev.state["bucket"]).get("Contents", [])
+        listed = dev.s3.list_objects_v2(Bucket=dev.state.bucket).get("Contents", [])
         assert listed == []  # good.txt was not uploaded either
         outside = dev.cli("upload", str(good), "--key", "elsewhere/good.txt")
         assert outside.returncode == 0
@@ -159,7 +159,7 @@ def test_markup_and_control_characters_in_keys_are_shown_as_text(tmp_path: Path)
     keys = ["incoming/x[red]y.txt", "incoming/[/]closing.txt", "incoming/esc\x1b[31mred.txt"]
     with dev_pipeline(tmp_path) as dev:
         for key in keys:
-            dev.s3.put_object(Bucket=dev.state["bucket"], Key=key, Body=b"x\n")
+            dev.s3.put_object(Bucket=dev.state.bucket, Key=key, Body=b"x\n")
         wait_for(
             lambda: [j["status"] for j in dev.jobs()] == ["succeeded"] * 3,
             60,
@@ -184,7 +184,7 @@ def test_markup_and_control_characters_in_keys_are_shown_as_text(tmp_path: Path)
 def test_logs_matches_exactly_and_names_the_candidates(tmp_path: Path) -> None:
     with dev_pipeline(tmp_path) as dev:
         for key in ("incoming/a.txt", "incoming/sub/a.txt"):
-            dev.s3.put_object(Bucket=dev.state["bucket"], Key=key, Body=b"a\n")
+            dev.s3.put_object(Bucket=dev.state.bucket, Key=key, Body=b"a\n")
         wait_for(
             lambda: len(dev.jobs()) == 2 and all(j["task_arn"] for j in dev.jobs()), 60, "jobs"
         )

@@ -40,7 +40,7 @@ def test_under_faults_every_object_succeeds_once_some_after_several_attempts(
         keys = [f"incoming/file {i}.csv" for i in range(8)]
         bodies = {k: f"{k}\n{'x' * i}\n".encode() for i, k in enumerate(keys)}
         for key, body in bodies.items():
-            dev.s3.put_object(Bucket=dev.state["bucket"], Key=key, Body=body)
+            dev.s3.put_object(Bucket=dev.state.bucket, Key=key, Body=body)
         # WHEN every job has ended
         wait_for(lambda: _final(dev.jobs(), keys), 180, "every job to end")
         jobs = {j["key"]: j for j in dev.jobs()}
@@ -66,7 +66,7 @@ def test_under_faults_every_object_succeeds_once_some_after_several_attempts(
 def test_exit_code_not_listed_for_retry_fails_after_one_attempt(tmp_path: Path) -> None:
     cmd = f"{PY} -c 'import sys; print(\"bad input\"); sys.exit(1)'"
     with dev_pipeline(tmp_path, "--task-cmd", cmd, "--retry-delay", "0") as dev:
-        dev.s3.put_object(Bucket=dev.state["bucket"], Key="incoming/doomed.csv", Body=b"x")
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/doomed.csv", Body=b"x")
         wait_for(lambda: _final(dev.jobs(), ["incoming/doomed.csv"]), 60, "the job to end")
         (job,) = dev.jobs()
         assert (job["status"], job["attempts"], job["exit_code"]) == ("failed", 1, 1)
@@ -85,7 +85,7 @@ def test_listed_exit_code_is_retried_up_to_max_attempts(tmp_path: Path) -> None:
     args = ("--task-cmd", cmd, "--retry-exit-codes", "75", "--max-attempts", "3",
             "--retry-delay", "0")  # fmt: skip
     with dev_pipeline(tmp_path, *args) as dev:
-        dev.s3.put_object(Bucket=dev.state["bucket"], Key="incoming/flaky.csv", Body=b"x")
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/flaky.csv", Body=b"x")
         wait_for(lambda: _final(dev.jobs(), ["incoming/flaky.csv"]), 60, "the job to end")
         (job,) = dev.jobs()
         assert (job["status"], job["attempts"], job["exit_code"]) == ("failed", 3, 75)
@@ -98,7 +98,7 @@ def test_listed_exit_code_is_retried_up_to_max_attempts(tmp_path: Path) -> None:
 def test_each_upload_of_the_same_bytes_is_its_own_job(tmp_path: Path) -> None:
     with dev_pipeline(tmp_path) as dev:
         for _ in range(3):
-            dev.s3.put_object(Bucket=dev.state["bucket"], Key="incoming/same.csv", Body=b"same\n")
+            dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/same.csv", Body=b"same\n")
         wait_for(
             lambda: len(dev.jobs()) == 3 and _final(dev.jobs(), ["incoming/same.csv"]),
             60,
@@ -116,7 +116,7 @@ def test_tasks_do_not_outlive_a_killed_dev(tmp_path: Path) -> None:
     marks.mkdir()
     env = {"MARKS_DIR": str(marks), "SLEEP_SECONDS": "120"}
     with dev_pipeline(tmp_path, "--task-cmd", MARKING, env=env) as dev:
-        dev.s3.put_object(Bucket=dev.state["bucket"], Key="incoming/long.csv", Body=b"x")
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/long.csv", Body=b"x")
         pid_file = wait_for(lambda: next(marks.glob("started-*.pid"), None), 60, "the task")
         pid = int(pid_file.read_text())
         # WHEN dev is killed with no chance to clean up
@@ -128,12 +128,12 @@ def test_tasks_do_not_outlive_a_killed_dev(tmp_path: Path) -> None:
 def test_task_logs_survive_a_restart_on_the_same_run_directory(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     with dev_pipeline(tmp_path, run_dir=run_dir) as dev:
-        dev.s3.put_object(Bucket=dev.state["bucket"], Key="incoming/a.csv", Body=b"a\n")
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/a.csv", Body=b"a\n")
         wait_for(lambda: _final(dev.jobs(), ["incoming/a.csv"]), 60, "the job")
     first_logs = sorted((run_dir / "logs").glob("*.log"))
     assert first_logs
     with dev_pipeline(tmp_path, run_dir=run_dir) as dev:
-        dev.s3.put_object(Bucket=dev.state["bucket"], Key="incoming/b.csv", Body=b"b\n")
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/b.csv", Body=b"b\n")
         wait_for(lambda: _final(dev.jobs(), ["incoming/b.csv"]), 60, "the job")
     assert set(first_logs) < set((run_dir / "logs").glob("*.log"))
 
@@ -150,7 +150,7 @@ def _alive(pid: int) -> bool:
 
 def test_cli_reads_the_ledger_of_a_running_dev(tmp_path: Path) -> None:
     with dev_pipeline(tmp_path) as dev:
-        dev.s3.put_object(Bucket=dev.state["bucket"], Key="incoming/x.csv", Body=b"x\n")
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/x.csv", Body=b"x\n")
         wait_for(lambda: _final(dev.jobs(), ["incoming/x.csv"]), 60, "the job")
         proc = subprocess.run(
             [CLI, "jobs", "--run-dir", str(dev.run_dir)],

@@ -35,7 +35,7 @@ TRICKY = [
 def _upload_all(dev: Dev, keys: list[str]) -> dict[str, bytes]:
     bodies = {key: f"{key}\nline two\n".encode() * (i + 1) for i, key in enumerate(keys)}
     for key, body in bodies.items():
-        dev.s3.put_object(Bucket=dev.state["bucket"], Key=key, Body=body)
+        dev.s3.put_object(Bucket=dev.state.bucket, Key=key, Body=body)
     return bodies
 
 
@@ -70,7 +70,7 @@ def test_uploads_with_tricky_keys_each_get_one_correct_result(tmp_path: Path) ->
         # AND results never re-trigger: nothing under results/ became a job, queue is empty
         assert not any(j["key"].startswith("results/") for j in dev.jobs())
         attrs = dev.sqs.get_queue_attributes(
-            QueueUrl=dev.state["queue_url"],
+            QueueUrl=dev.state.queue_url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
         assert attrs["ApproximateNumberOfMessages"] == "0"
@@ -123,9 +123,9 @@ def test_unparseable_message_reaches_dlq_and_dispatch_goes_on(tmp_path: Path) ->
     with dev_pipeline(tmp_path, *args) as dev:
         # GIVEN a message that is not an S3 event, and an S3 test event
         sqs = dev.sqs
-        sent = sqs.send_message(QueueUrl=dev.state["queue_url"], MessageBody="{not json")
+        sent = sqs.send_message(QueueUrl=dev.state.queue_url, MessageBody="{not json")
         sqs.send_message(
-            QueueUrl=dev.state["queue_url"],
+            QueueUrl=dev.state.queue_url,
             MessageBody=json.dumps(
                 {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "x"}
             ),
@@ -134,7 +134,7 @@ def test_unparseable_message_reaches_dlq_and_dispatch_goes_on(tmp_path: Path) ->
         # WHEN it has been received twice, THEN it is in the dead-letter queue
         def in_dlq() -> list[dict[str, Any]]:
             return sqs.receive_message(
-                QueueUrl=dev.state["dlq_url"], MaxNumberOfMessages=10, VisibilityTimeout=0
+                QueueUrl=dev.state.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0
             ).get("Messages", [])
 
         dead = wait_for(in_dlq, 60, "the message in the DLQ")

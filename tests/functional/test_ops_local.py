@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from s3fargate.local.credentials import local_session
+from s3fargate.rundir.credentials import local_session
 from tests.devserver import dev_pipeline, external_moto_server, free_port, wait_for
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def test_operator_commands_on_the_local_pipeline(tmp_path: Path) -> None:
     cmd = f"{PY} -c 'import sys; sys.exit(3)'"
     args = ("--task-cmd", cmd, "--visibility-timeout", "1", "--max-receive-count", "1")
     with dev_pipeline(tmp_path, *args) as dev:
-        dev.s3.put_object(Bucket=dev.state["bucket"], Key="incoming/bad.csv", Body=b"x")
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/bad.csv", Body=b"x")
         wait_for(lambda: [j["status"] for j in dev.jobs()] == ["failed"], 60, "the failure")
         # retry --failed: a second attempt, recorded in the ledger
         retried = dev.cli("retry", "--failed")
@@ -102,7 +102,7 @@ def test_operator_commands_on_the_local_pipeline(tmp_path: Path) -> None:
             "the second attempt",
         )
         # redrive: a message in the DLQ goes back to the queue (and, unreadable, back again)
-        dev.sqs.send_message(QueueUrl=dev.state["dlq_url"], MessageBody="{not json")
+        dev.sqs.send_message(QueueUrl=dev.state.dlq_url, MessageBody="{not json")
         moved = dev.cli("redrive")
         assert moved.returncode == 0, moved.stderr
         assert "moved 1 message(s)" in moved.stdout

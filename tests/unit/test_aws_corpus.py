@@ -21,8 +21,8 @@ from s3fargate.events import (
     parse_message_body,
 )
 from s3fargate.events.ecs import LIFECYCLE, parse_task_state_change
+from s3fargate.lambda_runtime.paginators import list_tasks_paginator
 from s3fargate.taskrunner import RunnerConfig, run_task_request
-from s3fargate.taskrunner.ecs_api import list_tasks_paginator
 from tests.aws import (
     event_names,
     load_document,

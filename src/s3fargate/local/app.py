@@ -14,20 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.syntax import Syntax
 from rich.text import Text
 
-from s3fargate.exit_codes import CliExit
+from s3fargate.display import describe, job_table, ordered, safe
+from s3fargate.exit_codes import CliExit, UsageError
 from s3fargate.ledger import Job, JobStatus
 from s3fargate.local import preflight
-from s3fargate.local.console import (
-    JobView,
-    LedgerFollower,
-    describe,
-    job_table,
-    ordered,
-    safe,
-)
-from s3fargate.local.credentials import LOCAL_REGION, credentials_shell_prefix, local_session
-from s3fargate.local.pipeline import LocalPipeline, read_state
-from s3fargate.local.preflight import UsageError
+from s3fargate.local.console import JobView, LedgerFollower
+from s3fargate.local.pipeline import LocalPipeline
+from s3fargate.rundir import LOCAL_REGION, RunState, credentials_shell_prefix
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -164,28 +157,27 @@ def upload_files(
     if key is not None and len(files) != 1:
         raise UsageError("--key names one object: upload one file with it")
     preflight.check_readable(files)
-    state = read_state(run_dir)
+    state = RunState.read(run_dir)
     uploads = (
         [(files[0], key)]
         if key is not None
-        else [(path, state["input_prefix"] + name) for path, name in distinct_names(files)]
+        else [(path, state.input_prefix + name) for path, name in distinct_names(files)]
     )
     for _, target in uploads:
         preflight.check_key(target)
     console = console or Console(stderr=True)
     for _, target in uploads:
-        if not target.startswith(state["input_prefix"]):
+        if not target.startswith(state.input_prefix):
             console.print(
                 Text(
                     f"warning: {safe(target)} is outside the input prefix "
-                    f"{safe(state['input_prefix'])}: no task will run for it",
+                    f"{safe(state.input_prefix)}: no task will run for it",
                     style="yellow",
                 )
             )
-    session = local_session(embedded=bool(state["embedded"]))
-    s3 = session.client("s3", endpoint_url=state["endpoint"])
+    s3 = state.client("s3")
     for path, target in uploads:
-        s3.upload_file(str(path), state["bucket"], target)
+        s3.upload_file(str(path), state.bucket, target)
     return [target for _, target in uploads]
 
 

@@ -87,10 +87,12 @@ class LocalConfig:
             ("--retry-exit-codes", "retry_exit_codes", sorted(self.retry_exit_codes)),
             ("--retry-delay", "retry_delay_s", (self.retry_delay,)),
         ):
-            low, high = spec_of(setting).bounds
+            spec = spec_of(setting)
+            low, high = spec.bounds
+            what = f"{spec.expected} " if spec.expected else ""
             for value in values:
                 if value is not None and not low <= value <= high:
-                    problems.append(f"{option} must be {low}-{high}, got {value}")
+                    problems.append(f"{option} must be {what}{low}-{high}, got {value}")
         if problems:
             raise LocalConfigError("; ".join(problems))
 

@@ -12,114 +12,21 @@ import threading
 from typing import TYPE_CHECKING, Self, TypeVar
 
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
-from s3fargate.ledger import Job, JobStatus
+from s3fargate.display import describe, job_table, ordered, safe
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
     from types import TracebackType
 
     from mypy_boto3_sqs import SQSClient
     from rich.console import Console
+    from rich.table import Table
 
-    from s3fargate.ledger import LedgerStore
+    from s3fargate.ledger import Job, JobStatus, LedgerStore
 
 T = TypeVar("T")
-#: Keys longer than this are cut in the middle in tables (``logs`` takes the full key).
-KEY_WIDTH = 60
-
-STATUS_STYLE = {
-    JobStatus.WAITING: "yellow",
-    JobStatus.PENDING: "yellow",
-    JobStatus.RUNNING: "cyan",
-    JobStatus.RETRYING: "magenta",
-    JobStatus.SUCCEEDED: "green",
-    JobStatus.FAILED: "bold red",
-    JobStatus.CANCELLED: "dim",
-    JobStatus.DEAD_LETTERED: "bold magenta",
-}
-
-
-def safe(text: str | None) -> str:
-    """``text`` with control characters shown as escapes (``\\x1b``), never sent raw."""
-    if not text:
-        return ""
-    return "".join(
-        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
-        for ch in text
-    )
-
-
-def safe_lines(text: str) -> str:
-    """:func:`safe`, keeping line breaks and tabs (for task output shown on a terminal)."""
-    return "".join(ch if ch in "\n\t" else safe(ch) for ch in text)
-
-
-def shorten(text: str, width: int = KEY_WIDTH) -> str:
-    """``text`` cut in the middle to ``width`` characters, so both ends stay visible."""
-    if len(text) <= width:
-        return text
-    head = (width - 1) // 2
-    return f"{text[:head]}…{text[len(text) - (width - 1 - head) :]}"
-
-
-def ordered(jobs: Iterable[Job]) -> list[Job]:
-    """Jobs oldest first (the order they were created in)."""
-    return sorted(jobs, key=lambda j: (j.created_at, j.job_id))
-
-
-def duration_s(job: Job) -> float | None:
-    """Seconds the current attempt ran (so far, while running)."""
-    if job.started_at is None:
-        return None
-    end = job.stopped_at or job.updated_at
-    return max(end - job.started_at, 0) / 1000
-
-
-def job_table(
-    jobs: list[Job], *, title: str = "jobs", limit: int = 50, summary: str | None = None
-) -> Table:
-    """A table of the last ``limit`` jobs: key, status, attempts, exit code, time, reason."""
-    table = Table(title=title, title_justify="left", expand=False)
-    table.add_column("key", overflow="fold")
-    table.add_column("status")
-    table.add_column("attempts", justify="right")
-    table.add_column("exit", justify="right")
-    table.add_column("ran", justify="right")
-    table.add_column("reason", overflow="fold", style="dim")
-    for job in jobs[-limit:]:
-        ran = duration_s(job)
-        table.add_row(
-            Text(shorten(safe(job.key))),
-            Text(job.status.value, style=STATUS_STYLE[job.status]),
-            str(job.attempts or ""),
-            "" if job.exit_code is None else str(job.exit_code),
-            "" if ran is None else f"{ran:.1f}s",
-            Text(safe(job.reason)),
-        )
-    notes = [summary] if summary else []
-    if len(jobs) > limit:
-        notes.append(f"{len(jobs) - limit} older jobs not shown (`s3fargate jobs` lists all)")
-    if notes:
-        table.caption = " · ".join(notes)
-    return table
-
-
-def describe(job: Job) -> str:
-    """One line about a job's state (plain text, control characters escaped)."""
-    parts = [f"[{job.status.value}]", safe(job.key)]
-    if job.attempts > 1:
-        parts.append(f"attempt {job.attempts}")
-    if job.exit_code is not None:
-        parts.append(f"exit {job.exit_code}")
-    ran = duration_s(job)
-    if ran is not None and job.status.final:
-        parts.append(f"{ran:.1f}s")
-    if job.reason:
-        parts.append(f"({safe(job.reason)})")
-    return " ".join(parts)
 
 
 class LedgerFollower:

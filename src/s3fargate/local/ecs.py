@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 from s3fargate import contracts as c
 from s3fargate.events.ecs import ecs_timestamp
 from s3fargate.lambda_runtime.paginators import list_tasks_paginator
-from s3fargate.local.credentials import LOCAL_CREDENTIALS, LOCAL_REGION
 from s3fargate.local.faults import Fault, FaultDraws, Faults
 from s3fargate.local.tasklog import HEAD_BYTES, TAIL_BYTES, copy_bounded
+from s3fargate.rundir.credentials import LOCAL_CREDENTIALS, LOCAL_REGION
 from s3fargate.wire import wire_format
 
 if TYPE_CHECKING:

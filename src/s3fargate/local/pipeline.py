@@ -15,11 +15,11 @@ from typing import IO, TYPE_CHECKING, Any, Self
 from aws_lambda_powertools import Logger
 
 from s3fargate.contracts import result_key
+from s3fargate.exit_codes import UsageError
 from s3fargate.lambda_runtime.settings import Function, PipelineSettings
 from s3fargate.ledger import LedgerStore
 from s3fargate.local import preflight
 from s3fargate.local.config import LOCAL_PIPELINE_ID
-from s3fargate.local.credentials import LOCAL_REGION, local_session
 from s3fargate.local.dispatcher import Dispatcher
 from s3fargate.local.ecs import (
     CONTAINER_NAME,
@@ -30,7 +30,8 @@ from s3fargate.local.ecs import (
 from s3fargate.local.resources import Resources, provision
 from s3fargate.local.server import LocalServer, ServerStartError
 from s3fargate.ops.actions import backfill, backfill_candidates
-from s3fargate.ops.target import LocalLogs, Target
+from s3fargate.ops.target import LocalLogs, Target, queue_summary
+from s3fargate.rundir import LOCAL_REGION, RunState, local_session
 from s3fargate.taskrunner.factory import build_runner
 from s3fargate.tracker.factory import build_tracker
 
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from s3fargate.local.config import LocalConfig
 
 log = logging.getLogger(__name__)
-STATE_FILE = "state.json"
 #: Locally, a job quiet for this long is checked with the ECS stand-in's DescribeTasks ...
 RECONCILE_AFTER_S = 30
 #: ... by a reconciler pass this often (every 5 minutes on AWS).
@@ -211,13 +211,13 @@ class LocalPipeline:
                 # Bound but not answering: the bucket is wired before anyone can upload to it.
                 wiring_endpoint = server.start(hold=True)
             except ServerStartError as exc:
-                raise preflight.UsageError(f"--port {self.config.port}: {exc}") from exc
+                raise UsageError(f"--port {self.config.port}: {exc}") from exc
             self._server_stack.callback(server.stop)
             self.endpoint = server.endpoint
         else:
             self.endpoint = wiring_endpoint = str(self.config.endpoint)
             preflight.check_endpoint(self.endpoint)
-        self._server_stack.callback((self.run_dir / STATE_FILE).unlink, missing_ok=True)
+        self._server_stack.callback(RunState.remove, self.run_dir)
         self.resources = provision(
             s3=session.client("s3", endpoint_url=wiring_endpoint),
             sqs=session.client("sqs", endpoint_url=wiring_endpoint),
@@ -391,71 +391,17 @@ class LocalPipeline:
         self._work_stack.callback(end)
 
     def _write_state(self) -> None:
-        state = {
-            "endpoint": self.endpoint,
-            "embedded": self.embedded,
-            "bucket": self.config.bucket,
-            "input_prefix": self.config.input_prefix,
-            "results_prefix": self.config.results_prefix,
-            "queue_url": self.resources.queue.url,
-            "dlq_url": self.resources.dead_letter_queue.url,
-            "jobs_table": self.resources.jobs_table,
-            "topic_arn": self.resources.topic_arn,
-            "logs_dir": str(self.run_dir / "logs"),
-            "pid": os.getpid(),
-            "started_at": time.time(),
-        }
-        path = self.run_dir / STATE_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
-        os.replace(tmp, path)  # the other commands never read half a file
-
-
-def queue_summary(sqs: SQSClient, queue_url: str, dlq_url: str) -> str:
-    """``queue: N waiting, M in flight · dead-letter queue: K``."""
-    counts = []
-    for url in (queue_url, dlq_url):
-        attrs = sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        counts.append(attrs)
-    queue, dlq = counts
-    return (
-        f"queue: {queue.get('ApproximateNumberOfMessages', '0')} waiting, "
-        f"{queue.get('ApproximateNumberOfMessagesNotVisible', '0')} in flight · "
-        f"dead-letter queue: {dlq.get('ApproximateNumberOfMessages', '0')}"
-    )
-
-
-def read_state(run_dir: Path) -> dict[str, Any]:
-    """The state a running ``s3fargate dev`` wrote to ``run_dir``.
-
-    Raises:
-        UsageError: no dev is running with that run directory (none started, or the one that
-            wrote the state has died).
-    """
-    path = run_dir / STATE_FILE
-    hint = "start `s3fargate dev`, or pass the --run-dir it uses"
-    try:
-        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        pid = int(state["pid"])
-    except FileNotFoundError:
-        raise preflight.UsageError(f"no running `s3fargate dev` uses {run_dir} ({hint})") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise preflight.UsageError(f"{path} cannot be read ({exc}); {hint}") from exc
-    if not _alive(pid):
-        raise preflight.UsageError(
-            f"the `s3fargate dev` that used {run_dir} (pid {pid}) is no longer running; {hint}"
-        )
-    return state
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
+        RunState(
+            endpoint=self.endpoint,
+            embedded=self.embedded,
+            bucket=self.config.bucket,
+            input_prefix=self.config.input_prefix,
+            results_prefix=self.config.results_prefix,
+            queue_url=self.resources.queue.url,
+            dlq_url=self.resources.dead_letter_queue.url,
+            jobs_table=self.resources.jobs_table,
+            topic_arn=self.resources.topic_arn,
+            logs_dir=str(self.run_dir / "logs"),
+            pid=os.getpid(),
+            started_at=time.time(),
+        ).write(self.run_dir)

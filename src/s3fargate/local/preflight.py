@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from s3fargate.local.console import safe
+from s3fargate.display import safe
+from s3fargate.exit_codes import UsageError
 from s3fargate.local.server import LOOPBACK
 
 if TYPE_CHECKING:
@@ -27,10 +28,6 @@ if TYPE_CHECKING:
 LOCK_FILE = "dev.lock"
 #: How long an ``--endpoint`` gets to accept a connection before the pipeline gives up.
 ENDPOINT_TIMEOUT_S = 3.0
-
-
-class UsageError(ValueError):
-    """A mistake in what the user asked for; the message says what and how to fix it."""
 
 
 def check_run_dir(run_dir: Path) -> None:

@@ -13,13 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from s3fargate.display import STATUS_STYLE, job_table, safe, shorten
 from s3fargate.exit_codes import CliExit
 from s3fargate.ledger import JobStatus
-from s3fargate.local.console import STATUS_STYLE, job_table, safe, shorten
-from s3fargate.local.pipeline import queue_summary
 from s3fargate.ops import jobs as ledger_view
 from s3fargate.ops.actions import backfill, backfill_candidates, redrive, retry
 from s3fargate.ops.jobs import document, latest_for_key, phases, select
+from s3fargate.ops.target import queue_summary
 
 if TYPE_CHECKING:
     from s3fargate.ledger import Job
@@ -108,7 +108,7 @@ def timeline_table(jobs: list[Job], *, summary: str | None = None) -> Table:
 
 def show_log(target: Target, key: str) -> str:
     """Every attempt's output for the latest job of ``key``, oldest attempt first."""
-    from s3fargate.local.preflight import UsageError
+    from s3fargate.exit_codes import UsageError
 
     job = latest_for_key(target.store.jobs(), key, target.input_prefix)
     if not job.task_arns:
@@ -130,7 +130,7 @@ def retry_jobs(
     console: Console | None = None,
 ) -> int:
     """Queue a new attempt for each key's latest job, or for every failed job."""
-    from s3fargate.local.preflight import UsageError
+    from s3fargate.exit_codes import UsageError
 
     console = console or Console()
     if bool(keys) == failed:

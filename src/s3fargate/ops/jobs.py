@@ -6,8 +6,8 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+from s3fargate.exit_codes import UsageError
 from s3fargate.ledger import Job, JobStatus
-from s3fargate.local.preflight import UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -70,7 +70,7 @@ def latest_for_key(jobs: Iterable[Job], key: str, input_prefix: str) -> Job:
     Raises:
         UsageError: empty, unknown or ambiguous key; the message names the candidates.
     """
-    from s3fargate.local.console import safe
+    from s3fargate.display import safe
 
     if not key:
         raise UsageError("a key is needed (or its path under the input prefix)")

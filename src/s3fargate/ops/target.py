@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3fargate import contracts as c
+from s3fargate.exit_codes import UsageError
 from s3fargate.ledger import LedgerStore
-from s3fargate.local.preflight import UsageError
+from s3fargate.rundir import RunState
 
 if TYPE_CHECKING:
     import boto3
+    from mypy_boto3_sqs import SQSClient
 
 #: The stack outputs the commands need (the example stack's names).
 REQUIRED_OUTPUTS = (
@@ -147,25 +149,36 @@ def local_target(run_dir: Path) -> Target:
     Raises:
         UsageError: no dev is running with it.
     """
-    from s3fargate.local.credentials import local_session
-    from s3fargate.local.pipeline import read_state
-
-    state = read_state(run_dir)
-    session = local_session(embedded=bool(state["embedded"]))
-
-    def client(service: str) -> Any:
-        return session.client(service, endpoint_url=state["endpoint"])  # type: ignore[call-overload]
+    state = RunState.read(run_dir)
+    client = state.client
 
     return Target(
         description=f"the local pipeline in {run_dir}",
-        store=LedgerStore(dynamodb=client("dynamodb"), table=state["jobs_table"]),
+        store=LedgerStore(dynamodb=client("dynamodb"), table=state.jobs_table),
         s3=client("s3"),
         sqs=client("sqs"),
-        bucket=state["bucket"],
-        input_prefix=state["input_prefix"],
-        results_prefix=state["results_prefix"],
-        queue_url=state["queue_url"],
-        dlq_url=state["dlq_url"],
-        logs=LocalLogs(Path(state["logs_dir"])),
+        bucket=state.bucket,
+        input_prefix=state.input_prefix,
+        results_prefix=state.results_prefix,
+        queue_url=state.queue_url,
+        dlq_url=state.dlq_url,
+        logs=LocalLogs(Path(state.logs_dir)),
         redrive_with_move_task=False,
+    )
+
+
+def queue_summary(sqs: SQSClient, queue_url: str, dlq_url: str) -> str:
+    """``queue: N waiting, M in flight · dead-letter queue: K``."""
+    counts = []
+    for url in (queue_url, dlq_url):
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        counts.append(attrs)
+    queue, dlq = counts
+    return (
+        f"queue: {queue.get('ApproximateNumberOfMessages', '0')} waiting, "
+        f"{queue.get('ApproximateNumberOfMessagesNotVisible', '0')} in flight · "
+        f"dead-letter queue: {dlq.get('ApproximateNumberOfMessages', '0')}"
     )

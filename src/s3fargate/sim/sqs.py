@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from s3fargate.sim.bridge import client_error
+from s3fargate.sim.ecs import EPOCH
 
 if TYPE_CHECKING:
     import simpy
@@ -29,6 +30,7 @@ class Message:
     receipt: str | None = None
     deleted: bool = False
     visible_at: float = 0.0
+    first_received_at: float | None = None
 
 
 @dataclass(eq=False)
@@ -94,6 +96,8 @@ class Queue:
                 self.dead_letter.adopt(message)
                 continue
             message.receive_count += 1
+            if message.first_received_at is None:
+                message.first_received_at = self.env.now
             message.receipt = f"{message.message_id}#{message.receive_count}"
             message.visible_at = self.env.now + self.visibility_timeout
             self._inflight[message.receipt] = message
@@ -181,17 +185,21 @@ class Sqs:
 
 
 def lambda_record(queue: Queue, message: Message) -> dict[str, Any]:
-    """A message as Lambda's SQS event source hands it to the function."""
+    """A message as Lambda's SQS event source hands it to the function (AWS's documented
+    record: every attribute a string, ``md5OfBody`` the body's MD5)."""
+    first = message.first_received_at if message.first_received_at is not None else 0.0
     return {
         "messageId": message.message_id,
         "receiptHandle": message.receipt,
         "body": message.body,
         "attributes": {
             "ApproximateReceiveCount": str(message.receive_count),
-            "SentTimestamp": str(int(message.sent_at * 1000)),
+            "SentTimestamp": str(int((EPOCH.timestamp() + message.sent_at) * 1000)),
+            "SenderId": "AIDASIMULATEDSENDER0",
+            "ApproximateFirstReceiveTimestamp": str(int((EPOCH.timestamp() + first) * 1000)),
         },
         "messageAttributes": {},
-        "md5OfBody": "",
+        "md5OfBody": hashlib.md5(message.body.encode("utf-8"), usedforsecurity=False).hexdigest(),
         "eventSource": "aws:sqs",
         "eventSourceARN": queue.arn,
         "awsRegion": "sim",
