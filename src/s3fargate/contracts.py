@@ -73,6 +73,19 @@ def task_log_stream(container_name: str, task_arn: str) -> str:
     return f"{TASK_LOG_STREAM_PREFIX}/{container_name}/{task_arn.rsplit('/', 1)[-1]}"
 
 
+#: The task's exit code when the object is no longer the upload that started it (overwritten
+#: before or while it was read): a newer upload has a job of its own. The tracker records such
+#: a job as ``cancelled`` ("superseded"), not ``failed``. Reserved: a task must not use it for
+#: anything else.
+EXIT_SUPERSEDED: Final = 4
+
+
+def quoted_etag(etag: str) -> str:
+    """An ETag as S3 writes it in ``ETag`` headers and compares it in ``If-Match``: in double
+    quotes (event notifications carry it without)."""
+    return f'"{etag.strip(chr(34))}"'
+
+
 # --- Job identity in the task (container overrides; the tracker reads them back) ------------
 ENV_JOB_ID: Final = "S3FARGATE_JOB_ID"
 ENV_ATTEMPT: Final = "S3FARGATE_ATTEMPT"

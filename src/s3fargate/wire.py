@@ -12,12 +12,15 @@ before the stand-in acts on it.
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from email.utils import format_datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 import botocore.session
 from botocore import xform_name
+from botocore.awsrequest import HeadersDict
 from botocore.exceptions import ClientError, ParamValidationError
 from botocore.parsers import create_parser
 from botocore.validate import ParamValidator
@@ -63,15 +66,20 @@ class WireFormat:
         """The answer boto3 hands back for ``document``, the body the service would send.
 
         ``document`` is the JSON body for JSON services; for query services (SNS) a flat
-        mapping of the result's scalar members, which is rendered as the service's XML.
+        mapping of the result's scalar members, which is rendered as the service's XML; for
+        S3's header-only answers (HeadObject), the members carried in headers.
         """
         model = self.operation(operation)
+        headers = self._headers()
         if self.model.protocol == "query":
             body = _query_xml(model, document)
+        elif self.model.protocol == "rest-xml":
+            body, headers = b"", {**headers, **_rest_headers(model, document)}
         else:
             body = json.dumps(document).encode("utf-8")
         parsed: dict[str, Any] = self._parser().parse(
-            {"body": body, "headers": self._headers(), "status_code": 200}, model.output_shape
+            {"body": body, "headers": HeadersDict(headers), "status_code": 200},
+            model.output_shape,
         )
         return parsed
 
@@ -89,7 +97,10 @@ class WireFormat:
         ``resourceIds``); they reach the response as botocore's endpoint adds them.
         """
         model = self.operation(operation)
-        if self.model.protocol == "query":
+        if self.model.protocol == "rest-xml":
+            # S3 answers a HEAD with no body: botocore names the error by its status.
+            body = b""
+        elif self.model.protocol == "query":
             body = (
                 f"<ErrorResponse><Error><Type>Sender</Type><Code>{escape(code)}</Code>"
                 f"<Message>{escape(message)}</Message></Error>"
@@ -99,7 +110,7 @@ class WireFormat:
             body = json.dumps({"__type": code, "message": message, **fields}).encode("utf-8")
         response = {
             "body": body,
-            "headers": self._headers(),
+            "headers": HeadersDict(self._headers()),
             "status_code": status or _STATUS.get(code, 400),
         }
         parser = self._parser()
@@ -112,11 +123,13 @@ class WireFormat:
 
     def _parser(self) -> Any:
         protocol = self.model.protocol
-        if protocol not in ("json", "query"):
+        if protocol not in ("json", "query", "rest-xml"):
             raise NotImplementedError(f"{self.service}: wire documents for {protocol} not built")
         return create_parser(protocol)
 
     def _headers(self) -> dict[str, str]:
+        if self.model.protocol == "rest-xml":
+            return {"x-amz-request-id": _REQUEST_ID}
         if self.model.protocol == "query":
             return {"x-amzn-requestid": _REQUEST_ID, "content-type": "text/xml"}
         version = self.model.metadata.get("jsonVersion", "1.0")
@@ -142,6 +155,19 @@ def _query_xml(model: OperationModel, document: Mapping[str, Any]) -> bytes:
         f"<ResponseMetadata><RequestId>{_REQUEST_ID}</RequestId></ResponseMetadata>"
         f"</{op}Response>"
     ).encode()
+
+
+def _rest_headers(model: OperationModel, document: Mapping[str, Any]) -> dict[str, str]:
+    """A REST answer carried in headers (S3's HeadObject): each member in its header."""
+    members = model.output_shape.members if model.output_shape is not None else {}
+    headers: dict[str, str] = {}
+    for name, value in document.items():
+        shape = members.get(name)
+        if shape is None or shape.serialization.get("location") != "header":
+            raise NotImplementedError(f"{model.name}: only header members, not {name!r}")
+        text = format_datetime(value, usegmt=True) if isinstance(value, datetime) else str(value)
+        headers[shape.serialization.get("name", name)] = text
+    return headers
 
 
 @cache

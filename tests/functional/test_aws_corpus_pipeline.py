@@ -199,8 +199,9 @@ def test_runner_reads_run_task_answers_as_ecs_sends_them(
 def test_runner_counts_running_tasks_over_every_list_tasks_page(
     settings: PipelineSettings, moto_endpoint: str
 ) -> None:
-    # GIVEN a cap of 6, and ECS listing 5 running tasks over two pages
-    capped = PipelineSettings(**{**vars_of(settings), "max_running_tasks": 6})
+    # GIVEN a cap of 6 and no ledger (which would keep the cap itself), and ECS listing 5
+    # running tasks over two pages
+    capped = PipelineSettings(**{**vars_of(settings), "max_running_tasks": 6, "jobs_table": None})
     ecs = CorpusEcs({"list_tasks": ["list-tasks-page-1", "list-tasks-page-2"], "run_task": []})
     runner = build_runner(capped.environment(Function.RUNNER), _clients(moto_endpoint, ecs))
     batch = load_event("sqs-batch-s3-notifications")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +60,8 @@ def test_a_stale_writer_loses_its_condition_and_reapplies(
     running = ecs_event("fargate-running", job_id="j1", task_arn="arn:task/1")
     store.apply("j1", TaskChanged(parse_task_state_change(running)))
     # WHEN the stale writer puts its version of the row
-    written = store._put(stale, expected_revision=stale.revision - 1)
+    older = dataclasses.replace(stale, revision=stale.revision - 1)
+    written = store._put(stale, old=older)
     # THEN DynamoDB refuses it, and the row stays as the other writer left it
     assert written is False
     row = store.get("j1")

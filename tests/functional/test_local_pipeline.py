@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -298,3 +299,88 @@ def test_aws_only_options_are_shown_as_ignored(
     assert code == CliExit.OK, out
     assert "ignored locally" in out
     assert "--cpu 1024" in out
+
+
+def test_an_object_overwritten_before_its_task_starts_is_superseded_not_misread(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a cap of one, its slot held by a gated task, and x.txt uploaded, then overwritten
+    # while its job waits behind the cap
+    gate = tmp_path / "open"
+    env = {"GATE_KEY": "incoming/gate.txt", "GATE_FILE": str(gate)}
+    cmd = f"{PY} {PROGRAMS / 'gated_task.py'}"
+    with dev_pipeline(tmp_path, "--max-running", "1", "--task-cmd", cmd, env=env) as dev:
+        bucket = dev.state.bucket
+        dev.s3.put_object(Bucket=bucket, Key="incoming/gate.txt", Body=b"gate\n")
+        wait_for(lambda: any(j["status"] == "running" for j in dev.jobs()), 60, "the gated task")
+        first = dev.s3.put_object(Bucket=bucket, Key="incoming/x.txt", Body=b"first\n")
+        second = dev.s3.put_object(Bucket=bucket, Key="incoming/x.txt", Body=b"second one\n")
+        # WHEN the slot frees up
+        gate.touch()
+        wait_for(
+            lambda: (
+                sorted(j["status"] for j in dev.jobs() if j["key"] == "incoming/x.txt")
+                == ["cancelled", "succeeded"]
+            ),
+            90,
+            "both jobs of x.txt to end",
+        )
+        jobs = {j["etag"]: j for j in dev.jobs() if j["key"] == "incoming/x.txt"}
+        result = dev.result("incoming/x.txt")
+    # THEN the first upload's job never read the second's bytes: it is superseded
+    older = jobs[first["ETag"].strip('"')]
+    assert older["status"] == "cancelled"
+    assert older["exit_code"] == 4
+    assert "superseded" in older["reason"]
+    assert older["result_key"] is None
+    # AND the second upload's job processed its own bytes
+    newer = jobs[second["ETag"].strip('"')]
+    assert newer["status"] == "succeeded"
+    assert result is not None
+    assert result["size"] == len(b"second one\n")
+
+
+def test_ctrl_c_stops_dev_even_when_its_shell_ignores_sigint(tmp_path: Path) -> None:
+    # GIVEN `s3fargate dev` started as a script's background job would be: SIGINT ignored
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [CLI, "dev", "--run-dir", str(run_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=functools.partial(signal.signal, signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509
+    )
+    try:
+        wait_for((run_dir / "state.json").exists, 60, "s3fargate dev to start")
+        # WHEN it gets Ctrl-C (SIGINT)
+        proc.send_signal(signal.SIGINT)
+        # THEN it stops, as Ctrl-C promises, with the interrupted exit code
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_task_that_succeeds_without_a_result_is_recorded_without_one(tmp_path: Path) -> None:
+    # GIVEN a task command that exits 0 and writes nothing
+    data = tmp_path / "x.csv"
+    data.write_text("x\n")
+    proc = subprocess.run(
+        [CLI, "demo", str(data), "--run-dir", str(tmp_path / "d"), "--task-cmd", "true"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    # THEN the demo says the job succeeded with no result document, and exits 0
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "succeeded, with no result document" in proc.stdout
+    # AND the ledger of a running pipeline names no result for such a job
+    with dev_pipeline(tmp_path, "--task-cmd", "true") as dev:
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/y.csv", Body=b"y\n")
+        (job,) = wait_for(
+            lambda: [j for j in dev.jobs() if j["status"] == "succeeded"], 60, "the job"
+        )
+    assert job["result_key"] is None
+    assert job["reason"] == "succeeded without a result document"

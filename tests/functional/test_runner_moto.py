@@ -194,7 +194,7 @@ def test_runner_records_pending_and_parks_what_the_cap_refuses(
         assert rows["incoming/first.csv"].task_arn == _tasks(ecs_world)[0]["taskArn"]
         for key in ("incoming/second.csv", "incoming/third.csv"):
             assert (rows[key].status, rows[key].parked) == (JobStatus.WAITING, True)
-            assert "MAX_RUNNING_TASKS=1" in (rows[key].reason or "")
+            assert "max_running_tasks=1" in (rows[key].reason or "")
         assert [j.key for j in store.parked_jobs(5)] == [
             "incoming/second.csv",
             "incoming/third.csv",

@@ -136,7 +136,9 @@ def test_duplicates_and_out_of_order_events_change_nothing_more(
     row = _store(world).get("job-1")
     assert row is not None
     assert row.status is JobStatus.SUCCEEDED
-    assert row.result_key == "results/red flower ü.jpg.json"
+    # The task wrote no result document (none is in the bucket): the ledger names none.
+    assert row.result_key is None
+    assert row.reason == "succeeded without a result document"
     assert _messages(world, "inbox") == []
 
 
@@ -177,7 +179,14 @@ def test_reconciler_retries_a_task_ecs_no_longer_knows(
     # WHEN the reconciler runs (moto's ECS does not know the task)
     report = tracker_module.reconcile({}, lambda_context())
     # THEN the job is lost, retried, and a request for attempt 2 is queued
-    assert report == {"checked": 1, "stopped": 0, "lost": 1, "requeued": 0, "released": 0}
+    assert report == {
+        "checked": 1,
+        "stopped": 0,
+        "lost": 1,
+        "requeued": 0,
+        "released": 0,
+        "resumed": 0,
+    }
     after = store.get("job-1")
     assert after is not None
     assert after.status is JobStatus.RETRYING

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from s3fargate.events.ecs import parse_task_state_change
 from s3fargate.lambda_runtime.paginators import botocore_paginator
-from s3fargate.ledger import JobStatus, Launched, LedgerStore, ObjectRef, Waiting
+from s3fargate.ledger import (
+    Admitted,
+    JobStatus,
+    Launched,
+    LedgerStore,
+    ObjectRef,
+    Slots,
+    SlotsFullError,
+    TaskChanged,
+    Waiting,
+)
 from s3fargate.sim.dynamodb import DynamoDb
 from s3fargate.taskrunner import RunnerConfig
 from s3fargate.taskrunner.launcher import RunTaskLauncher
 from s3fargate.tracker.waiting_room import WaitingRoom
+from tests.builders import ecs_event
 from tests.fakes import FakeEcs
 from tests.functional.conftest import new_ledger
 
@@ -176,3 +189,74 @@ def test_the_simulators_table_answers_the_store_as_dynamodb_does(store: LedgerSt
     stale = replace(row, revision=0)
     assert store.apply_if_unchanged(stale, Launched(_ref(9), 2, "x")) is None
     assert simulated.apply_if_unchanged(stale, Launched(_ref(9), 2, "x")) is None
+
+
+def test_slots_hold_the_cap_on_dynamodb_and_on_the_simulators_table(
+    store: LedgerStore,
+) -> None:
+    # GIVEN the same store on moto and on the simulator's table, with a cap of 2
+    slots = Slots("pipeline-a", 2)
+    capped = replace_store(store, slots=slots)
+    simulated = LedgerStore(
+        dynamodb=_direct(DynamoDb(store.table)), table=store.table, clock=Clock(), slots=slots
+    )
+    for ledger in (capped, simulated):
+        # WHEN three jobs ask for a slot
+        ledger.apply("a", Admitted(_ref(1), 1))
+        ledger.apply("b", Admitted(_ref(2), 1))
+        with pytest.raises(SlotsFullError):
+            ledger.apply("c", Admitted(_ref(3), 1))
+        # THEN two hold one, the third wrote nothing
+        assert ledger.slots_held() == 2
+        assert ledger.get("c") is None
+        # WHEN one task stops, its slot goes back and the third job gets it
+        ledger.apply("a", Launched(_ref(1), 1, "arn:task/a"))
+        stopped = ecs_event("fargate-stopped-exit-0", job_id="a", task_arn="arn:task/a")
+        ledger.apply("a", TaskChanged(parse_task_state_change(stopped)))
+        assert ledger.slots_held() == 1
+        ledger.apply("c", Admitted(_ref(3), 1))
+        assert ledger.slots_held() == 2
+        # AND a failed launch gives its slot back as it parks
+        ledger.apply("c", Waiting(_ref(3), 1, "quota", parked=True))
+        assert ledger.slots_held() == 1
+        # AND another pipeline's counter is its own
+        other = replace_store(ledger, slots=Slots("pipeline-b", 1))
+        other.apply("d", Admitted(_ref(4), 1))
+        assert (ledger.slots_held(), other.slots_held()) == (1, 1)
+        # AND listings never show the counters
+        assert {j.job_id for j in ledger.jobs()} == {"a", "b", "c", "d"}
+
+
+def test_racing_admissions_never_pass_the_cap(store: LedgerStore) -> None:
+    # GIVEN 24 writers admitting 24 jobs at once under a cap of 5
+    capped = replace_store(store, slots=Slots("racing", 5))
+    admitted: list[str] = []
+    refused: list[str] = []
+    lock = threading.Lock()
+
+    def admit(n: int) -> None:
+        try:
+            capped.apply(f"race-{n}", Admitted(_ref(n), 1))
+        except SlotsFullError:
+            with lock:
+                refused.append(f"race-{n}")
+        else:
+            with lock:
+                admitted.append(f"race-{n}")
+
+    threads = [threading.Thread(target=admit, args=(n,)) for n in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # THEN exactly five hold a slot, the counter says five, the rest wrote nothing
+    assert len(admitted) == 5
+    assert len(refused) == 19
+    assert capped.slots_held() == 5
+    holding = [j for j in capped.jobs() if j.job_id.startswith("race-") and j.holds_slot]
+    assert sorted(j.job_id for j in holding) == sorted(admitted)
+
+
+def replace_store(store: LedgerStore, *, slots: Slots) -> LedgerStore:
+    """The same table and clock, with ``slots``."""
+    return LedgerStore(dynamodb=store._dynamodb, table=store.table, clock=store._clock, slots=slots)

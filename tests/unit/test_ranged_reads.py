@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -9,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3fargate.task import ObjectUnavailableError, TaskConfig, TaskConfigError
+from s3fargate.task import TaskConfig, TaskConfigError
+from s3fargate.task.exceptions import ObjectChangedError
 from s3fargate.task.stream import S3Object
 from tests.fakes import FakeS3
 
@@ -93,16 +95,16 @@ def test_a_dropped_connection_rereads_only_the_rest_of_its_part() -> None:
     assert resumed[0]["IfMatch"] == '"etag-1"'
 
 
-def test_object_overwritten_during_the_read_ends_with_exit_3_and_no_wrong_bytes() -> None:
+def test_object_overwritten_during_the_read_ends_superseded_and_no_wrong_bytes() -> None:
     # GIVEN the object is replaced after the first two GETs
     data = _data(8 * PART)
     s3 = FakeS3(data, overwrite_after_calls=2)
     obj = S3Object(s3=s3, config=_config(concurrency=2))  # type: ignore[arg-type]
     received: list[bytes] = []
-    # WHEN it is read, THEN the read fails as "object unavailable" (exit 3) naming the change
-    with pytest.raises(ObjectUnavailableError, match="changed while it was being read") as info:
+    # WHEN it is read, THEN the read fails as superseded (exit 4) naming the change
+    with pytest.raises(ObjectChangedError, match="superseded by a newer upload") as info:
         received.extend(obj.chunks())
-    assert info.value.exit_code == 3
+    assert info.value.exit_code == 4
     # AND every byte handed out before the failure was the original object's
     assert data.startswith(b"".join(received))
     assert s3.open_bodies == 0
@@ -189,3 +191,20 @@ def test_read_settings_from_the_environment(
 def test_bad_read_settings_are_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(TaskConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         TaskConfig.from_env({"S3_BUCKET": "b", "S3_KEY": "k", **env})
+
+
+def test_an_object_overwritten_before_the_task_starts_is_never_read() -> None:
+    # GIVEN the upload's ETag (as the event carries it, unquoted), and an object since replaced
+    s3 = FakeS3(_data(3 * PART), etag='"etag-2"')
+    config = dataclasses.replace(_config(concurrency=2), etag="etag-1")
+    # WHEN the task opens it, THEN even the first GET is pinned, and refused: superseded
+    with pytest.raises(ObjectChangedError, match="superseded") as info:
+        S3Object(s3=s3, config=config)  # type: ignore[arg-type]
+    assert info.value.exit_code == 4
+    assert s3.calls[0]["IfMatch"] == '"etag-1"'
+    assert s3.bytes_served == 0
+    # AND with the right ETag the first GET carries it and succeeds
+    same = FakeS3(_data(3 * PART), etag='"etag-1"')
+    obj = S3Object(s3=same, config=config)  # type: ignore[arg-type]
+    assert b"".join(obj.chunks()) == _data(3 * PART)
+    assert all(call["IfMatch"] == '"etag-1"' for call in same.calls)

@@ -238,6 +238,9 @@ class RecordingRecorder:
 
     calls: list[tuple[str, str | None, str | None, int | None]] = field(default_factory=list)
 
+    def admit(self, obj: ObjectCreated) -> bool:
+        return False  # keeps no cap: the runner counts ListTasks itself
+
     def launched(self, obj: ObjectCreated, launched: Launched) -> None:
         self.calls.append(("launched", obj.key, launched.task_arn, None))
 

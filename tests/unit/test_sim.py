@@ -23,8 +23,10 @@ from s3fargate.sim.ecs import QUOTA_REASON, Ecs
 from s3fargate.sim.scenario import Backlog
 from s3fargate.sim.sqs import Queue
 from s3fargate.sim.tokens import TokenBucket
+from s3fargate.taskrunner.ledger_recorder import LedgerRecorder
 from s3fargate.taskrunner.runner import TaskRunner
 from s3fargate.tracker.tracker import Tracker
+from s3fargate.tracker.waiting_room import WaitingRoom
 
 
 def _ecs(scenario: Scenario | None = None) -> tuple[simpy.Environment, Ecs, list[dict[str, Any]]]:
@@ -354,9 +356,10 @@ def test_it_is_our_runner_and_tracker_that_run(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_a_bug_in_our_code_shows_in_the_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A tracker that forgets to release slots: only the reconciler's top-ups launch.
+    # A tracker that forgets to hand freed slots on: only the reconciler's top-ups launch.
     healthy = simulate(dataclasses.replace(SMALL, uploads=60))
     monkeypatch.setattr(Tracker, "_release_slot", lambda self, job_id: None)
+    monkeypatch.setattr(WaitingRoom, "next_parked", lambda self: None)
     broken = simulate(dataclasses.replace(SMALL, uploads=60))
     assert broken.makespan_s > healthy.makespan_s * 1.5
 
@@ -490,3 +493,43 @@ def test_without_the_sim_extra_the_cli_still_works_and_simulate_says_what_to_ins
     assert done.returncode == 2, done.stderr
     assert "pip install 's3fargate[sim]'" in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("cap", "quota"),
+    [
+        pytest.param(6, 100.0, id="cap-below-a-large-quota"),
+        pytest.param(3, 4000.0, id="small-cap-huge-quota"),
+    ],
+)
+def test_the_cap_is_a_ceiling_with_eight_runners_and_the_releases_racing(
+    cap: int, quota: float
+) -> None:
+    # GIVEN a burst, eight runner environments and two trackers launching at once, and a quota
+    # far above the cap (so only the cap can hold the line)
+    scenario = dataclasses.replace(
+        SMALL, uploads=90, max_running=cap, vcpu_quota=quota, max_concurrency=8
+    )
+    # WHEN it runs
+    result = simulate(scenario)
+    # THEN never more than the cap ran at once, every upload succeeded once, no promise broke
+    assert result.peak_running == cap
+    assert (result.succeeded, result.duplicate_tasks, result.lost) == (90, 0, 0)
+    assert result.violations == []
+    assert result.makespan_s >= scenario.floor_s()
+
+
+def test_a_cap_counted_per_runner_is_caught_as_a_broken_promise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN runners that count ListTasks each on its own (no admission through the ledger)
+    monkeypatch.setattr(LedgerRecorder, "admit", lambda self, obj: False)
+    monkeypatch.setattr(
+        WaitingRoom, "admits", property(lambda self: False)
+    )  # the waiting room releases by ListTasks too
+    scenario = dataclasses.replace(SMALL, uploads=90, max_running=3, vcpu_quota=4000)
+    # WHEN the burst runs
+    result = simulate(scenario)
+    # THEN the simulator reports the cap passed (and the makespan below the physical floor)
+    assert result.peak_running > 3
+    assert any("over the cap of 3" in v for v in result.violations)

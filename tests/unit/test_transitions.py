@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from s3fargate.events.ecs import parse_task_state_change
 from s3fargate.ledger import (
+    Admitted,
     DeadLettered,
     Job,
     JobStatus,
@@ -42,9 +43,16 @@ ARN = "arn:aws:ecs:eu-west-1:111122223333:task/s3fargate-cluster/c9f8a1b2d3e44f5
 ARN2 = "arn:aws:ecs:eu-west-1:111122223333:task/s3fargate-cluster/second"
 
 
-def _task(name: str, *, attempt: int = 1, arn: str = ARN, version: int | None = None) -> Change:
+def _task(
+    name: str,
+    *,
+    attempt: int = 1,
+    arn: str = ARN,
+    version: int | None = None,
+    result_written: bool = True,
+) -> Change:
     event = ecs_event(name, job_id=JOB, attempt=attempt, task_arn=arn, version=version)
-    return TaskChanged(parse_task_state_change(event))
+    return TaskChanged(parse_task_state_change(event), result_written=result_written)
 
 
 def _run(*changes: Change, policy: Policy = POLICY, row: Job | None = None) -> Job | None:
@@ -334,3 +342,88 @@ def test_a_retry_parked_by_the_cap_keeps_its_attempt_count() -> None:
     row = _run(Waiting(REF, 2, "cap", parked=True), row=row)
     assert row is not None
     assert (row.status, row.parked, row.attempts) == (JobStatus.WAITING, True, 1)
+
+
+# --- slots under the cap ------------------------------------------------------------------------
+def test_an_admitted_attempt_holds_a_slot_until_its_task_stops() -> None:
+    admitted = _run(Admitted(REF, 1))
+    assert admitted is not None
+    assert (admitted.status, admitted.attempts, admitted.holds_slot) == (JobStatus.PENDING, 1, True)
+    assert admitted.attempt_task_arn is None
+    launched = _run(Launched(REF, 1, ARN), row=admitted)
+    assert launched is not None
+    assert (launched.attempt_task_arn, launched.holds_slot) == (ARN, True)
+    running = _run(_task("fargate-running"), row=launched)
+    assert running is not None
+    assert running.holds_slot
+    stopped = _run(_task("fargate-stopped-exit-0"), row=running)
+    assert stopped is not None
+    assert (stopped.status, stopped.holds_slot) == (JobStatus.SUCCEEDED, False)
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        pytest.param(_task("spot-interruption"), id="retrying"),
+        pytest.param(_task("fargate-stopped-exit-1"), id="failed"),
+        pytest.param(TaskLost(ARN, "gone"), id="lost"),
+        pytest.param(_task("fargate-user-initiated"), id="cancelled"),
+    ],
+)
+def test_every_end_of_a_task_gives_its_slot_back(ending: Change) -> None:
+    row = _run(Admitted(REF, 1), Launched(REF, 1, ARN), ending)
+    assert row is not None
+    assert row.status in (
+        JobStatus.RETRYING,
+        JobStatus.FAILED,
+        JobStatus.CANCELLED,
+    )
+    assert not row.holds_slot
+
+
+def test_a_redelivered_admission_takes_no_second_slot() -> None:
+    decision = _last(Admitted(REF, 1), Admitted(REF, 1))
+    assert decision.row is None  # nothing to write: no second slot
+
+
+def test_a_failed_launch_after_admission_waits_and_gives_its_slot_back() -> None:
+    # GIVEN an admitted attempt whose RunTask failed
+    for change in (
+        Waiting(REF, 1, "capacity", receive_count=1),
+        Waiting(REF, 1, "in the waiting room: quota", parked=True),
+        DeadLettered(REF, 1, "access denied", receive_count=5),
+    ):
+        row = _run(Admitted(REF, 1), change)
+        assert row is not None
+        # THEN it is as if never admitted: no attempt counted, no slot held
+        assert row.attempts == 0
+        assert not row.holds_slot
+        assert row.status in (JobStatus.WAITING, JobStatus.DEAD_LETTERED)
+    # AND a retry's admission counts its attempt again
+    retried = _run(Admitted(REF, 1), Waiting(REF, 1, "x"), Admitted(REF, 1), Launched(REF, 1, ARN))
+    assert retried is not None
+    assert (retried.attempts, retried.task_arns, retried.holds_slot) == (1, (ARN,), True)
+
+
+def test_a_launched_attempt_is_not_reverted_by_a_late_wait() -> None:
+    row = _run(Admitted(REF, 1), Launched(REF, 1, ARN), Waiting(REF, 1, "late"))
+    assert row is not None
+    assert (row.status, row.holds_slot) == (JobStatus.PENDING, True)
+
+
+def test_a_success_without_a_result_document_names_no_result() -> None:
+    row = _run(Launched(REF, 1, ARN), _task("fargate-stopped-exit-0", result_written=False))
+    assert row is not None
+    assert (row.status, row.result_key) == (JobStatus.SUCCEEDED, None)
+    assert row.reason == "succeeded without a result document"
+
+
+def test_an_overwritten_object_ends_its_job_superseded_not_failed() -> None:
+    event = ecs_event("fargate-stopped-exit-1", job_id=JOB, attempt=1, task_arn=ARN)
+    event["detail"]["containers"][0]["exitCode"] = 4
+    decision = _last(Launched(REF, 1, ARN), TaskChanged(parse_task_state_change(event)))
+    assert decision.row is not None
+    assert decision.row.status is JobStatus.CANCELLED
+    assert (decision.row.reason or "").startswith("superseded")
+    assert not decision.notify
+    assert decision.retry is None

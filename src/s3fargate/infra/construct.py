@@ -352,7 +352,21 @@ class S3TriggeredFargateTask(Construct):
                 fn.add_environment(name, value)
         for fn in (self.tracking.tracker, self.tracking.reconciler):
             self.queue.grant_send_messages(fn)  # retry requests
+            self._grant_result_checks(fn)
         return settings
+
+    def _grant_result_checks(self, fn: lambda_.Function) -> None:
+        """HeadObject on the results prefix: a job is recorded with a result only when its
+        result document is in the bucket (HeadObject needs ``s3:GetObject``)."""
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="CheckResultsWritten",
+                actions=["s3:GetObject"],
+                resources=[self.bucket.arn_for_objects(f"{self.results_prefix}*")],
+            )
+        )
+        if self.bucket.encryption_key is not None:
+            self.bucket.encryption_key.grant_decrypt(fn)
 
     def _runner(
         self, *, timeout: Duration, memory_mib: int, code: lambda_.Code

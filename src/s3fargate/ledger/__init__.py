@@ -1,6 +1,7 @@
 """The job ledger: one row per upload event, changed only by the pure transition function."""
 
 from s3fargate.ledger.changes import (
+    Admitted,
     Change,
     DeadLettered,
     Launched,
@@ -11,11 +12,12 @@ from s3fargate.ledger.changes import (
 )
 from s3fargate.ledger.identity import client_token, job_id
 from s3fargate.ledger.models import FINAL_STATUSES, Job, JobStatus, ObjectRef
-from s3fargate.ledger.store import LedgerConflictError, LedgerStore
+from s3fargate.ledger.store import LedgerConflictError, LedgerStore, Slots, SlotsFullError
 from s3fargate.ledger.transitions import Decision, Policy, RetryOrder, apply
 
 __all__ = [
     "FINAL_STATUSES",
+    "Admitted",
     "Change",
     "DeadLettered",
     "Decision",
@@ -28,6 +30,8 @@ __all__ = [
     "Policy",
     "RetryOrder",
     "RetryRequested",
+    "Slots",
+    "SlotsFullError",
     "TaskChanged",
     "TaskLost",
     "Waiting",

@@ -26,6 +26,18 @@ class Waiting:
 
 
 @dataclass(frozen=True, slots=True)
+class Admitted:
+    """``attempt`` takes a slot under the cap, before RunTask is called for it.
+
+    The store writes the row and takes the slot in one transaction, so the number of admitted
+    jobs can never pass the cap, however many runners and trackers launch at once.
+    """
+
+    ref: ObjectRef
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
 class Launched:
     """RunTask accepted ``attempt`` (or had accepted it before, for the same token)."""
 
@@ -46,9 +58,14 @@ class DeadLettered:
 
 @dataclass(frozen=True, slots=True)
 class TaskChanged:
-    """ECS reported a state of one of the job's tasks."""
+    """ECS reported a state of one of the job's tasks.
+
+    ``result_written`` says whether the task's result document is in the bucket (the tracker
+    looks when a task exits 0): only a result that exists is recorded as the job's.
+    """
 
     event: TaskStateChange
+    result_written: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,4 +83,4 @@ class RetryRequested:
     reason: str
 
 
-Change = Waiting | Launched | DeadLettered | TaskChanged | TaskLost | RetryRequested
+Change = Waiting | Admitted | Launched | DeadLettered | TaskChanged | TaskLost | RetryRequested

@@ -20,7 +20,8 @@ class JobStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     #: The task exited non-zero (not retried), ran out of memory, or every attempt failed.
     FAILED = "failed"
-    #: Stopped by a user (StopTask).
+    #: Stopped by a user (StopTask), or superseded: the object was overwritten after this
+    #: upload, and the newer upload has a job of its own.
     CANCELLED = "cancelled"
     #: The message could not be launched ``maxReceiveCount`` times and is in the DLQ.
     DEAD_LETTERED = "dead-lettered"
@@ -81,6 +82,9 @@ class Job:
     #: Waiting in the ledger's waiting room (no queue message): the tracker launches it when a
     #: slot under the cap frees up.
     parked: bool = False
+    #: Holds one of the pipeline's slots under the cap (``max_running_tasks``): admitted, and
+    #: its task not stopped yet. Taken and given back in the same write as the row.
+    holds_slot: bool = False
     created_at: int = 0
     launched_at: int | None = None
     started_at: int | None = None
@@ -94,8 +98,15 @@ class Job:
 
     @property
     def task_arn(self) -> str | None:
-        """The current (latest) attempt's task."""
+        """The latest task (of this attempt, or of an earlier one while this one has none)."""
         return self.task_arns[-1] if self.task_arns else None
+
+    @property
+    def attempt_task_arn(self) -> str | None:
+        """The task of the current attempt, once its launch is known (None: admitted only)."""
+        if self.attempts < 1 or len(self.task_arns) < self.attempts:
+            return None
+        return self.task_arns[self.attempts - 1]
 
     @property
     def ref(self) -> ObjectRef:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from s3fargate.ledger.changes import Admitted
 from s3fargate.ledger.models import Job, JobStatus
 from s3fargate.ledger.transitions import NO_CHANGE, Decision, Policy, apply
 
@@ -33,6 +35,10 @@ PARKED_FILTER = "#p = :p"
 PARKED_PAGE = 25
 #: Concurrent writers to one row retry this many times; more means something is looping.
 MAX_WRITE_TRIES = 25
+#: The item that counts a pipeline's slots under the cap: ``slots#<pipeline id>``. It has no
+#: ``status``, so the status index never shows it; listings skip it.
+SLOTS_PREFIX = "slots#"
+HELD_ATTRIBUTE = "held"
 
 _FIELDS = {f.name for f in dataclasses.fields(Job)}
 _serialize = TypeSerializer().serialize
@@ -41,6 +47,37 @@ _deserialize = TypeDeserializer().deserialize
 
 class LedgerConflictError(RuntimeError):
     """A row kept changing under this writer; the change is retried with its message."""
+
+
+class SlotsFullError(RuntimeError):
+    """Every slot under the cap is held: the job was not admitted (nothing was written)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandOver:
+    """What :meth:`LedgerStore.apply_handing_over` did."""
+
+    decision: Decision
+    #: The parked job now admitted in the freed slot (its row as written), if any.
+    heir: Job | None
+    #: Whether the waiting room was looked at (False: the change freed no slot).
+    looked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Slots:
+    """The cap as the ledger keeps it: one counter item per pipeline, changed only in the same
+    transaction as a row that takes or gives back a slot. So the counter always equals the
+    number of rows holding a slot, and it can never pass ``limit``."""
+
+    pipeline_id: str
+    #: None: no cap (nothing is admitted; slots still held are given back).
+    limit: int | None = None
+
+    @property
+    def key(self) -> dict[str, Any]:
+        """The counter item's key."""
+        return {KEY_ATTRIBUTE: {"S": f"{SLOTS_PREFIX}{self.pipeline_id}"}}
 
 
 def now_ms() -> int:
@@ -63,11 +100,13 @@ class LedgerStore:
         table: str,
         policy: Policy | None = None,
         clock: Callable[[], int] = now_ms,
+        slots: Slots | None = None,
     ) -> None:
         self._dynamodb = dynamodb
         self.table = table
         self.policy = policy or Policy()
         self._clock = clock
+        self.slots = slots
 
     def get(self, job_id: str) -> Job | None:
         """The row of ``job_id`` (a strongly consistent read), or None."""
@@ -96,9 +135,64 @@ class LedgerStore:
                 if guessed:
                     continue  # nothing to do on the guess: make sure on the row as it is
                 return NO_CHANGE
-            if self._put(decision.row, expected_revision=row.revision if row else None):
+            if self._put(decision.row, old=row):
                 return decision
         raise LedgerConflictError(f"job {job_id}: the row kept changing; giving up this write")
+
+    def apply_handing_over(
+        self, job_id: str, change: Change, successor: Callable[[], Job | None]
+    ) -> HandOver:
+        """:meth:`apply`, and when the change gives back the job's slot, hand the slot straight
+        to the job ``successor()`` names (the longest-parked one): both rows are written in one
+        transaction and the slot counter does not move, so a freed slot is never seen free by
+        anyone else, and costs one write instead of two.
+
+        Raises:
+            LedgerConflictError: the row changed under every one of ``MAX_WRITE_TRIES`` writes.
+        """
+        looked = False
+        heir: Job | None = None
+        for _ in range(MAX_WRITE_TRIES):
+            row = self.get(job_id)
+            decision = apply(row, change, job_id=job_id, policy=self.policy, now_ms=self._clock())
+            if decision.row is None:
+                return HandOver(NO_CHANGE, None, looked=looked)
+            frees = row is not None and row.holds_slot and not decision.row.holds_slot
+            if frees and self.slots is not None and not looked:
+                heir, looked = successor(), True
+            if frees and heir is not None:
+                admitted = apply(
+                    heir,
+                    Admitted(heir.ref, heir.attempts + 1),
+                    job_id=heir.job_id,
+                    policy=self.policy,
+                    now_ms=self._clock(),
+                )
+                if admitted.row is not None and admitted.row.holds_slot:
+                    written = self._put_both(decision.row, row, admitted.row, heir)
+                    if written == "both":
+                        return HandOver(decision, admitted.row, looked=True)
+                    if written == "first":
+                        continue  # the stopped job's row changed: re-read it
+                heir = None  # another tracker took the heir: give the slot back instead
+            if self._put(decision.row, old=row):
+                return HandOver(decision, None, looked=looked)
+        raise LedgerConflictError(f"job {job_id}: the row kept changing; giving up this write")
+
+    def _put_both(self, first: Job, first_old: Job | None, second: Job, second_old: Job) -> str:
+        """Write two rows in one transaction: ``"both"``, or which one's condition failed."""
+        items: Any = [
+            {"Put": self._conditional_put(first, first_old)},
+            {"Put": self._conditional_put(second, second_old)},
+        ]
+        try:
+            self._dynamodb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            return "first" if reasons[:1] == ["ConditionalCheckFailed"] else "second"
+        return "both"
 
     def apply_if_unchanged(self, row: Job, change: Change) -> Decision | None:
         """Apply ``change`` to ``row`` as read, and write it only if nobody wrote since.
@@ -109,13 +203,23 @@ class LedgerStore:
         decision = apply(row, change, job_id=row.job_id, policy=self.policy, now_ms=self._clock())
         if decision.row is None:
             return NO_CHANGE
-        return decision if self._put(decision.row, expected_revision=row.revision) else None
+        return decision if self._put(decision.row, old=row) else None
 
     def jobs(self) -> Iterator[Job]:
         """Every row (a paginated scan)."""
         for page in self._dynamodb.get_paginator("scan").paginate(TableName=self.table):
             for item in page.get("Items", []):
-                yield from_item(item)
+                if STATUS_ATTRIBUTE in item:  # not a slots counter
+                    yield from_item(item)
+
+    def slots_held(self) -> int:
+        """How many slots the pipeline's jobs hold now (a strongly consistent read)."""
+        if self.slots is None:
+            return 0
+        item = self._dynamodb.get_item(
+            TableName=self.table, Key=self.slots.key, ConsistentRead=True
+        ).get("Item")
+        return int(item[HELD_ATTRIBUTE]["N"]) if item and HELD_ATTRIBUTE in item else 0
 
     def jobs_with_status(
         self,
@@ -178,21 +282,67 @@ class LedgerStore:
         for status in JobStatus:
             yield from self.jobs_with_status(status, updated_since=since_ms)
 
-    def _put(self, row: Job, *, expected_revision: int | None) -> bool:
+    def _put(self, row: Job, *, old: Job | None) -> bool:
+        """Write ``row`` if the stored row is still ``old``; take or give back its slot in the
+        same transaction. False: the row changed under this writer.
+
+        Raises:
+            SlotsFullError: the row takes a slot and every slot is held.
+        """
+        put = self._conditional_put(row, old)
+        delta = int(row.holds_slot) - int(old.holds_slot if old else False)
+        if delta == 0 or self.slots is None:
+            return self._put_row(put)
         try:
-            if expected_revision is None:
-                self._dynamodb.put_item(
-                    TableName=self.table,
-                    Item=to_item(row),
-                    ConditionExpression=f"attribute_not_exists({KEY_ATTRIBUTE})",
-                )
-            else:
-                self._dynamodb.put_item(
-                    TableName=self.table,
-                    Item=to_item(row),
-                    ConditionExpression="revision = :revision",
-                    ExpressionAttributeValues={":revision": {"N": str(expected_revision)}},
-                )
+            items: Any = [{"Put": put}, {"Update": self._slot_update(delta)}]
+            self._dynamodb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                return False  # the row changed: re-read and re-apply
+            if reasons[1:2] != ["ConditionalCheckFailed"]:
+                raise
+            if delta > 0:
+                raise SlotsFullError(
+                    f"all {self.slots.limit} slots under the cap are held"
+                ) from exc
+            return self._put_row(put)  # nothing to give back (no counter): the row alone
+        return True
+
+    def _conditional_put(self, row: Job, old: Job | None) -> dict[str, Any]:
+        """A Put of ``row`` that succeeds only if the stored row is still ``old``."""
+        put: dict[str, Any] = {"TableName": self.table, "Item": to_item(row)}
+        if old is None:
+            put["ConditionExpression"] = f"attribute_not_exists({KEY_ATTRIBUTE})"
+        else:
+            put["ConditionExpression"] = "revision = :revision"
+            put["ExpressionAttributeValues"] = {":revision": {"N": str(old.revision)}}
+        return put
+
+    def _slot_update(self, delta: int) -> dict[str, Any]:
+        assert self.slots is not None  # noqa: S101 -- only called with slots
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": self.slots.key,
+            "UpdateExpression": "ADD #held :delta",
+            "ExpressionAttributeNames": {"#held": HELD_ATTRIBUTE},
+            "ExpressionAttributeValues": {":delta": {"N": str(delta)}},
+        }
+        if delta > 0:
+            if self.slots.limit is None:
+                raise SlotsFullError("no cap: jobs are not admitted")
+            update["ConditionExpression"] = "attribute_not_exists(#held) OR #held < :limit"
+            update["ExpressionAttributeValues"][":limit"] = {"N": str(self.slots.limit)}
+        else:
+            update["ConditionExpression"] = "#held > :zero"
+            update["ExpressionAttributeValues"][":zero"] = {"N": "0"}
+        return update
+
+    def _put_row(self, put: dict[str, Any]) -> bool:
+        try:
+            self._dynamodb.put_item(**put)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return False

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from s3fargate import contracts as c
 from s3fargate.ledger.changes import (
+    Admitted,
     DeadLettered,
     Launched,
     RetryRequested,
@@ -89,28 +90,62 @@ def apply(  # noqa: PLR0911 -- one branch per kind of change
         return NO_CHANGE
     if isinstance(change, Waiting):
         return _waiting(row, change, job_id, policy, now_ms)
+    if isinstance(change, Admitted):
+        return _admitted(row, change, job_id, policy, now_ms)
     if isinstance(change, Launched):
         return _launched(row, change, job_id, policy, now_ms)
     if isinstance(change, DeadLettered):
         return _dead_lettered(row, change, job_id, policy, now_ms)
     if isinstance(change, TaskChanged):
-        return _task_changed(row, change.event, job_id, policy, now_ms)
+        return _task_changed(row, change, job_id, policy, now_ms)
     return _task_lost(row, change, policy, now_ms)
 
 
 # --- the queue side (the runner) ---------------------------------------------------------------
+def _admitted_only(row: Job, attempt: int) -> bool:
+    """``attempt`` took a slot, but no task of it is known: its launch failed."""
+    return row.attempts == attempt and row.holds_slot and row.attempt_task_arn is None
+
+
+def _not_launched(row: Job) -> Job:
+    """An admitted attempt whose launch failed, as if never admitted (its slot goes back)."""
+    return replace(row, attempts=row.attempts - 1, holds_slot=False, launched_at=None)
+
+
 def _waiting(
     row: Job | None, change: Waiting, job_id: str, policy: Policy, now_ms: int
 ) -> Decision:
-    if row is not None and change.attempt <= row.attempts:
+    if row is not None and _admitted_only(row, change.attempt):
+        base = _not_launched(row)
+    elif row is not None and change.attempt <= row.attempts:
         return NO_CHANGE  # that attempt was launched already
-    base = row or _new_row(job_id, change.ref, policy, now_ms)
+    else:
+        base = row or _new_row(job_id, change.ref, policy, now_ms)
     new = replace(
         base,
         status=JobStatus.WAITING,
         reason=change.reason,
         receive_count=change.receive_count,
         parked=change.parked,
+    )
+    return _changed(row, new, now_ms)
+
+
+def _admitted(
+    row: Job | None, change: Admitted, job_id: str, policy: Policy, now_ms: int
+) -> Decision:
+    if row is not None and change.attempt <= row.attempts:
+        return NO_CHANGE  # admitted (or launched) already: a redelivery takes no second slot
+    base = row or _new_row(job_id, change.ref, policy, now_ms)
+    new = replace(
+        _fresh_attempt(base),
+        status=JobStatus.PENDING,
+        attempts=change.attempt,
+        holds_slot=True,
+        launched_at=now_ms,
+        reason=None,
+        next_attempt_at=None,
+        parked=False,
     )
     return _changed(row, new, now_ms)
 
@@ -140,8 +175,12 @@ def _launched(
 
 
 def _fill_in(row: Job, change: Launched, now_ms: int) -> Decision:
+    arns = row.task_arns
+    if change.task_arn and len(arns) < change.attempt and change.attempt == row.attempts:
+        arns = (*arns, change.task_arn)  # the admitted attempt's task, now that RunTask said
     filled = replace(
         row,
+        task_arns=arns,
         launched_at=row.launched_at or now_ms,
         version_id=row.version_id or change.ref.version_id,
         etag=row.etag or change.ref.etag,
@@ -154,9 +193,12 @@ def _fill_in(row: Job, change: Launched, now_ms: int) -> Decision:
 def _dead_lettered(
     row: Job | None, change: DeadLettered, job_id: str, policy: Policy, now_ms: int
 ) -> Decision:
-    if row is not None and change.attempt <= row.attempts:
+    if row is not None and _admitted_only(row, change.attempt):
+        base = _not_launched(row)
+    elif row is not None and change.attempt <= row.attempts:
         return NO_CHANGE  # launched after all; the task's events decide
-    base = row or _new_row(job_id, change.ref, policy, now_ms)
+    else:
+        base = row or _new_row(job_id, change.ref, policy, now_ms)
     new = replace(
         base,
         status=JobStatus.DEAD_LETTERED,
@@ -184,8 +226,9 @@ def _operator_retry(
 
 # --- the task side (the tracker, the reconciler) -----------------------------------------------
 def _task_changed(
-    row: Job | None, event: TaskStateChange, job_id: str, policy: Policy, now_ms: int
+    row: Job | None, change: TaskChanged, job_id: str, policy: Policy, now_ms: int
 ) -> Decision:
+    event = change.event
     attempt = event.attempt or 1
     if row is not None and attempt < row.attempts:
         return NO_CHANGE  # an earlier attempt's task
@@ -222,12 +265,13 @@ def _task_changed(
         if status == JobStatus.PENDING and base.status == JobStatus.RUNNING:
             status = JobStatus.RUNNING
         return _changed(row, replace(times, status=status), now_ms)
-    return _task_stopped(row, times, event, policy, now_ms)
+    return _task_stopped(row, times, change, policy, now_ms)
 
 
-def _task_stopped(
-    row: Job | None, base: Job, event: TaskStateChange, policy: Policy, now_ms: int
+def _task_stopped(  # noqa: PLR0911 -- one return per way a task ends
+    row: Job | None, base: Job, change: TaskChanged, policy: Policy, now_ms: int
 ) -> Decision:
+    event = change.event
     stopped = replace(
         base,
         exit_code=event.exit_code,
@@ -237,10 +281,20 @@ def _task_stopped(
     )
     code = event.exit_code
     if code == 0:
-        result = c.result_key(
-            base.key, input_prefix=policy.input_prefix, results_prefix=policy.results_prefix
+        # Only a result that is in the bucket is the job's (the task may write none).
+        result = (
+            c.result_key(
+                base.key, input_prefix=policy.input_prefix, results_prefix=policy.results_prefix
+            )
+            if change.result_written
+            else None
         )
-        done = replace(stopped, status=JobStatus.SUCCEEDED, reason=None, result_key=result)
+        done = replace(
+            stopped,
+            status=JobStatus.SUCCEEDED,
+            reason=None if result else "succeeded without a result document",
+            result_key=result,
+        )
         return _changed(row, done, now_ms)
     if event.stop_code == USER_STOP_CODE:
         reason = f"stopped by a user: {event.stopped_reason or 'StopTask'}"
@@ -248,6 +302,12 @@ def _task_stopped(
     if event.stop_code in PLATFORM_STOP_CODES or code is None:
         why = f"{event.stop_code or 'stopped'}: {event.stopped_reason or 'no reason given'}"
         return _retry_or_fail(row, stopped, why, policy, now_ms)
+    if code == c.EXIT_SUPERSEDED:
+        reason = (
+            "superseded: the object was overwritten after this upload; the newer upload has "
+            "a job of its own"
+        )
+        return _changed(row, replace(stopped, status=JobStatus.CANCELLED, reason=reason), now_ms)
     if OOM_MARKER in (event.container_reason or ""):
         reason = f"out of memory (exit {code}: {event.container_reason}): raise memory_limit_mib"
         return _changed(row, replace(stopped, status=JobStatus.FAILED, reason=reason), now_ms, True)
@@ -338,6 +398,8 @@ def _changed(
     notify: bool = False,
     retry: RetryOrder | None = None,
 ) -> Decision:
+    if new.holds_slot and new.status not in (JobStatus.PENDING, JobStatus.RUNNING):
+        new = replace(new, holds_slot=False)  # the task stopped, or the launch failed
     if new == old:
         return NO_CHANGE
     notify = notify and (old is None or old.status != new.status)

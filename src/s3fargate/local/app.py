@@ -238,10 +238,12 @@ def _print_results(pipeline: LocalPipeline, keys: list[str], console: Console) -
             ok = False
             console.print(Text(f"{describe(job)}  (s3fargate logs shows its output)", style="red"))
             continue
-        document = pipeline.result(key)
+        document = pipeline.result(key) if job.result_key else None
         if document is None:
-            ok = False
-            console.print(Text(f"{safe(key)}: succeeded but wrote no result", style="red"))
+            # The task exited 0 and wrote no result document: it succeeded, with nothing to show.
+            console.print(
+                Text(f"{safe(key)}: succeeded, with no result document (the task wrote none)")
+            )
             continue
         console.print(Text(f"{safe(key)} →", style="bold"))
         console.print(Syntax(json.dumps(document, ensure_ascii=False, indent=2), "json"))
@@ -273,7 +275,9 @@ def _explain(console: Console, ok: bool, config: LocalConfig) -> None:
 
 @contextmanager
 def _interruptible() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C, so `kill` stops the pipeline cleanly too."""
+    """SIGTERM behaves like Ctrl-C, so `kill` stops the pipeline cleanly too; and Ctrl-C
+    (SIGINT) stops it even when the shell that started it ignores SIGINT (a background job
+    of a script), where Python would otherwise leave it ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -281,11 +285,13 @@ def _interruptible() -> Iterator[None]:
     def interrupt(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous_term = signal.signal(signal.SIGTERM, interrupt)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 @contextmanager

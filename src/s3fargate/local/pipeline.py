@@ -160,6 +160,7 @@ class LocalPipeline:
             "dynamodb": dynamodb,
             "sns": sns,
             "sqs": self.sqs,
+            "s3": self.s3,
         }
 
         # Built as the Lambda handlers build them, from the environment the construct renders.

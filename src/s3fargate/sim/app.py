@@ -44,12 +44,15 @@ def run_simulation(
     results = [_run(s) for s in scenarios]
     if plot_path is not None:
         plot(results, plot_path)
+    # A broken promise (the cap passed, a makespan below the physical floor) fails the run.
+    broken = [v for r in results if r.scenario.design == Design.S3FARGATE for v in r.violations]
+    code = CliExit.JOBS_FAILED if broken else CliExit.OK
     if as_json:
         document = results[0].as_dict()
         for other_result in results[1:]:
             document[other_result.scenario.design.value] = other_result.as_dict()
         print(json.dumps(document, indent=2))
-        return CliExit.OK
+        return code
     console.print(results_table(results))
     for result in results:
         console.print(f"\n[bold]{result.scenario.design.value}[/bold]")
@@ -58,7 +61,9 @@ def run_simulation(
         console.print(f"chart written to {plot_path}")
     if not all(r.settled for r in results):
         console.print("[red]the simulation reached its 30-day horizon before settling[/red]")
-    return CliExit.OK
+    for violation in broken:
+        console.print(f"[bold red]broken promise:[/bold red] {violation}")
+    return code
 
 
 def _run(scenario: Scenario) -> Result:

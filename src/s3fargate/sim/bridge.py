@@ -73,11 +73,15 @@ class Invocation:
     by_operation: dict[str, int] = field(default_factory=dict)
 
 
-def client_error(code: str, message: str, operation: str, status: int = 400) -> ClientError:
-    """A ClientError as botocore raises it."""
+def client_error(
+    code: str, message: str, operation: str, status: int = 400, **fields: Any
+) -> ClientError:
+    """A ClientError as a simulated service raises it (``fields``: the error's modeled members,
+    such as ``CancellationReasons``); :meth:`World.perform` hands it on as botocore parses it."""
     response: Any = {
         "Error": {"Code": code, "Message": message},
         "ResponseMetadata": {"HTTPStatusCode": status},
+        **fields,
     }
     return ClientError(response, operation)
 

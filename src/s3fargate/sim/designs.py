@@ -149,6 +149,10 @@ class S3FargatePipeline:
             return False
         return not any(self.table.items_with_status(status.value) for status in IN_FLIGHT_STATUSES)
 
+    def slots_held(self) -> int:
+        """Slots the ledger's counter holds (0 once every job settled)."""
+        return self.table.held(PIPELINE_ID)
+
     def outcome(self) -> Counter[str]:
         """Objects not succeeded, by what the pipeline says of them."""
         world = self.world
@@ -266,6 +270,10 @@ class OriginalPipeline:
         """No task, invocation or retry left."""
         world = self.world
         return not (world.ecs.running or world.functions.in_flight or self.pending_retries)
+
+    def slots_held(self) -> int:
+        """No ledger, no slots."""
+        return 0
 
     def outcome(self) -> Counter[str]:
         """Every object not succeeded is lost: nothing records what happened to it."""

@@ -1,8 +1,9 @@
 """A simulated DynamoDB table with the ledger's status index.
 
 It answers exactly the requests :class:`s3fargate.ledger.LedgerStore` makes (GetItem, the two
-conditional PutItems, Query on the status index, Scan); any other expression raises, so a
-change in the store fails loudly here instead of being simulated wrongly.
+conditional PutItems, TransactWriteItems of a row and its pipeline's slot counter, Query on the
+status index, Scan); any other expression raises, so a change in the store fails loudly here
+instead of being simulated wrongly.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import bisect
 from typing import Any
 
 from s3fargate.ledger.store import (
+    HELD_ATTRIBUTE,
     KEY_ATTRIBUTE,
     PARKED_ATTRIBUTE,
     PARKED_FILTER,
+    SLOTS_PREFIX,
     STATUS_ATTRIBUTE,
     STATUS_INDEX,
     UPDATED_ATTRIBUTE,
@@ -25,6 +28,9 @@ _ON_REVISION = "revision = :revision"
 _STATUS = "#s = :s"
 _BEFORE = "#s = :s AND #u < :u"
 _SINCE = "#s = :s AND #u >= :u"
+_ADD_HELD = "ADD #held :delta"
+_TAKE = "attribute_not_exists(#held) OR #held < :limit"
+_GIVE = "#held > :zero"
 
 
 class UnsupportedRequestError(NotImplementedError):
@@ -40,8 +46,13 @@ class DynamoDb:
         self._index: dict[str, list[tuple[int, str]]] = {}
 
     def items(self) -> list[dict[str, Any]]:
-        """Every item (for the final accounting)."""
-        return list(self._items.values())
+        """Every job's item (for the final accounting; slot counters left out)."""
+        return [item for item in self._items.values() if STATUS_ATTRIBUTE in item]
+
+    def held(self, pipeline_id: str) -> int:
+        """The slots the pipeline's counter says are held."""
+        counter = self._items.get(f"{SLOTS_PREFIX}{pipeline_id}", {})
+        return int(counter.get(HELD_ATTRIBUTE, {"N": "0"})["N"])
 
     def items_with_status(self, status: str) -> list[dict[str, Any]]:
         """The items in ``status``, from the index (for sampling without a scan)."""
@@ -63,27 +74,90 @@ class DynamoDb:
     ) -> Any:
         """PutItem with the store's conditions."""
         self._check(TableName)
-        key = Item[KEY_ATTRIBUTE]["S"]
-        old = self._items.get(key)
-        if ConditionExpression == _CREATE:
-            ok = old is None
-        elif ConditionExpression == _ON_REVISION:
-            expected = (ExpressionAttributeValues or {})[":revision"]
-            ok = old is not None and old.get("revision") == expected
-        elif ConditionExpression is None:
-            ok = True
-        else:
-            raise UnsupportedRequestError(f"condition {ConditionExpression!r}")
-        if not ok:
+        if not self._put_allowed(Item, ConditionExpression, ExpressionAttributeValues):
             raise client_error(
                 "ConditionalCheckFailedException", "The conditional request failed", "PutItem"
             )
+        self._write(Item)
+        return {}
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]], **_: Any) -> Any:
+        """TransactWriteItems: a row's Put and its pipeline's slot counter Update, all or none."""
+        checks: list[bool] = []
+        for entry in TransactItems:
+            if "Put" in entry:
+                put = entry["Put"]
+                self._check(put["TableName"])
+                checks.append(
+                    self._put_allowed(
+                        put["Item"],
+                        put.get("ConditionExpression"),
+                        put.get("ExpressionAttributeValues"),
+                    )
+                )
+            elif "Update" in entry:
+                checks.append(self._update_allowed(entry["Update"]))
+            else:
+                raise UnsupportedRequestError(f"transaction item {sorted(entry)}")
+        if not all(checks):
+            reasons = [
+                {"Code": "None"}
+                if ok
+                else {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}
+                for ok in checks
+            ]
+            raise client_error(
+                "TransactionCanceledException",
+                "Transaction cancelled, please refer cancellation reasons for specific reasons",
+                "TransactWriteItems",
+                CancellationReasons=reasons,
+            )
+        for entry in TransactItems:
+            if "Put" in entry:
+                self._write(entry["Put"]["Item"])
+            else:
+                update = entry["Update"]
+                key = update["Key"][KEY_ATTRIBUTE]["S"]
+                counter = self._items.setdefault(key, {KEY_ATTRIBUTE: {"S": key}})
+                held = int(counter.get(HELD_ATTRIBUTE, {"N": "0"})["N"])
+                delta = int(update["ExpressionAttributeValues"][":delta"]["N"])
+                counter[HELD_ATTRIBUTE] = {"N": str(held + delta)}
+        return {}
+
+    def _put_allowed(
+        self, item: dict[str, Any], condition: str | None, values: dict[str, Any] | None
+    ) -> bool:
+        old = self._items.get(item[KEY_ATTRIBUTE]["S"])
+        if condition == _CREATE:
+            return old is None
+        if condition == _ON_REVISION:
+            return old is not None and old.get("revision") == (values or {})[":revision"]
+        if condition is None:
+            return True
+        raise UnsupportedRequestError(f"condition {condition!r}")
+
+    def _update_allowed(self, update: dict[str, Any]) -> bool:
+        self._check(update["TableName"])
+        if update.get("UpdateExpression") != _ADD_HELD:
+            raise UnsupportedRequestError(f"update {update.get('UpdateExpression')!r}")
+        counter = self._items.get(update["Key"][KEY_ATTRIBUTE]["S"], {})
+        held = counter.get(HELD_ATTRIBUTE)
+        values = update["ExpressionAttributeValues"]
+        condition = update.get("ConditionExpression")
+        if condition == _TAKE:
+            return held is None or int(held["N"]) < int(values[":limit"]["N"])
+        if condition == _GIVE:
+            return held is not None and int(held["N"]) > int(values[":zero"]["N"])
+        raise UnsupportedRequestError(f"update condition {condition!r}")
+
+    def _write(self, item: dict[str, Any]) -> None:
+        key = item[KEY_ATTRIBUTE]["S"]
+        old = self._items.get(key)
         if old is not None:
             entries = self._index[old[STATUS_ATTRIBUTE]["S"]]
             entries.pop(bisect.bisect_left(entries, _entry(old)))
-        self._items[key] = Item
-        bisect.insort(self._index.setdefault(Item[STATUS_ATTRIBUTE]["S"], []), _entry(Item))
-        return {}
+        self._items[key] = item
+        bisect.insort(self._index.setdefault(item[STATUS_ATTRIBUTE]["S"], []), _entry(item))
 
     def query(
         self,

@@ -154,13 +154,21 @@ class Scenario:
         return min(by_quota, self.max_running) if self.max_running else by_quota
 
     def bound_s(self) -> float:
-        """The physical lower bound on the makespan (docs/simulator.md).
+        """The lower bound on the makespan with mean start and run times (docs/simulator.md):
+        what the ratio is measured against.
 
         The largest of the launch floor, ``(N - burst) / rate + start + T``, the quota bound,
         ``ceil(N / tasks at once) * (start + T)``, and the last upload's own arrival plus
-        ``start + T``, with mean start and run times.
+        ``start + T``.
         """
-        cycle = sum(START_SECONDS) / 2 + self.task_seconds.mean
+        return self._bound(sum(START_SECONDS) / 2 + self.task_seconds.mean)
+
+    def floor_s(self) -> float:
+        """The same bound with the shortest start and run times: no run can end sooner unless
+        more tasks ran at once than the quota and the cap allow."""
+        return self._bound(START_SECONDS[0] + self.task_seconds.low)
+
+    def _bound(self, cycle: float) -> float:
         launch_floor = max(self.uploads - LAUNCH_BURST, 0) / LAUNCHES_PER_S + cycle
         quota_bound = math.ceil(self.uploads / self.tasks_at_once) * cycle
         last_upload = self.upload_seconds * (self.uploads - 1) / self.uploads + cycle

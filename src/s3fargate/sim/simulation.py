@@ -46,6 +46,8 @@ class Result:
     requests_by_operation: dict[str, int]
     cost: Cost
     peak_running: int
+    #: Slots the ledger's counter still says are held at the end (0 when every job settled).
+    slots_held: int
     settled: bool
     wall_s: float
     samples: list[Sample] = field(default_factory=list)
@@ -59,6 +61,23 @@ class Result:
     def requests_per_object(self) -> float:
         """SQS, Lambda, ECS, DynamoDB and SNS requests, over the objects."""
         return sum(self.requests.values()) / self.objects
+
+    @property
+    def violations(self) -> list[str]:
+        """Promises this run broke; each is an error in itself."""
+        found: list[str] = []
+        cap = self.scenario.max_running
+        if cap is not None and self.peak_running > cap:
+            found.append(f"{self.peak_running} tasks ran at once, over the cap of {cap}")
+        floor = self.scenario.floor_s()
+        if self.succeeded == self.objects and self.makespan_s < floor:
+            found.append(
+                f"makespan {self.makespan_s:.0f} s is below the physical floor {floor:.0f} s: "
+                "more tasks ran at once than the quota and the cap allow"
+            )
+        if self.slots_held:
+            found.append(f"{self.slots_held} slots still held after every job settled")
+        return found
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON document of ``s3fargate simulate --json``."""
@@ -78,6 +97,7 @@ class Result:
             "throttled_requests": self.throttled,
             "quota_refusals": self.quota_refusals,
             "peak_running": self.peak_running,
+            "violations": self.violations,
             "requests_per_object": round(self.requests_per_object, 2),
             "requests": dict(sorted(self.requests.items())),
             "requests_by_operation": dict(sorted(self.requests_by_operation.items())),
@@ -144,6 +164,7 @@ def simulate(scenario: Scenario, *, progress: Callable[[float, int], None] | Non
         requests_by_operation=dict(world.requests.by_operation),
         cost=cost_of(world, spot=scenario.spot),
         peak_running=world.ecs.totals.peak_running,
+        slots_held=pipeline.slots_held() if settled else 0,
         settled=settled,
         wall_s=time.perf_counter() - started,
         samples=samples,

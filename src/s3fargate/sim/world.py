@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
@@ -34,6 +35,7 @@ LATENCY_S: dict[str, tuple[float, float]] = {
     "dynamodb": (0.004, 0.012),
     "sqs": (0.01, 0.03),
     "sns": (0.01, 0.03),
+    "s3": (0.01, 0.03),
 }
 #: S3 -> SQS and EventBridge -> SQS delivery times (uniform, seconds).
 NOTIFICATION_DELAY_S = (0.05, 1.0)
@@ -95,18 +97,37 @@ class World:
         if call.service == "sns":
             self.published += 1
             return wire.response(call.operation, {"MessageId": f"sns-{self.published}"})
+        if call.service == "s3":
+            return self._head_result(call)
         service: Any = {"ecs": self.ecs, "sqs": self.sqs, "dynamodb": self.dynamodb}[call.service]
         try:
             document = getattr(service, call.operation)(**call.kwargs)
         except ClientError as exc:
             error = exc.response.get("Error", {})
+            fields = {
+                k: v for k, v in exc.response.items() if k not in ("Error", "ResponseMetadata")
+            }
             raise wire.error(
                 call.operation,
                 str(error.get("Code", "")),
                 str(error.get("Message", "")),
                 exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"),
+                **fields,
             ) from None
         return wire.response(call.operation, document)
+
+    def _head_result(self, call: Call) -> Any:
+        """HeadObject of a result document: the simulated task writes one when it succeeds."""
+        wire = wire_format("s3")
+        if call.operation != "head_object":
+            raise NotImplementedError(f"the simulated S3 answers HeadObject only, not {call}")
+        key = str(call.kwargs["Key"])
+        rel = key.removeprefix(c.DEFAULT_RESULTS_PREFIX).removesuffix(c.RESULT_SUFFIX)
+        fate = self.fates.get(f"{c.DEFAULT_INPUT_PREFIX}{rel}")
+        if fate is None or fate.succeeded_at is None:
+            raise wire.error("HeadObject", "404", "Not Found", 404)
+        written = datetime.fromtimestamp(EPOCH.timestamp() + fate.succeeded_at, UTC)
+        return wire.response("head_object", {"ContentLength": 512, "LastModified": written})
 
     def ms(self) -> int:
         """The virtual clock in epoch milliseconds (the ledger's clock)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from s3fargate import contracts as c
+
 
 class ExitCode(enum.IntEnum):
     """The task process's exit codes (documented in the README)."""
@@ -13,9 +15,12 @@ class ExitCode(enum.IntEnum):
     PROCESSING_FAILED = 1
     #: Missing or invalid task environment.
     BAD_CONFIGURATION = 2
-    #: The object does not exist (deleted before the task ran), access is denied, it is
-    #: archived, or it was overwritten while it was read.
+    #: The object does not exist (deleted before the task ran), access is denied, or it is
+    #: archived.
     OBJECT_UNAVAILABLE = 3
+    #: The object is no longer the upload that started the task: overwritten before or while
+    #: it was read. A newer upload has its own job; this one is recorded "superseded".
+    SUPERSEDED = c.EXIT_SUPERSEDED
 
 
 class TaskError(Exception):
@@ -41,8 +46,10 @@ class ObjectUnavailableError(TaskError):
 
 
 class ObjectChangedError(ObjectUnavailableError):
-    """The object was overwritten while it was read: the version that triggered the task is
-    gone (the new upload triggers a task of its own)."""
+    """The object is not the upload that started the task any more (overwritten before the
+    task started, or while it was read): the new upload triggers a task of its own."""
+
+    exit_code = ExitCode.SUPERSEDED
 
 
 class ResultWriteError(TaskError):

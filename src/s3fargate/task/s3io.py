@@ -82,7 +82,7 @@ def get_object(s3: S3Client, ref: ObjectRef, *, start: int = 0, end: int | None 
     Pinned to ``ref.etag`` with ``If-Match`` and to ``ref.version_id`` when they are set.
 
     Raises:
-        ObjectChangedError: the object is no longer the one pinned (exit code 3).
+        ObjectChangedError: the object is no longer the one pinned (exit code 4).
         ObjectUnavailableError: gone, access denied or archived (exit code 3).
         RangeNotSatisfiableError: a range of an empty object.
     """
@@ -101,8 +101,8 @@ def get_object(s3: S3Client, ref: ObjectRef, *, start: int = 0, end: int | None 
         message = str(error.get("Message", "")) or code
         if code in ("PreconditionFailed", "412"):
             raise ObjectChangedError(
-                f"{ref.url} changed while it was being read (ETag no longer {ref.etag}); "
-                "the new upload has a task of its own"
+                f"{ref.url} is no longer the upload that started this task (ETag no longer "
+                f"{ref.etag}): superseded by a newer upload, which has a task of its own"
             ) from exc
         if code in ("InvalidRange", "416"):
             raise RangeNotSatisfiableError(message) from exc

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from s3fargate import contracts as c
 from s3fargate.task.s3io import (
     MAX_RESUMES,
     STREAM_ERRORS,
@@ -62,7 +63,14 @@ class S3Object:
         self.part_size = config.part_size
         self._s3 = s3
         self._on_chunk = on_chunk
-        ref = ObjectRef(bucket=config.bucket, key=config.key, version_id=config.version_id)
+        # Every GET, the first included, is pinned to the upload that started the task: its
+        # version, and its ETag (If-Match), so an object overwritten since is never read.
+        ref = ObjectRef(
+            bucket=config.bucket,
+            key=config.key,
+            version_id=config.version_id,
+            etag=c.quoted_etag(config.etag) if config.etag else None,
+        )
         response = self._first_get(ref)
         self.size: int = object_size(response)
         self.etag: str | None = response.get("ETag")

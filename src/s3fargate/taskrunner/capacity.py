@@ -8,7 +8,9 @@ from s3fargate import contracts as c
 from s3fargate.taskrunner.exceptions import LaunchError
 
 if TYPE_CHECKING:
+    from s3fargate.events import ObjectCreated
     from s3fargate.taskrunner.ecs_api import EcsApi
+    from s3fargate.taskrunner.recorder import LaunchRecorder
 
 #: The :class:`LaunchError` code of a launch refused because the cap is reached.
 CAP_REACHED = "MaxRunningTasks"
@@ -28,9 +30,12 @@ def count_active_tasks(ecs: EcsApi, cluster: str, started_by: str) -> int:
 class LaunchBudget:
     """How many more tasks one batch may start under the cap.
 
-    ListTasks is called once per batch, on the first launch, then each launch takes one slot.
-    Records beyond the cap are parked in the ledger's waiting room (or, with no ledger, fail
-    so that they wait in the queue).
+    With a ledger, each launch is first admitted by it (a slot taken in the same write as the
+    job's row, so the cap holds across every runner and tracker); once it refuses, the rest of
+    the batch is refused without asking again. Without one, ListTasks is called once per
+    batch, on the first launch, then each launch takes one slot. Records beyond the cap are
+    parked in the ledger's waiting room (or, with no ledger, fail so that they wait in the
+    queue).
     """
 
     def __init__(
@@ -41,6 +46,24 @@ class LaunchBudget:
         self._started_by = started_by
         self._limit = limit
         self._remaining: int | None = None
+        self._refusal: LaunchError | None = None
+
+    def admit(self, obj: ObjectCreated, recorder: LaunchRecorder | None) -> bool:
+        """Admit ``obj`` through the ledger: True when the ledger keeps the cap.
+
+        Raises:
+            LaunchError: every slot is held (now, or earlier in this batch).
+        """
+        if self._limit is None or recorder is None:
+            return False
+        if self._refusal is not None:
+            raise self._refusal
+        try:
+            return recorder.admit(obj)
+        except LaunchError as exc:
+            if exc.code == CAP_REACHED:
+                self._refusal = exc
+            raise
 
     def take(self) -> None:
         """Take one launch slot.

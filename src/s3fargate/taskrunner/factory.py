@@ -22,7 +22,7 @@ def ledger_recorder(
     """The ledger recorder when ``JOBS_TABLE`` is set; otherwise the runner keeps no ledger."""
     if config.jobs_table is None:
         return None
-    from s3fargate.ledger import LedgerStore
+    from s3fargate.ledger import LedgerStore, Slots
     from s3fargate.ledger.notifications import Notifier
     from s3fargate.ledger.store import now_ms
     from s3fargate.taskrunner.ledger_recorder import LedgerRecorder
@@ -37,6 +37,7 @@ def ledger_recorder(
         table=config.jobs_table,
         policy=config.policy,
         clock=clock or now_ms,
+        slots=Slots(config.pipeline_id, config.max_running_tasks),
     )
     return LedgerRecorder(store, max_receive_count=config.max_receive_count, notifier=notifier)
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from s3fargate.ledger import DeadLettered, Launched, ObjectRef, Waiting
+from s3fargate.ledger import Admitted, DeadLettered, Launched, ObjectRef, SlotsFullError, Waiting
+from s3fargate.taskrunner.capacity import CAP_REACHED
+from s3fargate.taskrunner.exceptions import LaunchError
 from s3fargate.taskrunner.request import job_id_of
 
 if TYPE_CHECKING:
     from s3fargate.events import MalformedEventError, ObjectCreated
     from s3fargate.ledger import Change, LedgerStore
     from s3fargate.ledger.notifications import Notifier
-    from s3fargate.taskrunner.exceptions import LaunchError
     from s3fargate.taskrunner.launcher import Launched as LaunchedTask
 
 
@@ -32,6 +33,22 @@ class LedgerRecorder:
         self._store = store
         self._max_receive_count = max_receive_count
         self._notifier = notifier
+
+    def admit(self, obj: ObjectCreated) -> bool:
+        """Take a slot under the cap: the job's row is written ``pending`` and the pipeline's
+        slot counter raised in one transaction, refused when every slot is held."""
+        slots = self._store.slots
+        if slots is None or slots.limit is None:
+            return False
+        try:
+            self._apply(obj, Admitted(_ref(obj), obj.attempt))
+        except SlotsFullError as exc:
+            raise LaunchError(
+                f"max_running_tasks={slots.limit} tasks are admitted ({exc})",
+                retryable=True,
+                code=CAP_REACHED,
+            ) from exc
+        return True
 
     def launched(self, obj: ObjectCreated, launched: LaunchedTask) -> None:
         """The job's attempt is ``pending``."""

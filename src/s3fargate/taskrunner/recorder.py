@@ -17,6 +17,16 @@ class LaunchRecorder(Protocol):
     event did not come through a queue.
     """
 
+    def admit(self, obj: ObjectCreated) -> bool:
+        """Take a slot under the cap for ``obj`` before its launch.
+
+        Returns True when the recorder keeps the cap (the runner then counts no tasks itself),
+        False when it does not.
+
+        Raises:
+            LaunchError: every slot is held (code ``CAP_REACHED``).
+        """
+
     def launched(self, obj: ObjectCreated, launched: Launched) -> None:
         """A task exists for ``obj`` (started now, or earlier for the same event)."""
 

@@ -173,11 +173,16 @@ class TaskRunner:
     ) -> Launched:
         where = {"bucket": obj.bucket, "key": obj.key, "message_id": message_id}
         try:
-            budget.take()
+            # The ledger keeps the cap when there is one (a slot per admitted job, taken in the
+            # same write as the row); without a ledger, ListTasks is counted once a batch.
+            admitted = budget.admit(obj, self._recorder)
+            if not admitted:
+                budget.take()
             try:
                 launched = self._launcher.launch(obj)
             except LaunchError:
-                budget.give_back()
+                if not admitted:
+                    budget.give_back()
                 raise
         except LaunchError as exc:
             self._logger.warning(

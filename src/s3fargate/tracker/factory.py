@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from s3fargate.lambda_runtime.settings import Function, PipelineSettings
-from s3fargate.ledger import LedgerStore
+from s3fargate.ledger import LedgerStore, Slots
 from s3fargate.ledger.notifications import Notifier
 from s3fargate.ledger.store import now_ms
 from s3fargate.tracker.actions import JobActions
@@ -69,7 +69,11 @@ def build_tracker(
     settings = PipelineSettings.from_environment(environ, Function.TRACKER)
     config = TrackerConfig.from_settings(settings)
     store = LedgerStore(
-        dynamodb=client("dynamodb"), table=config.jobs_table, policy=config.policy, clock=clock
+        dynamodb=client("dynamodb"),
+        table=config.jobs_table,
+        policy=config.policy,
+        clock=clock,
+        slots=Slots(settings.pipeline_id, settings.max_running_tasks),
     )
     actions = JobActions(
         sqs=client("sqs"),
@@ -82,7 +86,14 @@ def build_tracker(
     # One ECS client for the reconciler's DescribeTasks and the waiting room's launches.
     ecs = client("ecs")
     room = waiting_room(settings, store, ecs, logger)
-    tracker = Tracker(config=config, store=store, actions=actions, logger=logger, waiting_room=room)
+    tracker = Tracker(
+        config=config,
+        store=store,
+        actions=actions,
+        logger=logger,
+        waiting_room=room,
+        s3=client("s3"),
+    )
     reconciler = Reconciler(
         config=config,
         store=store,

@@ -39,6 +39,8 @@ class ReconcileReport:
     requeued: int = 0
     #: Parked jobs launched into free slots under the cap.
     released: int = 0
+    #: Admitted attempts whose launch was never recorded, launched again with their token.
+    resumed: int = 0
 
 
 class Reconciler:
@@ -75,7 +77,10 @@ class Reconciler:
         quiet: list[Job] = []
         for status in (JobStatus.PENDING, JobStatus.RUNNING):
             quiet.extend(self._store.jobs_with_status(status, updated_before=quiet_since))
-        by_arn = {job.task_arn: job for job in quiet if job.task_arn}
+        for job in quiet:
+            if job.holds_slot and job.attempt_task_arn is None and self._waiting_room:
+                report.resumed += self._waiting_room.resume(job)
+        by_arn = {job.attempt_task_arn: job for job in quiet if job.attempt_task_arn}
         arns = list(by_arn)
         for start in range(0, len(arns), DESCRIBE_BATCH):
             self._describe(arns[start : start + DESCRIBE_BATCH], by_arn, report)

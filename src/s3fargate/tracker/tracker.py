@@ -11,7 +11,9 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
+from botocore.exceptions import ClientError
 
+from s3fargate import contracts as c
 from s3fargate.events.ecs import TaskStateChange, parse_task_state_change
 from s3fargate.events.exceptions import MalformedEventError
 from s3fargate.ledger import TaskChanged
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from s3fargate.ledger import LedgerStore
+    from s3fargate.ledger import Job, LedgerStore
     from s3fargate.tracker.actions import JobActions
     from s3fargate.tracker.config import TrackerConfig
     from s3fargate.tracker.waiting_room import WaitingRoom
@@ -44,10 +46,13 @@ class Tracker:
         actions: JobActions,
         logger: Logger | None = None,
         waiting_room: WaitingRoom | None = None,
+        s3: Any = None,
     ) -> None:
         self.config = config
         self._store = store
         self._actions = actions
+        #: Looks for a succeeded task's result document (HeadObject); None: never recorded.
+        self._s3 = s3
         self._logger = logger or Logger(service="s3fargate-tracker")
         self._waiting_room = waiting_room
         self._processor = BatchProcessor(
@@ -85,7 +90,16 @@ class Tracker:
         if job_id is None:
             self._logger.warning("task has no job id in its overrides", extra=where)
             return
-        decision = self._store.apply(job_id, TaskChanged(change))
+        applied = TaskChanged(change, result_written=self._result_written(change))
+        room = self._waiting_room
+        heir, looked = None, False
+        if change.stopped and room is not None and room.admits:
+            # Under a cap, the slot this task frees goes straight to the longest-parked job,
+            # in the same write.
+            handed = self._store.apply_handing_over(job_id, applied, room.next_parked)
+            decision, heir, looked = handed.decision, handed.heir, handed.looked
+        else:
+            decision = self._store.apply(job_id, applied)
         if decision.row is None:
             self._logger.info(
                 "event changes nothing",
@@ -93,7 +107,9 @@ class Tracker:
             )
             return
         self._actions.carry_out(decision)
-        if change.stopped:
+        if heir is not None and room is not None:
+            self._launch_heir(room, heir)
+        elif change.stopped and not looked:
             self._release_slot(job_id)
         row = decision.row
         self._logger.info(
@@ -111,6 +127,41 @@ class Tracker:
                 "retry_in_s": decision.retry.delay_s if decision.retry else None,
             },
         )
+
+    def _result_written(self, change: TaskStateChange) -> bool:
+        """Whether a task that exited 0 wrote its result document (written since it started):
+        a task is free to write none, and the ledger names only results that exist."""
+        if not (change.stopped and change.exit_code == 0) or self._s3 is None:
+            return False
+        bucket = change.environment.get(c.ENV_S3_BUCKET)
+        key = change.environment.get(c.ENV_S3_KEY)
+        if not bucket or not key:
+            return False
+        policy = self.config.policy
+        result = c.result_key(
+            key, input_prefix=policy.input_prefix, results_prefix=policy.results_prefix
+        )
+        try:
+            head = self._s3.head_object(Bucket=bucket, Key=result)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code not in ("404", "NoSuchKey", "NotFound"):
+                self._logger.error(
+                    "could not look for the result document",
+                    extra={"bucket": bucket, "result_key": result, "code": code},
+                )
+            return False
+        # An older upload of the same key may have left a result: only one written since this
+        # task started is its own (LastModified has whole seconds).
+        modified = head.get("LastModified")
+        started = change.started_at or change.created_at or 0
+        return modified is None or modified.timestamp() * 1000 >= started - 1000
+
+    def _launch_heir(self, room: WaitingRoom, heir: Job) -> None:
+        try:
+            room.launch_admitted(heir)
+        except Exception:  # admitted and recorded: the reconciler resumes its launch
+            self._logger.exception("could not launch a parked job", extra={"job_id": heir.job_id})
 
     def _release_slot(self, job_id: str) -> None:
         if self._waiting_room is None:
