@@ -4,9 +4,10 @@ botocore parses them.
 A stand-in for an AWS service (the local ECS, the simulator's services, test fakes) hands our
 code what boto3 would hand it from AWS: it builds the service's wire document (for the JSON
 protocols: epoch-second numbers for timestamps, absent fields absent) and lets botocore's own
-parser turn it into the response, so timestamps are ``datetime`` and numbers are numbers. It
-refuses what AWS refuses: every request is validated against the operation's input shape
-before the stand-in acts on it.
+parser turn it into the response, so timestamps are ``datetime`` and numbers are numbers.
+Every request is validated against the operation's input shape as a botocore client does
+before sending it (required members, types, minimums); limits only the service checks
+(maximum lengths, patterns, enums) are each stand-in's own to refuse.
 """
 
 from __future__ import annotations
@@ -147,7 +148,10 @@ def _query_xml(model: OperationModel, document: Mapping[str, Any]) -> bytes:
         shape = members.get(name)
         if shape is None or shape.type_name in ("structure", "list", "map"):
             raise NotImplementedError(f"{model.name}: only scalar result members, not {name!r}")
-        parts.append(f"<{name}>{escape(str(value))}</{name}>")
+        if value is None:
+            continue  # absent on the wire
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        parts.append(f"<{name}>{escape(text)}</{name}>")
     op = model.name
     return (
         f'<{op}Response xmlns="https://{model.service_model.endpoint_prefix}.amazonaws.com/doc/'

@@ -4,6 +4,7 @@ moto server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
+from s3fargate.events.ecs import parse_task_state_change
 from s3fargate.lambda_runtime.paginators import list_tasks_paginator
 from s3fargate.lambda_runtime.settings import Function, PipelineSettings
 from s3fargate.ledger import JobStatus, Launched, LedgerStore, ObjectRef
@@ -201,7 +203,7 @@ def test_runner_counts_running_tasks_over_every_list_tasks_page(
 ) -> None:
     # GIVEN a cap of 6 and no ledger (which would keep the cap itself), and ECS listing 5
     # running tasks over two pages
-    capped = PipelineSettings(**{**vars_of(settings), "max_running_tasks": 6, "jobs_table": None})
+    capped = dataclasses.replace(settings, max_running_tasks=6, jobs_table=None)
     ecs = CorpusEcs({"list_tasks": ["list-tasks-page-1", "list-tasks-page-2"], "run_task": []})
     runner = build_runner(capped.environment(Function.RUNNER), _clients(moto_endpoint, ecs))
     batch = load_event("sqs-batch-s3-notifications")
@@ -216,19 +218,36 @@ def test_runner_counts_running_tasks_over_every_list_tasks_page(
     assert result["batchItemFailures"] == []
 
 
-def vars_of(settings: PipelineSettings) -> dict[str, Any]:
-    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
-
-
-@pytest.mark.parametrize("name", ["ecs-task-running-launch-type-only", "ecs-task-deprovisioning"])
+@pytest.mark.parametrize(
+    ("name", "applied"),
+    [("ecs-task-running-launch-type-only", False), ("ecs-task-deprovisioning", True)],
+)
 def test_tracker_takes_ecs_events_as_eventbridge_delivers_them(
-    settings: PipelineSettings, moto_endpoint: str, name: str
+    settings: PipelineSettings, moto_endpoint: str, name: str, applied: bool
 ) -> None:
-    # GIVEN an ECS task-state-change event in an SQS batch, as the rule delivers it
+    # GIVEN an ECS task-state-change event in an SQS batch, as the rule delivers it, and (for
+    # an event of one of our tasks) its job launched
+    event = load_event(name)
+    change = parse_task_state_change(event)
+    store = _store(settings, moto_endpoint)
+    if change.job_id:
+        ref = ObjectRef(bucket="example-inbox", key=change.environment.get("S3_KEY", "k"))
+        store.apply(change.job_id, Launched(ref, change.attempt or 1, change.task_arn))
     ecs = CorpusEcs({})
     parts = build_tracker(settings.environment(Function.TRACKER), _clients(moto_endpoint, ecs))
-    record = sqs_record(json.dumps(load_event(name)), message_id="e-1")
+    cluster_settings = dataclasses.replace(parts.config, cluster_arn=change.cluster_arn)
+    parts.tracker.config = cluster_settings
+    record = sqs_record(json.dumps(event), message_id="e-1")
     # WHEN the tracker handles it
     result = parts.tracker.handle(sqs_event(record), lambda_context())
-    # THEN it is applied or ignored, never a failure of the batch
+    # THEN it is never a failure of the batch; an event of a job's task moves its row on
     assert result == {"batchItemFailures": []}
+    if applied:
+        assert change.job_id is not None
+        row = store.get(change.job_id)
+        assert row is not None
+        assert row.task_version == change.version
+        assert row.status is JobStatus.PENDING  # DEPROVISIONING: not stopped yet
+    else:
+        assert change.job_id is None  # a task without our overrides changes no row
+        assert change.capacity_provider == "FARGATE"  # read from launchType alone

@@ -59,7 +59,8 @@ def test_runner_environment_points_at_this_cluster_task_and_subnets(synth: Synth
     )
     assert env["ASSIGN_PUBLIC_IP"] == "ENABLED"
     public = pipeline.vpc.public_subnets
-    assert env["SUBNETS"] == synth.resolve("default", ",".join(s.subnet_id for s in public))
+    first, second = (synth.resolve("default", s.subnet_id) for s in public)
+    assert env["SUBNETS"] == {"Fn::Join": ["", [first, ",", second]]}
     assert len(public) == 2
     assert "CAPACITY_PROVIDER" not in env
     assert "MAX_RUNNING_TASKS" not in env
@@ -71,7 +72,8 @@ def test_runner_environment_options(synth: Synth) -> None:
     assert env["CAPACITY_PROVIDER"] == "FARGATE_SPOT"
     assert env["MAX_RUNNING_TASKS"] == "8"
     private = synth.construct("private").vpc.isolated_subnets
-    assert env["SUBNETS"] == synth.resolve("private", ",".join(s.subnet_id for s in private))
+    first, second = (synth.resolve("private", s.subnet_id) for s in private)
+    assert env["SUBNETS"] == {"Fn::Join": ["", [first, ",", second]]}
 
 
 def test_run_task_is_limited_to_this_task_definition_family_and_cluster(synth: Synth) -> None:
@@ -394,8 +396,9 @@ def test_functions_run_the_latest_python_with_the_locked_powertools_bundled(synt
 def test_bundling_refuses_a_powertools_other_than_the_locked_one(tmp_path: Path) -> None:
     lock = tmp_path / "uv.lock"
     lock.write_text('[[package]]\nname = "aws-lambda-powertools"\nversion = "0.0.1"\n')
+    pinned = locked_versions(lock)["aws-lambda-powertools"]
     with pytest.raises(BundleError, match=r"uv.lock pins 0.0.1: run `make synth`"):
-        assets._bundle("aws-lambda-powertools", tmp_path, "0.0.1")
+        assets._bundle("aws-lambda-powertools", tmp_path / "asset", pinned)
 
 
 def test_outputs_name_what_a_user_needs(synth: Synth) -> None:

@@ -119,3 +119,25 @@ def test_the_design_document_lists_every_variable() -> None:
     text = DESIGN.read_text(encoding="utf-8")
     for item in dataclasses.fields(PipelineSettings):
         assert f"`{spec_of(item.name).env}`" in text, item.name
+
+
+def test_a_function_s_environment_has_no_placeholders_to_excuse() -> None:
+    # A CDK token is excused at synthesis only; at cold start it is just an invalid value.
+    with pytest.raises(ConfigurationError, match="PIPELINE_ID"):
+        PipelineSettings.from_environment(
+            {**EVERYTHING.environment(Function.RUNNER), "PIPELINE_ID": "${Token[X.1]}"},
+            Function.RUNNER,
+        )
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "1e3", "-1", " 5 x"])
+def test_numbers_are_plain_ascii_digits(raw: str) -> None:
+    with pytest.raises(ConfigurationError, match="MAX_ATTEMPTS"):
+        PipelineSettings.from_environment(
+            {**EVERYTHING.environment(Function.TRACKER), "MAX_ATTEMPTS": raw}, Function.TRACKER
+        )
+
+
+def test_a_numeric_token_is_excused_at_synthesis() -> None:
+    token = -1.8881545897087626e289  # how the CDK shows a number known only at deployment
+    assert PipelineSettings(max_attempts=token).problems() == []  # type: ignore[arg-type]

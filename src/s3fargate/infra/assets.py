@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.metadata
 import shutil
 import tempfile
@@ -49,6 +50,8 @@ def lambda_code_dir() -> str:
             ``uv.lock`` pins.
     """
     root = Path(tempfile.mkdtemp(prefix="s3fargate-lambda-"))
+    # The CDK copies the asset into the cloud assembly during synthesis.
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     staging = root / "s3fargate"
     staging.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -83,6 +86,7 @@ def _bundle(name: str, root: Path, locked: str | None) -> None:
             f"{name} {distribution.version} is installed but uv.lock pins {locked}: run "
             "`make synth` (it installs the locked versions) or `uv sync --frozen` first"
         )
+    copied = 0
     for file in distribution.files or ():
         top = file.parts[0]
         if top.endswith((".dist-info", ".data")) or top == ".." or file.suffix == ".pyc":
@@ -90,6 +94,12 @@ def _bundle(name: str, root: Path, locked: str | None) -> None:
         target = root / file
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(Path(str(distribution.locate_file(file))), target)
+        copied += 1
+    if not copied:
+        raise BundleError(
+            f"{name} {distribution.version} lists no files (its installation has no RECORD): "
+            "reinstall it with pip or uv before synthesizing"
+        )
 
 
 def example_task_context() -> Path:

@@ -342,6 +342,11 @@ class S3TriggeredFargateTask(Construct):
             queue_url=self.queue.queue_url,
             task_log_group=self.log_group.log_group_name,
         )
+        if not settings.subnets:
+            raise ValueError(
+                "the subnet selection is empty: tasks need at least one subnet "
+                "(check vpc_subnets against existing_vpc)"
+            )
         self.functions = {
             Function.RUNNER: self.runner,
             Function.TRACKER: self.tracking.tracker,

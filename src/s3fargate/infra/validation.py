@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from s3fargate import contracts as c
-
 #: Fargate's allowed memory (MiB) per CPU unit value (AWS Fargate task size documentation).
 FARGATE_MEMORY_BY_CPU: dict[int, range] = {
     256: range(512, 2048 + 1, 512),
@@ -69,14 +67,6 @@ def check_queue_visibility(runner_timeout_s: int) -> int:
             f"over SQS's 12 h limit: use a runner timeout of at most 7200s"
         )
     return visibility
-
-
-def check_prefixes(input_prefix: str, results_prefix: str) -> None:
-    """Refuse overlapping prefixes (results would re-trigger tasks)."""
-    try:
-        c.check_prefixes(input_prefix, results_prefix)
-    except c.PrefixOverlapError as exc:
-        raise ValueError(str(exc)) from exc
 
 
 def check_exclusive(**options: object) -> None:

@@ -201,7 +201,7 @@ class PipelineSettings:
             if value is not None:
                 values[item.name] = value
         settings = cls(**values)
-        problems.extend(settings.problems(naming="env", only=function))
+        problems.extend(settings.problems(naming="env", only=function, placeholders=False))
         if problems:
             raise ConfigurationError(list(dict.fromkeys(problems)))
         return settings
@@ -216,11 +216,16 @@ class PipelineSettings:
         return PipelineSettings(**kept)
 
     def problems(
-        self, *, naming: Literal["env", "prop"] = "prop", only: Function | None = None
+        self,
+        *,
+        naming: Literal["env", "prop"] = "prop",
+        only: Function | None = None,
+        placeholders: bool = True,
     ) -> list[str]:
         """What is invalid, naming each setting by its variable (``env``) or its name (``prop``).
 
-        Placeholders (text that is not known before deployment) are not checked.
+        With ``placeholders`` (the construct's case), values known only at deployment (CDK
+        tokens) are not judged; a function's environment has none.
         """
         problems: list[str] = []
         for item, spec in _specs():
@@ -231,6 +236,8 @@ class PipelineSettings:
                 continue
             listed = spec.kind in ("texts", "numbers")
             for index, part in enumerate(value) if listed else ((None, value),):
+                if placeholders and _placeholder(part):
+                    continue
                 reason = _check(part, spec)
                 if reason is None:
                     continue
@@ -292,7 +299,7 @@ def _parse(raw: str, spec: Spec, problems: list[str]) -> Any:
         return tuple(parts)
     numbers: list[int] = []
     for part in parts:
-        if not part.isdigit():
+        if not (part.isascii() and part.isdigit()):
             problems.append(f"{spec.env} must be {_range(spec)}, got {part!r}")
             continue
         numbers.append(int(part))
@@ -301,11 +308,9 @@ def _parse(raw: str, spec: Spec, problems: list[str]) -> Any:
     return tuple(numbers)
 
 
-def _check(value: Any, spec: Spec) -> str | None:  # noqa: PLR0911 -- one return per rule
+def _check(value: Any, spec: Spec) -> str | None:
     """Why ``value`` is not valid for ``spec`` (None: it is)."""
     if isinstance(value, str):
-        if _placeholder(value):
-            return None
         if spec.choices and value not in spec.choices:
             return f"must be {' or '.join(spec.choices)}"
         if spec.pattern and not re.match(spec.pattern, value):
@@ -323,9 +328,12 @@ def _range(spec: Spec) -> str:
     return f"{what} {spec.low}-{spec.high}" if spec.low is not None else what
 
 
-def _placeholder(value: str) -> bool:
-    """A value known only at deployment (a CDK token renders as ``${Token[...]}``)."""
-    return "${Token[" in value
+def _placeholder(value: Any) -> bool:
+    """A value known only at deployment: a CDK token renders as ``${Token[...]}`` in text and
+    as a huge negative number in place of a number."""
+    if isinstance(value, str):
+        return "${Token[" in value
+    return isinstance(value, int | float) and value < -1e200
 
 
 @dataclass(frozen=True, slots=True)

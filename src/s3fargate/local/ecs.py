@@ -210,9 +210,11 @@ class LocalEcs:
                 document = known.describe(_epoch) if known else {"taskArn": self._tokens[token]}
                 return _ECS.response("run_task", {"tasks": [document], "failures": []})
             arn = f"{LOCAL_TASK_PREFIX}{uuid.uuid4().hex}"
-            overrides = request["overrides"]
+            overrides = request.get("overrides") or {}
             task_env = {
-                e["name"]: e["value"] for e in overrides["containerOverrides"][0]["environment"]
+                e["name"]: e["value"]
+                for o in overrides.get("containerOverrides") or ()
+                for e in o.get("environment") or ()
             }
             task = _Task(
                 arn=arn,

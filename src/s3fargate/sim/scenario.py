@@ -125,7 +125,11 @@ class Scenario:
         for option, value, (low, high) in (
             ("--max-running", self.max_running, spec_of("max_running_tasks").bounds),
             ("--max-concurrency", self.max_concurrency, limits.max_concurrency),
-            ("--batch-size", self.batch_size, limits.batch_size(windowed=False)),
+            (
+                "--batch-size",
+                self.batch_size,
+                limits.batch_size(windowed=self.batching_window_s > 0),
+            ),
             ("--batching-window", self.batching_window_s, limits.batching_window_s),
             ("--max-receive-count", self.max_receive_count, spec_of("max_receive_count").bounds),
             ("--max-attempts", self.max_attempts, spec_of("max_attempts").bounds),

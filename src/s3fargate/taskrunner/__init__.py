@@ -4,6 +4,7 @@ The Lambda entry point is :func:`s3fargate.taskrunner.handler.handler`; import i
 the Lambda (it reads the environment at import).
 """
 
+from s3fargate.lambda_runtime.exceptions import ConfigurationError
 from s3fargate.taskrunner.config import RunnerConfig
 from s3fargate.taskrunner.exceptions import LaunchError, RecordFailedError
 from s3fargate.taskrunner.launcher import Launched, RunTaskLauncher
@@ -11,6 +12,7 @@ from s3fargate.taskrunner.request import client_token, run_task_request
 from s3fargate.taskrunner.runner import TaskRunner
 
 __all__ = [
+    "ConfigurationError",
     "LaunchError",
     "Launched",
     "RecordFailedError",

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.batch import (
 
 from s3fargate.events import MalformedEventError, ObjectCreated, Skipped, parse_event
 from s3fargate.events.parser import parse_message_body
+from s3fargate.lambda_runtime.settings import SERVICE_NAMES, Function
 from s3fargate.taskrunner.capacity import CAP_REACHED, LaunchBudget
 from s3fargate.taskrunner.exceptions import LaunchError, RecordFailedError
 from s3fargate.taskrunner.launcher import VCPU_QUOTA_REACHED, RunTaskLauncher
@@ -47,7 +48,7 @@ class TaskRunner:
         self.config = config
         self._ecs = ecs
         self._launcher = RunTaskLauncher(ecs=ecs, config=config)
-        self._logger = logger or Logger(service="s3fargate-runner")
+        self._logger = logger or Logger(service=SERVICE_NAMES[Function.RUNNER])
         self._recorder = recorder
         # Every record ends in the response: success, or listed in batchItemFailures.
         self._processor = BatchProcessor(

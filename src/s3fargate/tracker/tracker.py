@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from s3fargate import contracts as c
 from s3fargate.events.ecs import TaskStateChange, parse_task_state_change
 from s3fargate.events.exceptions import MalformedEventError
+from s3fargate.lambda_runtime.settings import SERVICE_NAMES, Function
 from s3fargate.ledger import TaskChanged
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class Tracker:
         self._actions = actions
         #: Looks for a succeeded task's result document (HeadObject); None: never recorded.
         self._s3 = s3
-        self._logger = logger or Logger(service="s3fargate-tracker")
+        self._logger = logger or Logger(service=SERVICE_NAMES[Function.TRACKER])
         self._waiting_room = waiting_room
         self._processor = BatchProcessor(
             event_type=EventType.SQS, raise_on_entire_batch_failure=False

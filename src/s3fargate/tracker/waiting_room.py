@@ -19,6 +19,7 @@ from aws_lambda_powertools import Logger
 
 from s3fargate import contracts as c
 from s3fargate.events import EventSourceKind, ObjectCreated
+from s3fargate.lambda_runtime.settings import SERVICE_NAMES, Function
 from s3fargate.ledger import Admitted, Launched, SlotsFullError, Waiting
 from s3fargate.taskrunner.capacity import count_active_tasks
 from s3fargate.taskrunner.exceptions import LaunchError
@@ -51,7 +52,7 @@ class WaitingRoom:
         self._store = store
         self._launcher = launcher
         self._ecs = ecs
-        self._logger = logger or Logger(service="s3fargate-tracker")
+        self._logger = logger or Logger(service=SERVICE_NAMES[Function.TRACKER])
 
     def release(self, slots: int) -> int:
         """Launch up to ``slots`` parked jobs; return how many were launched.
