@@ -1,7 +1,9 @@
 """Burst benchmarks: 10,000 uploads at once, 60 s tasks at 0.25 vCPU, in the simulator.
 
 (a) the default Fargate quota (6 vCPU) with max_running_tasks 24;
-(b) a 4,000-vCPU quota.
+(b) a 4,000-vCPU quota;
+(c) a cap far below the quota (2,000 uploads, 100 vCPU, max_running_tasks 24): only the cap
+    holds the line, so the peak of running tasks shows whether it is a ceiling.
 For each: makespan against the physical bound (target <= 1.05x), nothing lost, dead-lettered
 or duplicated, at most 15 requests per object, and the simulation under 60 s of wall time.
 The original design (S3 -> Lambda -> RunTask, failures ignored) runs beside ours on the same
@@ -20,6 +22,7 @@ TARGET_WALL_S = 60.0
 SCENARIOS = {
     "a: 6 vCPU quota, max_running 24": Scenario(uploads=UPLOADS, vcpu_quota=6, max_running=24),
     "b: 4,000 vCPU quota": Scenario(uploads=UPLOADS, vcpu_quota=4000),
+    "c: 100 vCPU quota, max_running 24": Scenario(uploads=2000, vcpu_quota=100, max_running=24),
 }
 
 
@@ -50,6 +53,12 @@ def main() -> None:
             f"{_by_service(ours.requests, ours.objects)} "
             f"(target <= {TARGET_REQUESTS:g}: "
             f"{_verdict(ours.requests_per_object <= TARGET_REQUESTS)})"
+        )
+        cap = scenario.max_running
+        print(
+            f"  s3fargate: peak {ours.peak_running:,} tasks running"
+            + (f" (cap {cap}: {_verdict(ours.peak_running <= cap)})" if cap else "")
+            + f"; broken promises: {ours.violations or 'none'}"
         )
         print(
             f"  s3fargate: simulated {ours.makespan_s / 3600:.2f} h in {ours.wall_s:.1f} s of wall "

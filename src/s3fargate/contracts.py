@@ -86,6 +86,12 @@ def quoted_etag(etag: str) -> str:
     return f'"{etag.strip(chr(34))}"'
 
 
+#: The ``sequencer`` of the S3-shaped events ``backfill`` (and the local catch-up) sends: not
+#: an upload of its own, but an object found in the bucket. The runner starts a task for it
+#: only when no other job has that object version.
+BACKFILL_SEQUENCER: Final = "backfill"
+
+
 # --- Job identity in the task (container overrides; the tracker reads them back) ------------
 ENV_JOB_ID: Final = "S3FARGATE_JOB_ID"
 ENV_ATTEMPT: Final = "S3FARGATE_ATTEMPT"

@@ -384,3 +384,77 @@ def test_a_task_that_succeeds_without_a_result_is_recorded_without_one(tmp_path:
         )
     assert job["result_key"] is None
     assert job["reason"] == "succeeded without a result document"
+
+
+def test_backfill_during_a_backlog_starts_no_second_task(tmp_path: Path) -> None:
+    # GIVEN a cap of one held by a gated task, and four uploads waiting behind it
+    gate = tmp_path / "open"
+    env = {"GATE_KEY": "incoming/gate.txt", "GATE_FILE": str(gate)}
+    cmd = f"{PY} {PROGRAMS / 'gated_task.py'}"
+    keys = [f"incoming/waiting-{n}.txt" for n in range(4)]
+    with dev_pipeline(tmp_path, "--max-running", "1", "--task-cmd", cmd, env=env) as dev:
+        bucket = dev.state.bucket
+        dev.s3.put_object(Bucket=bucket, Key="incoming/gate.txt", Body=b"gate\n")
+        wait_for(lambda: any(j["status"] == "running" for j in dev.jobs()), 60, "the gated task")
+        for key in keys:
+            dev.s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+        # WHEN backfill runs while they wait
+        backfill = dev.cli("backfill")
+        assert backfill.returncode == 0, backfill.stderr
+        gate.touch()
+        # THEN each upload ran exactly one task, and the backfilled jobs say why they ran none
+        wait_for(
+            lambda: (
+                sorted(j["key"] for j in dev.jobs() if j["status"] == "succeeded")
+                == sorted([*keys, "incoming/gate.txt"])
+            ),
+            120,
+            "every upload to succeed",
+        )
+        wait_for(
+            lambda: all(j["status"] in ("succeeded", "cancelled") for j in dev.jobs()),
+            60,
+            "every backfilled job to settle",
+        )
+        jobs = dev.jobs()
+    tasks = sum(len(j["task_arns"]) for j in jobs)
+    assert tasks == 5, jobs
+    for job in jobs:
+        if job["status"] == "cancelled":
+            assert job["reason"].startswith("not needed: job ")
+            assert job["task_arns"] == []
+
+
+def test_a_9_mb_cli_upload_is_announced_once_and_processed_once(tmp_path: Path) -> None:
+    # GIVEN a file over the size where boto3 would start a multipart upload (8 MiB)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(9 * 1000 * 1000))
+    with dev_pipeline(tmp_path) as dev:
+        # WHEN it is uploaded with the CLI
+        upload = dev.cli("upload", str(big))
+        assert upload.returncode == 0, upload.stderr
+        wait_for(lambda: dev.result("incoming/big.bin"), 60, "the result")
+        jobs = [j for j in dev.jobs() if j["key"] == "incoming/big.bin"]
+    # THEN one job ran one task for it
+    assert len(jobs) == 1
+    assert len(jobs[0]["task_arns"]) == 1
+
+
+def test_two_pipelines_on_one_server_never_see_each_other(tmp_path: Path) -> None:
+    # GIVEN two pipelines with their own buckets on one server
+    with (
+        external_moto_server() as endpoint,
+        dev_pipeline(tmp_path, "--endpoint", endpoint, "--bucket", "first-inbox") as first,
+        dev_pipeline(tmp_path, "--endpoint", endpoint, "--bucket", "second-inbox") as second,
+    ):
+        # THEN their queues and ledgers are their own
+        assert first.state.queue_url != second.state.queue_url
+        assert first.state.jobs_table != second.state.jobs_table
+        # WHEN each gets a file
+        first.s3.put_object(Bucket="first-inbox", Key="incoming/one.txt", Body=b"1\n")
+        second.s3.put_object(Bucket="second-inbox", Key="incoming/two.txt", Body=b"2\n")
+        wait_for(lambda: first.result("incoming/one.txt"), 60, "the first result")
+        wait_for(lambda: second.result("incoming/two.txt"), 60, "the second result")
+        # THEN each ledger holds exactly its own job
+        assert [j["key"] for j in first.jobs()] == ["incoming/one.txt"]
+        assert [j["key"] for j in second.jobs()] == ["incoming/two.txt"]

@@ -21,6 +21,8 @@ from s3fargate.ledger import (
     TaskChanged,
     Waiting,
 )
+from s3fargate.ledger.identity import version_claim_key
+from s3fargate.ledger.store import Claim, VersionClaimedError
 from s3fargate.sim.dynamodb import DynamoDb
 from s3fargate.taskrunner import RunnerConfig
 from s3fargate.taskrunner.launcher import RunTaskLauncher
@@ -260,3 +262,61 @@ def test_racing_admissions_never_pass_the_cap(store: LedgerStore) -> None:
 def replace_store(store: LedgerStore, *, slots: Slots) -> LedgerStore:
     """The same table and clock, with ``slots``."""
     return LedgerStore(dynamodb=store._dynamodb, table=store.table, clock=store._clock, slots=slots)
+
+
+def test_one_processing_per_object_version_on_dynamodb_and_on_the_simulators_table(
+    store: LedgerStore,
+) -> None:
+    simulated = LedgerStore(
+        dynamodb=_direct(DynamoDb(store.table)), table=store.table, clock=Clock()
+    )
+    for ledger in (store, simulated):
+        version = version_claim_key(bucket="b", key="incoming/a", etag="e1")
+        # GIVEN an upload whose job claimed its version (its sequencer is its token)
+        ledger.apply("up-1", Admitted(_ref(1), 1, False), claim=Claim(version, "up-1", "seq-1"))
+        # WHEN backfill finds the same version, THEN it may not have it
+        with pytest.raises(VersionClaimedError) as info:
+            ledger.apply("bf-1", Admitted(_ref(1), 1, False), claim=Claim(version, "bf-1", None))
+        assert info.value.claimed_by == "up-1"
+        assert ledger.get("bf-1") is None  # nothing written
+        # AND S3 delivering the same upload again (same token) is refused too
+        with pytest.raises(VersionClaimedError):
+            ledger.apply(
+                "up-1b", Admitted(_ref(1), 1, False), claim=Claim(version, "up-1b", "seq-1")
+            )
+        # AND the same job writing again keeps its claim
+        ledger.apply(
+            "up-1", Launched(_ref(1), 1, "arn:task/1"), claim=Claim(version, "up-1", "seq-1")
+        )
+        # AND another upload of the same bytes (its own sequencer) gets its own job
+        ledger.apply("up-2", Admitted(_ref(1), 1, False), claim=Claim(version, "up-2", "seq-2"))
+        assert ledger.claim_holder(version) == "up-2"
+
+        other = version_claim_key(bucket="b", key="incoming/c", etag="e3")
+        # GIVEN backfill claimed a version first (at the table's clock)
+        ledger.apply("bf-3", Admitted(_ref(3), 1, False), claim=Claim(other, "bf-3", None))
+        # WHEN the upload it found arrives (it happened before the claim), THEN it is refused
+        with pytest.raises(VersionClaimedError):
+            ledger.apply(
+                "up-3", Admitted(_ref(3), 1, False), claim=Claim(other, "up-3", "s", event_at=0)
+            )
+        # AND an upload that happened after the claim is a new upload: its own job
+        later = 10**13
+        ledger.apply(
+            "up-4", Admitted(_ref(3), 1, False), claim=Claim(other, "up-4", "s", event_at=later)
+        )
+        # AND a takeover succeeds only from the job that has the claim
+        with pytest.raises(VersionClaimedError):
+            ledger.apply(
+                "bf-5",
+                Admitted(_ref(3), 1, False),
+                claim=Claim(other, "bf-5", None, takeover_from="bf-3"),
+            )
+        ledger.apply(
+            "bf-6",
+            Admitted(_ref(3), 1, False),
+            claim=Claim(other, "bf-6", None, takeover_from="up-4"),
+        )
+        assert ledger.claim_holder(other) == "bf-6"
+        # AND listings never show the claims
+        assert all(not j.job_id.startswith("version#") for j in ledger.jobs())

@@ -141,3 +141,14 @@ def test_numbers_are_plain_ascii_digits(raw: str) -> None:
 def test_a_numeric_token_is_excused_at_synthesis() -> None:
     token = -1.8881545897087626e289  # how the CDK shows a number known only at deployment
     assert PipelineSettings(max_attempts=token).problems() == []  # type: ignore[arg-type]
+
+
+def test_local_resources_are_named_per_bucket_within_sqs_limits() -> None:
+    from s3fargate.local.config import LocalConfig
+
+    long_a, long_b = "a" * 62 + "x", "a" * 62 + "y"
+    names = {LocalConfig(bucket=b).resource_name for b in ("in.box", "inbox", long_a, long_b)}
+    assert len(names) == 4  # one per bucket, even past the cut
+    for name in names:
+        assert len(name + "-notifications") <= 80  # SQS's longest queue name
+        assert all(ch.isalnum() or ch in "-_" for ch in name)

@@ -35,6 +35,16 @@ class Admitted:
 
     ref: ObjectRef
     attempt: int
+    #: Under a cap the attempt takes a slot; without one it is only recorded before RunTask.
+    takes_slot: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class NotNeeded:
+    """The job found its object version already in another job's hands (a backfill of an
+    upload that was queued or processed): it starts no task."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,4 +93,13 @@ class RetryRequested:
     reason: str
 
 
-Change = Waiting | Admitted | Launched | DeadLettered | TaskChanged | TaskLost | RetryRequested
+Change = (
+    Waiting
+    | Admitted
+    | NotNeeded
+    | Launched
+    | DeadLettered
+    | TaskChanged
+    | TaskLost
+    | RetryRequested
+)

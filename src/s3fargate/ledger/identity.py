@@ -35,3 +35,10 @@ def client_token(job: str, attempt: int) -> str:
     if attempt <= 1:
         return job
     return hashlib.sha256(f"{job}\x00attempt\x00{attempt}".encode()).hexdigest()
+
+
+def version_claim_key(*, bucket: str, key: str, etag: str) -> str:
+    """The ledger key of the claim on one object version (bucket, key and ETag: a listing,
+    which backfill reads, names no version id, and equal ETags mean equal bytes)."""
+    digest = hashlib.sha256("\x00".join((bucket, key, etag.strip('"'))).encode()).hexdigest()
+    return f"version#{digest}"

@@ -6,7 +6,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -39,6 +39,17 @@ MAX_WRITE_TRIES = 25
 #: ``status``, so the status index never shows it; listings skip it.
 SLOTS_PREFIX = "slots#"
 HELD_ATTRIBUTE = "held"
+#: A claim on an object version (``version#…``, see ``identity.version_claim_key``): which job
+#: has it, since when, and the upload's own mark. No ``status`` either.
+CLAIM_JOB = "claim_job"
+CLAIMED_AT = "claimed_at"
+CLAIM_TOKEN = "claim_token"  # noqa: S105 -- an attribute name, not a secret
+#: The claim's conditions (the simulator's table answers exactly these).
+CLAIM_NAMES = {"#cj": CLAIM_JOB, "#ct": CLAIM_TOKEN, "#ca": CLAIMED_AT}
+CLAIM_IF_FREE = "attribute_not_exists(#cj) OR #cj = :job"
+CLAIM_IF_OTHER_UPLOAD = f"{CLAIM_IF_FREE} OR (attribute_exists(#ct) AND #ct <> :token)"
+CLAIM_IF_LATER_UPLOAD = f"{CLAIM_IF_OTHER_UPLOAD} OR (attribute_not_exists(#ct) AND #ca < :event)"
+CLAIM_TAKE_OVER = "#cj = :old"
 
 _FIELDS = {f.name for f in dataclasses.fields(Job)}
 _serialize = TypeSerializer().serialize
@@ -51,6 +62,63 @@ class LedgerConflictError(RuntimeError):
 
 class SlotsFullError(RuntimeError):
     """Every slot under the cap is held: the job was not admitted (nothing was written)."""
+
+
+class VersionClaimedError(RuntimeError):
+    """Another job has this object version (nothing was written)."""
+
+    def __init__(self, claimed_by: str | None) -> None:
+        self.claimed_by = claimed_by
+        super().__init__(f"the object version is claimed by job {claimed_by}")
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A job's claim on its object version, written in the same transaction as its first row.
+
+    The rule (docs/design.md, "One processing per object version"): an upload (``token``: its
+    sequencer, or its event time where a server sends none) claims its version unless another
+    upload's job with the same token has it, or an object found by backfill was claimed after
+    this upload happened; an object found by backfill or catch-up (``token`` None) claims it
+    only if no other job has it. A job that ended without success can be taken over.
+    """
+
+    key: str
+    job_id: str
+    token: str | None
+    #: When the upload happened (epoch ms), if known.
+    event_at: int | None = None
+    #: Take the claim over from this job (it ended without success).
+    takeover_from: str | None = None
+
+    def put(self, table: str, now_ms: int) -> dict[str, Any]:
+        """The conditional Put of the claim item."""
+        item: dict[str, Any] = {
+            KEY_ATTRIBUTE: {"S": self.key},
+            CLAIM_JOB: {"S": self.job_id},
+            CLAIMED_AT: {"N": str(now_ms)},
+        }
+        values: dict[str, Any] = {":job": {"S": self.job_id}}
+        if self.takeover_from is not None:
+            condition = CLAIM_TAKE_OVER
+            values = {":old": {"S": self.takeover_from}}
+        elif self.token is None:
+            condition = CLAIM_IF_FREE
+        else:
+            item[CLAIM_TOKEN] = {"S": self.token}
+            values[":token"] = {"S": self.token}
+            condition = CLAIM_IF_OTHER_UPLOAD
+            if self.event_at is not None:
+                condition = CLAIM_IF_LATER_UPLOAD
+                values[":event"] = {"N": str(self.event_at)}
+        names = {k: v for k, v in CLAIM_NAMES.items() if k in condition}
+        return {
+            "TableName": table,
+            "Item": item,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +184,20 @@ class LedgerStore:
         item = response.get("Item")
         return from_item(item) if item else None
 
-    def apply(self, job_id: str, change: Change, *, new: bool = False) -> Decision:
+    def apply(
+        self, job_id: str, change: Change, *, new: bool = False, claim: Claim | None = None
+    ) -> Decision:
         """Apply ``change`` to the job's row and write the result; return the decision.
 
         With ``new`` (the row most likely does not exist yet), the first try skips the read.
         If the guess was wrong, the write's condition fails and the change is applied to the
-        row as it is: the guess saves a request and never changes the outcome.
+        row as it is: the guess saves a request and never changes the outcome. A ``claim`` on
+        the job's object version is written in the same transaction as the row.
 
         Raises:
             LedgerConflictError: the row changed under every one of ``MAX_WRITE_TRIES`` writes.
+            SlotsFullError: the change takes a slot and every slot is held.
+            VersionClaimedError: another job has the object version.
         """
         guessing = new
         for _ in range(MAX_WRITE_TRIES):
@@ -135,9 +208,16 @@ class LedgerStore:
                 if guessed:
                     continue  # nothing to do on the guess: make sure on the row as it is
                 return NO_CHANGE
-            if self._put(decision.row, old=row):
+            if self._put(decision.row, old=row, claim=claim):
                 return decision
         raise LedgerConflictError(f"job {job_id}: the row kept changing; giving up this write")
+
+    def claim_holder(self, key: str) -> str | None:
+        """The job that has the object version's claim ``key`` (a strongly consistent read)."""
+        item = self._dynamodb.get_item(
+            TableName=self.table, Key={KEY_ATTRIBUTE: {"S": key}}, ConsistentRead=True
+        ).get("Item")
+        return str(item[CLAIM_JOB]["S"]) if item and CLAIM_JOB in item else None
 
     def apply_handing_over(
         self, job_id: str, change: Change, successor: Callable[[], Job | None]
@@ -282,33 +362,46 @@ class LedgerStore:
         for status in JobStatus:
             yield from self.jobs_with_status(status, updated_since=since_ms)
 
-    def _put(self, row: Job, *, old: Job | None) -> bool:
-        """Write ``row`` if the stored row is still ``old``; take or give back its slot in the
-        same transaction. False: the row changed under this writer.
+    def _put(self, row: Job, *, old: Job | None, claim: Claim | None = None) -> bool:
+        """Write ``row`` if the stored row is still ``old``; take or give back its slot, and
+        write its ``claim``, in the same transaction. False: the row changed under this writer.
 
         Raises:
             SlotsFullError: the row takes a slot and every slot is held.
+            VersionClaimedError: the claim's version is another job's.
         """
         put = self._conditional_put(row, old)
         delta = int(row.holds_slot) - int(old.holds_slot if old else False)
-        if delta == 0 or self.slots is None:
+        items: list[dict[str, Any]] = [{"Put": put}]
+        if claim is not None:
+            items.append({"Put": claim.put(self.table, self._clock())})
+        if delta and self.slots is not None:
+            items.append({"Update": self._slot_update(delta)})
+        if len(items) == 1:
             return self._put_row(put)
         try:
-            items: Any = [{"Put": put}, {"Update": self._slot_update(delta)}]
-            self._dynamodb.transact_write_items(TransactItems=items)
+            self._dynamodb.transact_write_items(TransactItems=cast("Any", items))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons[:1] == ["ConditionalCheckFailed"]:
+            failed = [
+                r.get("Code") == "ConditionalCheckFailed"
+                for r in exc.response.get("CancellationReasons", [])
+            ]
+            failed += [False] * (len(items) - len(failed))
+            if failed[0]:
                 return False  # the row changed: re-read and re-apply
-            if reasons[1:2] != ["ConditionalCheckFailed"]:
+            if claim is not None and failed[1]:
+                raise VersionClaimedError(self.claim_holder(claim.key)) from exc
+            if not failed[-1]:
                 raise
             if delta > 0:
+                assert self.slots is not None  # noqa: S101 -- a slot update was sent
                 raise SlotsFullError(
                     f"all {self.slots.limit} slots under the cap are held"
                 ) from exc
-            return self._put_row(put)  # nothing to give back (no counter): the row alone
+            # Nothing to give back (no counter): write the row (and claim) without it.
+            return self._put(dataclasses.replace(row, holds_slot=False), old=old, claim=claim)
         return True
 
     def _conditional_put(self, row: Job, old: Job | None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from s3fargate.ledger.changes import (
     Admitted,
     DeadLettered,
     Launched,
+    NotNeeded,
     RetryRequested,
     TaskChanged,
     TaskLost,
@@ -92,6 +93,8 @@ def apply(  # noqa: PLR0911 -- one branch per kind of change
         return _waiting(row, change, job_id, policy, now_ms)
     if isinstance(change, Admitted):
         return _admitted(row, change, job_id, policy, now_ms)
+    if isinstance(change, NotNeeded):
+        return _not_needed(row, change, now_ms)
     if isinstance(change, Launched):
         return _launched(row, change, job_id, policy, now_ms)
     if isinstance(change, DeadLettered):
@@ -103,8 +106,10 @@ def apply(  # noqa: PLR0911 -- one branch per kind of change
 
 # --- the queue side (the runner) ---------------------------------------------------------------
 def _admitted_only(row: Job, attempt: int) -> bool:
-    """``attempt`` took a slot, but no task of it is known: its launch failed."""
-    return row.attempts == attempt and row.holds_slot and row.attempt_task_arn is None
+    """``attempt`` was admitted, but no task of it is known: its launch failed."""
+    return (
+        row.attempts == attempt and row.status is JobStatus.PENDING and row.attempt_task_arn is None
+    )
 
 
 def _not_launched(row: Job) -> Job:
@@ -141,12 +146,19 @@ def _admitted(
         _fresh_attempt(base),
         status=JobStatus.PENDING,
         attempts=change.attempt,
-        holds_slot=True,
+        holds_slot=change.takes_slot,
         launched_at=now_ms,
         reason=None,
         next_attempt_at=None,
         parked=False,
     )
+    return _changed(row, new, now_ms)
+
+
+def _not_needed(row: Job | None, change: NotNeeded, now_ms: int) -> Decision:
+    if row is None or row.attempts > 0:
+        return NO_CHANGE  # nothing recorded to close, or it was launched after all
+    new = replace(row, status=JobStatus.CANCELLED, reason=change.reason, parked=False)
     return _changed(row, new, now_ms)
 
 

@@ -19,7 +19,7 @@ from s3fargate.exit_codes import CliExit, UsageError
 from s3fargate.ledger import Job, JobStatus
 from s3fargate.local import preflight
 from s3fargate.local.console import JobView, LedgerFollower
-from s3fargate.local.pipeline import LocalPipeline
+from s3fargate.local.pipeline import SINGLE_PUT, LocalPipeline
 from s3fargate.rundir import LOCAL_REGION, RunState, credentials_shell_prefix
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def upload_files(
             )
     s3 = state.client("s3")
     for path, target in uploads:
-        s3.upload_file(str(path), state.bucket, target)
+        s3.upload_file(str(path), state.bucket, target, Config=SINGLE_PUT)
     return [target for _, target in uploads]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 import sys
@@ -23,6 +24,8 @@ DEFAULT_GRACE_PERIOD_S = 10.0
 DEFAULT_RETRY_DELAY_S = 1
 #: ECS ``startedBy`` of local tasks.
 LOCAL_PIPELINE_ID = "s3fargate-local"
+#: Queue names are at most 80 characters; the longest suffix is ``-notifications``.
+RESOURCE_NAME_MAX = 60
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -53,7 +56,6 @@ class LocalConfig:
     grace_period: float = DEFAULT_GRACE_PERIOD_S
     cpu: int | None = None
     memory: int | None = None
-    queue_name: str = "s3fargate-queue"
     extra_env: dict[str, str] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
     max_attempts: int = c.DEFAULT_MAX_ATTEMPTS
@@ -95,6 +97,17 @@ class LocalConfig:
                     problems.append(f"{option} must be {what}{low}-{high}, got {value}")
         if problems:
             raise LocalConfigError("; ".join(problems))
+
+    @property
+    def resource_name(self) -> str:
+        """The name this pipeline's queues, table and topic start with: one per bucket, so
+        pipelines sharing a server never see each other's messages, rows or tasks (at most
+        60 characters, leaving room for SQS's 80 with the longest suffix)."""
+        name = f"s3fargate-{self.bucket.replace('.', '-')}"
+        if len(name) > RESOURCE_NAME_MAX:
+            digest = hashlib.sha256(self.bucket.encode()).hexdigest()[:8]
+            name = f"{name[: RESOURCE_NAME_MAX - 9]}-{digest}"
+        return name
 
     @staticmethod
     def parse_task_cmd(text: str) -> tuple[str, ...]:

@@ -55,7 +55,7 @@ def provision(
     The queues, table and topic come first and the bucket's notification right after the
     bucket, so the pipeline is wired before it is announced.
     """
-    name = config.queue_name
+    name = config.resource_name
     dlq = _queue(sqs, f"{name}-dlq", {"MessageRetentionPeriod": str(c.DLQ_RETENTION_DAYS * 86400)})
     queue = _queue(sqs, name, _redrive(config.visibility_timeout, config.max_receive_count, dlq))
     events_dlq = _queue(

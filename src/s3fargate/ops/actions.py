@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from s3fargate.ops.target import Target
 
 #: The ``sequencer`` of backfill events: one job per object version, however often it runs.
-BACKFILL_SEQUENCER = "backfill"
+BACKFILL_SEQUENCER = c.BACKFILL_SEQUENCER
 #: Backfill sends at most this many messages a second, in batches of 10.
 BACKFILL_RATE = 100
 

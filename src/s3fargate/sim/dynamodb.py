@@ -12,6 +12,13 @@ import bisect
 from typing import Any
 
 from s3fargate.ledger.store import (
+    CLAIM_IF_FREE,
+    CLAIM_IF_LATER_UPLOAD,
+    CLAIM_IF_OTHER_UPLOAD,
+    CLAIM_JOB,
+    CLAIM_TAKE_OVER,
+    CLAIM_TOKEN,
+    CLAIMED_AT,
     HELD_ATTRIBUTE,
     KEY_ATTRIBUTE,
     PARKED_ATTRIBUTE,
@@ -128,6 +135,8 @@ class DynamoDb:
         self, item: dict[str, Any], condition: str | None, values: dict[str, Any] | None
     ) -> bool:
         old = self._items.get(item[KEY_ATTRIBUTE]["S"])
+        if condition in _CLAIMS:
+            return _claim_allowed(old, condition, values or {})
         if condition == _CREATE:
             return old is None
         if condition == _ON_REVISION:
@@ -153,11 +162,12 @@ class DynamoDb:
     def _write(self, item: dict[str, Any]) -> None:
         key = item[KEY_ATTRIBUTE]["S"]
         old = self._items.get(key)
-        if old is not None:
+        if old is not None and STATUS_ATTRIBUTE in old:
             entries = self._index[old[STATUS_ATTRIBUTE]["S"]]
             entries.pop(bisect.bisect_left(entries, _entry(old)))
         self._items[key] = item
-        bisect.insort(self._index.setdefault(item[STATUS_ATTRIBUTE]["S"], []), _entry(item))
+        if STATUS_ATTRIBUTE in item:  # a job's row, not a claim
+            bisect.insort(self._index.setdefault(item[STATUS_ATTRIBUTE]["S"], []), _entry(item))
 
     def query(
         self,
@@ -211,6 +221,25 @@ class DynamoDb:
     def _check(self, table: str) -> None:
         if table != self.table:
             raise client_error("ResourceNotFoundException", f"no table {table}", "GetItem")
+
+
+_CLAIMS = (CLAIM_IF_FREE, CLAIM_IF_OTHER_UPLOAD, CLAIM_IF_LATER_UPLOAD, CLAIM_TAKE_OVER)
+
+
+def _claim_allowed(old: dict[str, Any] | None, condition: str, values: dict[str, Any]) -> bool:
+    """The store's claim conditions, as DynamoDB evaluates them."""
+    holder = old.get(CLAIM_JOB, {}).get("S") if old else None
+    if condition == CLAIM_TAKE_OVER:
+        return bool(holder == values[":old"]["S"])
+    if holder is None or holder == values[":job"]["S"]:
+        return True
+    assert old is not None  # noqa: S101 -- a holder means an item
+    token = old.get(CLAIM_TOKEN, {}).get("S")
+    if condition != CLAIM_IF_FREE and token is not None and token != values[":token"]["S"]:
+        return True
+    if condition == CLAIM_IF_LATER_UPLOAD and token is None:
+        return int(old[CLAIMED_AT]["N"]) < int(values[":event"]["N"])
+    return False
 
 
 def _filtered(

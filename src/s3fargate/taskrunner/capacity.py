@@ -49,12 +49,14 @@ class LaunchBudget:
         self._refusal: LaunchError | None = None
 
     def admit(self, obj: ObjectCreated, recorder: LaunchRecorder | None) -> bool:
-        """Admit ``obj`` through the ledger: True when the ledger keeps the cap.
+        """Admit ``obj`` through the recorder (the ledger records every job before its launch):
+        True when it keeps the cap.
 
         Raises:
-            LaunchError: every slot is held (now, or earlier in this batch).
+            LaunchError: every slot is held (now, or earlier in this batch), or another job
+                has the object version.
         """
-        if self._limit is None or recorder is None:
+        if recorder is None:
             return False
         if self._refusal is not None:
             raise self._refusal

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+#: The :class:`LaunchError` code of an object version another job has: no task is started,
+#: and the record is not a failure.
+VERSION_CLAIMED = "VersionClaimed"
+
 
 class LaunchError(RuntimeError):
     """A task could not be launched for an object; the SQS record is returned as a failure.

@@ -16,7 +16,7 @@ from s3fargate.events import MalformedEventError, ObjectCreated, Skipped, parse_
 from s3fargate.events.parser import parse_message_body
 from s3fargate.lambda_runtime.settings import SERVICE_NAMES, Function
 from s3fargate.taskrunner.capacity import CAP_REACHED, LaunchBudget
-from s3fargate.taskrunner.exceptions import LaunchError, RecordFailedError
+from s3fargate.taskrunner.exceptions import VERSION_CLAIMED, LaunchError, RecordFailedError
 from s3fargate.taskrunner.launcher import VCPU_QUOTA_REACHED, RunTaskLauncher
 
 if TYPE_CHECKING:
@@ -138,23 +138,24 @@ class TaskRunner:
                 )
                 continue
             try:
-                outcome = self._launch(item, budget=budget, message_id=message_id)
-            except LaunchError as exc:
-                if self._parks(exc) and self._recorder and self._recorder.park(item, exc):
-                    self._logger.info(
-                        "parked",
-                        extra={
-                            "outcome": "parked",
-                            "bucket": item.bucket,
-                            "key": item.key,
-                            "message_id": message_id,
-                            "reason": exc.reason,
-                        },
-                    )
+                try:
+                    outcome = self._launch(item, budget=budget, message_id=message_id)
+                except LaunchError as exc:
+                    if exc.code == VERSION_CLAIMED:
+                        raise
+                    if self._parks(exc) and self._recorder and self._recorder.park(item, exc):
+                        self._log_outcome("parked", item, message_id, exc.reason)
+                        continue
+                    failures.append(f"{item.key}: {exc.reason}")
+                    if self._recorder:
+                        self._recorder.not_launched(item, exc, receive_count=receive_count)
                     continue
-                failures.append(f"{item.key}: {exc.reason}")
-                if self._recorder:
-                    self._recorder.not_launched(item, exc, receive_count=receive_count)
+            except LaunchError as exc:
+                if exc.code != VERSION_CLAIMED:
+                    raise
+                # Another job has this object version (a backfill of a queued upload, or S3
+                # delivering one upload twice): nothing to launch, nothing failed.
+                self._log_outcome("duplicate-version", item, message_id, exc.reason)
                 continue
             launched += 1
             if self._recorder:
@@ -162,6 +163,20 @@ class TaskRunner:
         if failures:
             raise RecordFailedError("; ".join(failures))
         return launched
+
+    def _log_outcome(
+        self, outcome: str, item: ObjectCreated, message_id: str | None, reason: str
+    ) -> None:
+        self._logger.info(
+            outcome.replace("-", " "),
+            extra={
+                "outcome": outcome,
+                "bucket": item.bucket,
+                "key": item.key,
+                "message_id": message_id,
+                "reason": reason,
+            },
+        )
 
     @staticmethod
     def _parks(error: LaunchError) -> bool:
