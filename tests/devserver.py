@@ -151,3 +151,15 @@ def external_moto_server() -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def run_demo(tmp_path: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """`s3fargate demo ARGS…` with its own run directory, on a wide terminal."""
+    return subprocess.run(
+        [CLI, "demo", *args, "--run-dir", str(tmp_path / f"demo-{time.monotonic_ns()}")],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )

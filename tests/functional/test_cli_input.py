@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import stat
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 
 from s3fargate import cli
 from s3fargate.exit_codes import CliExit
-from tests.devserver import CLI, dev_pipeline, free_port, wait_for
+from tests.devserver import dev_pipeline, free_port, run_demo, wait_for
 
 
 def _refused(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> str:
@@ -203,14 +201,7 @@ def test_demo_keeps_files_with_the_same_name_apart(tmp_path: Path) -> None:
     top, nested = tmp_path / "data.csv", tmp_path / "sub" / "data.csv"
     top.write_text("top\n")
     nested.write_text("nested\nfile\n")
-    proc = subprocess.run(
-        [CLI, "demo", str(nested), str(top), "--run-dir", str(tmp_path / "d")],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    proc = run_demo(tmp_path, str(nested), str(top))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "incoming/sub/data.csv" in proc.stdout
     assert f"incoming/{tmp_path.name}/data.csv" in proc.stdout

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from s3fargate import cli
 from s3fargate.exit_codes import CliExit
-from tests.devserver import CLI, Dev, dev_pipeline, external_moto_server, wait_for
+from tests.devserver import CLI, Dev, dev_pipeline, external_moto_server, run_demo, wait_for
 
 if TYPE_CHECKING:
     import pytest
@@ -273,13 +273,7 @@ def test_demo_prints_every_result_and_exits_zero(tmp_path: Path) -> None:
 def test_demo_exits_one_when_a_job_fails(tmp_path: Path) -> None:
     data = tmp_path / "x.csv"
     data.write_text("x\n")
-    proc = subprocess.run(
-        [CLI, "demo", str(data), "--run-dir", str(tmp_path / "d"), "--task-cmd", "false"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_demo(tmp_path, str(data), "--task-cmd", "false")
     assert proc.returncode == 1
     assert "some jobs did not succeed" in proc.stdout
 
@@ -365,14 +359,7 @@ def test_a_task_that_succeeds_without_a_result_is_recorded_without_one(tmp_path:
     # GIVEN a task command that exits 0 and writes nothing
     data = tmp_path / "x.csv"
     data.write_text("x\n")
-    proc = subprocess.run(
-        [CLI, "demo", str(data), "--run-dir", str(tmp_path / "d"), "--task-cmd", "true"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    proc = run_demo(tmp_path, str(data), "--task-cmd", "true")
     # THEN the demo says the job succeeded with no result document, and exits 0
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "succeeded, with no result document" in proc.stdout
