@@ -8,6 +8,7 @@ and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -269,9 +270,19 @@ def _simulate_options(parser: argparse.ArgumentParser) -> None:
         metavar="T",
         help="each task's run time: seconds (60) or a uniform range (30-90)",
     )
-    burst.add_argument("--cpu", type=float, default=default.cpu, help="vCPUs per task")
     burst.add_argument(
-        "--memory", type=float, default=default.memory_gb, metavar="GB", help="memory per task"
+        "--cpu",
+        type=float,
+        default=default.cpu * 1024,
+        metavar="UNITS",
+        help="CPU per task in CPU units, as the construct's cpu (256 = 0.25 vCPU)",
+    )
+    burst.add_argument(
+        "--memory",
+        type=float,
+        default=default.memory_gb * 1024,
+        metavar="MIB",
+        help="memory per task in MiB, as the construct's memory_limit_mib",
     )
     account = parser.add_argument_group("the account and the pipeline")
     account.add_argument(
@@ -416,6 +427,8 @@ def _dev(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from s3fargate.local import app
 
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise ValueError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     return app.run_demo(_local_config(args), args.files, timeout=args.timeout)
 
 
@@ -465,6 +478,7 @@ def _logs(args: argparse.Namespace) -> int:
 def _retry(args: argparse.Namespace) -> int:
     from s3fargate.ops import app
 
+    app.check_retry_request(args.keys, failed=args.failed, since=args.since)  # before connecting
     return app.retry_jobs(_target(args), args.keys, failed=args.failed, since=args.since)
 
 
@@ -486,7 +500,8 @@ def _simulate(args: argparse.Namespace) -> int:
         from s3fargate.sim.scenario import Design, Durations, Scenario
     except ImportError as exc:  # the `sim` extra is not installed
         print(
-            f"s3fargate simulate: {exc}. Install the simulator: pip install 's3fargate[sim]'",
+            f"s3fargate simulate: {exc}. Install the simulator's extra: `make test` (or "
+            "`uv sync --extra sim`) in a checkout, `pip install 's3fargate[sim]'` otherwise",
             file=sys.stderr,
         )
         return CliExit.USAGE
@@ -494,8 +509,8 @@ def _simulate(args: argparse.Namespace) -> int:
         uploads=args.uploads,
         upload_seconds=args.upload_seconds,
         task_seconds=Durations.parse(args.task_seconds),
-        cpu=args.cpu,
-        memory_gb=args.memory,
+        cpu=args.cpu / 1024,  # the construct's CPU units and MiB, the simulator's vCPUs and GB
+        memory_gb=args.memory / 1024,
         vcpu_quota=args.vcpu_quota,
         spot_vcpu_quota=args.vcpu_quota,
         max_running=args.max_running,
@@ -512,9 +527,15 @@ def _simulate(args: argparse.Namespace) -> int:
         design=Design(args.design),
         seed=args.seed,
     )
-    if args.plot is not None and args.plot.parent and not args.plot.parent.is_dir():
-        raise ValueError(f"--plot {args.plot}: the folder {args.plot.parent} does not exist")
-    return run_simulation(scenario, compare=args.compare, as_json=args.json, plot_path=args.plot)
+    plot = args.plot
+    if plot is not None:
+        if plot.is_dir():
+            raise ValueError(f"--plot {plot}: a folder; name the PNG file to write")
+        if plot.suffix.lower() != ".png":
+            plot = plot.with_name(f"{plot.name}.png")  # the file written is the one reported
+        if plot.parent and not plot.parent.is_dir():
+            raise ValueError(f"--plot {plot}: the folder {plot.parent} does not exist")
+    return run_simulation(scenario, compare=args.compare, as_json=args.json, plot_path=plot)
 
 
 COMMANDS = {

@@ -7,6 +7,7 @@ with control characters escaped.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from rich.table import Table
@@ -60,11 +61,16 @@ def ordered(jobs: Iterable[Job]) -> list[Job]:
     return sorted(jobs, key=lambda j: (j.created_at, j.job_id))
 
 
-def duration_s(job: Job) -> float | None:
-    """Seconds the current attempt ran (so far, while running)."""
+def duration_s(job: Job, now_ms: int | None = None) -> float | None:
+    """Seconds the current attempt ran: until it stopped, or (while it runs) until now."""
     if job.started_at is None:
         return None
-    end = job.stopped_at or job.updated_at
+    if job.stopped_at is not None:
+        end = job.stopped_at
+    elif job.status.final:
+        end = job.updated_at
+    else:
+        end = now_ms if now_ms is not None else int(time.time() * 1000)
     return max(end - job.started_at, 0) / 1000
 
 

@@ -48,6 +48,13 @@ BAD_INPUT: list[tuple[str, Args, str]] = [
     ("task-cmd-empty", lambda t, f: ["demo", "--task-cmd", ""], "--task-cmd is empty"),
     ("task-cmd-blank", lambda t, f: ["demo", "--task-cmd", "   "], "--task-cmd is empty"),
     ("task-cmd-missing", lambda t, f: ["demo", "--task-cmd", "/no/such/program"], "does not exist"),
+    ("task-cmd-folder", lambda t, f: ["demo", "--task-cmd", str(t)], "is a folder, not a program"),
+    ("demo-timeout-nan", lambda t, f: ["demo", "--timeout", "nan"], "--timeout must be a positive"),
+    ("demo-timeout-zero", lambda t, f: ["demo", "--timeout", "0"], "--timeout must be a positive"),
+    ("demo-timeout-neg", lambda t, f: ["demo", "--timeout", "-1"], "--timeout must be a positive"),
+    ("retry-nothing", lambda t, f: ["retry"], "retry needs the KEY of each job"),
+    ("retry-both", lambda t, f: ["retry", "k", "--failed"], "or --failed, not both"),
+    ("retry-since", lambda t, f: ["retry", "k", "--since", "1d"], "use it with --failed"),
     ("task-cmd-unknown", lambda t, f: ["demo", "--task-cmd", "no-such-cmd-xyz"], "not a command"),
     ("task-cmd-not-exec", lambda t, f: ["demo", "--task-cmd", str(f["script"])], "not executable"),
     ("task-cmd-quote", lambda t, f: ["demo", "--task-cmd", "'unclosed"], "--task-cmd"),
@@ -153,6 +160,16 @@ def test_upload_checks_everything_before_uploading_anything(tmp_path: Path) -> N
         assert "outside the input prefix" in outside.stderr
 
 
+def test_upload_warns_of_a_file_the_suffix_filters_out(tmp_path: Path) -> None:
+    text = tmp_path / "A.txt"
+    text.write_text("a\n")
+    with dev_pipeline(tmp_path, "--suffix", ".csv") as dev:
+        upload = dev.cli("upload", str(text))
+    assert upload.returncode == 0
+    warning = " ".join(upload.stderr.split())  # the terminal's width may wrap it
+    assert "does not end with the pipeline's --suffix .csv: no task will run" in warning
+
+
 def test_markup_and_control_characters_in_keys_are_shown_as_text(tmp_path: Path) -> None:
     keys = ["incoming/x[red]y.txt", "incoming/[/]closing.txt", "incoming/esc\x1b[31mred.txt"]
     with dev_pipeline(tmp_path) as dev:
@@ -217,3 +234,23 @@ def test_help_shows_every_option_with_its_default(capsys: pytest.CaptureFixture[
         assert option in text
     assert "(default: 3)" in text
     assert "(default: 10.0)" in text
+
+
+def test_prefixes_mean_the_same_in_every_command(tmp_path: Path) -> None:
+    with dev_pipeline(tmp_path) as dev:
+        for key in ("incoming/2026/a.csv", "incoming/other.csv"):
+            dev.s3.put_object(Bucket=dev.state.bucket, Key=key, Body=b"x\n")
+        wait_for(
+            lambda: len([j for j in dev.jobs() if j["status"] == "succeeded"]) == 2, 60, "jobs"
+        )
+        listed = [
+            [j["key"] for j in json.loads(dev.cli("jobs", "--json", "--prefix", prefix).stdout)]
+            for prefix in ("2026/", "incoming/2026/")
+        ]
+        dry = [
+            dev.cli("backfill", "--dry-run", "--prefix", prefix).returncode
+            for prefix in ("2026/", "incoming/2026/")
+        ]
+    # THEN a prefix relative to the input prefix and the full one choose the same jobs
+    assert listed == [["incoming/2026/a.csv"], ["incoming/2026/a.csv"]]
+    assert dry == [0, 0]

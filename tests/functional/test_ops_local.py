@@ -111,3 +111,25 @@ def test_operator_commands_on_the_local_pipeline(tmp_path: Path) -> None:
         assert [j["key"] for j in listed] == ["incoming/bad.csv"]
         chart = dev.cli("jobs", "--timeline")
         assert chart.returncode == 0, chart.stderr
+
+
+def test_logs_says_why_an_attempt_has_no_output(tmp_path: Path) -> None:
+    # GIVEN a job whose only attempt never started (a failed image pull), and one whose task
+    # printed nothing
+    args = ("--faults", "start-failure=1", "--max-attempts", "1")
+    with dev_pipeline(tmp_path, *args) as dev:
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/never.csv", Body=b"x\n")
+        wait_for(lambda: [j["status"] for j in dev.jobs()] == ["failed"], 60, "the job to fail")
+        # WHEN its logs are asked for
+        never = dev.cli("logs", "incoming/never.csv")
+    # THEN the command says why there is nothing to show, instead of printing nothing
+    assert never.returncode == 0, never.stderr
+    assert "no output: the task never started (CannotPullContainerError" in never.stdout
+    with dev_pipeline(tmp_path, "--task-cmd", "true") as dev:
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/quiet.csv", Body=b"x\n")
+        wait_for(
+            lambda: [j["status"] for j in dev.jobs()] == ["succeeded"], 60, "the job to succeed"
+        )
+        quiet = dev.cli("logs", "incoming/quiet.csv")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "no output: the task wrote none" in quiet.stdout

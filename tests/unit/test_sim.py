@@ -444,6 +444,18 @@ def test_cli_table_chart_and_png(tmp_path: Any, capsys: pytest.CaptureFixture[st
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_cli_plot_names_the_file_it_wrote(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a chart name without an extension
+    name = tmp_path / "burst"
+    assert main(["simulate", "--uploads", "10", "--plot", str(name)]) == 0
+    # THEN it writes burst.png, and says so
+    assert f"chart written to {name}.png" in capsys.readouterr().out
+    assert (tmp_path / "burst.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not name.exists()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -451,6 +463,10 @@ def test_cli_table_chart_and_png(tmp_path: Any, capsys: pytest.CaptureFixture[st
         (["--task-seconds", "soon"], "--task-seconds"),
         (["--spot-interruption-rate", "0.3"], "needs --spot"),
         (["--plot", "/no/such/folder/x.png"], "does not exist"),
+        (["--plot", "/tmp"], "a folder; name the PNG file"),
+        (["--vcpu-quota", "inf"], "--vcpu-quota must be a finite number, got inf"),
+        (["--vcpu-quota", "nan"], "--vcpu-quota must be a finite number, got nan"),
+        (["--upload-seconds", "inf"], "--upload-seconds must be a finite number"),
     ],
 )
 def test_cli_bad_options_exit_2_with_one_line(
@@ -533,3 +549,14 @@ def test_a_cap_counted_per_runner_is_caught_as_a_broken_promise(
     # THEN the simulator reports the cap passed (and the makespan below the physical floor)
     assert result.peak_running > 3
     assert any("over the cap of 3" in v for v in result.violations)
+
+
+def test_cli_sizes_in_the_construct_s_units(capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a task of 1 vCPU and 2 GiB, in CPU units and MiB as the construct takes them
+    code = main(["simulate", "--uploads", "8", "--cpu", "1024", "--memory", "2048", "--json"])
+    scenario = json.loads(capsys.readouterr().out)["scenario"]
+    assert code == 0
+    assert (scenario["cpu"], scenario["memory_gb"]) == (1.0, 2.0)
+    # AND a vCPU count is refused, naming the unit
+    assert main(["simulate", "--cpu", "0.25"]) == 2
+    assert "CPU units (256 512 1024" in capsys.readouterr().err

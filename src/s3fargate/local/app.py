@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -24,7 +26,6 @@ from s3fargate.rundir import LOCAL_REGION, RunState, credentials_shell_prefix
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from s3fargate.local.config import LocalConfig
 
@@ -168,13 +169,14 @@ def upload_files(
     console = console or Console(stderr=True)
     for _, target in uploads:
         if not target.startswith(state.input_prefix):
-            console.print(
-                Text(
-                    f"warning: {safe(target)} is outside the input prefix "
-                    f"{safe(state.input_prefix)}: no task will run for it",
-                    style="yellow",
-                )
-            )
+            why = f"is outside the input prefix {safe(state.input_prefix)}"
+        elif state.suffix and not target.endswith(state.suffix):
+            why = f"does not end with the pipeline's --suffix {safe(state.suffix)}"
+        else:
+            continue
+        console.print(
+            Text(f"warning: {safe(target)} {why}: no task will run for it", style="yellow")
+        )
     s3 = state.client("s3")
     for path, target in uploads:
         s3.upload_file(str(path), state.bucket, target, Config=SINGLE_PUT)
@@ -187,7 +189,8 @@ def distinct_names(files: list[Path]) -> list[tuple[Path, str]]:
     uploaded once."""
     unique: dict[Path, Path] = {}
     for path in files:
-        unique.setdefault(path.resolve(), path)
+        # Absolute, not resolved: a symbolic link is uploaded under its own name.
+        unique.setdefault(Path(os.path.abspath(path)), path)
     resolved = list(unique)
     depth = dict.fromkeys(resolved, 1)
     while True:

@@ -402,6 +402,7 @@ class LocalPipeline:
             bucket=self.config.bucket,
             input_prefix=self.config.input_prefix,
             results_prefix=self.config.results_prefix,
+            suffix=self.config.suffix,
             queue_url=self.resources.queue.url,
             dlq_url=self.resources.dead_letter_queue.url,
             jobs_table=self.resources.jobs_table,

@@ -129,6 +129,8 @@ def check_task_command(config: LocalConfig) -> None:
     program = config.task_cmd[0]
     if os.sep in program:
         path = Path(program)
+        if path.is_dir():
+            raise UsageError(f"--task-cmd: {safe(program)} is a folder, not a program")
         if not path.is_file():
             raise UsageError(f"--task-cmd: {safe(program)} does not exist")
         if not os.access(path, os.X_OK):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from s3fargate import contracts as c
 from s3fargate.ledger import Job, JobStatus, ObjectRef, RetryRequested, Waiting, job_id
+from s3fargate.ops.target import key_prefix
 from s3fargate.tracker import JobActions
 
 if TYPE_CHECKING:
@@ -68,9 +69,7 @@ def backfill_candidates(target: Target, *, prefix: str | None = None) -> Iterato
         status = known.get(mark)
         if status is None or not status.final or job.status is JobStatus.SUCCEEDED:
             known[mark] = job.status
-    scan = target.input_prefix + (prefix or "")
-    if prefix and prefix.startswith(target.input_prefix):
-        scan = prefix
+    scan = key_prefix(target, prefix)
     pages = target.s3.get_paginator("list_objects_v2").paginate(Bucket=target.bucket, Prefix=scan)
     for page in pages:
         for item in page.get("Contents", []):

@@ -19,7 +19,7 @@ from s3fargate.ledger import JobStatus
 from s3fargate.ops import jobs as ledger_view
 from s3fargate.ops.actions import backfill, backfill_candidates, redrive, retry
 from s3fargate.ops.jobs import document, latest_for_key, phases, select
-from s3fargate.ops.target import queue_summary
+from s3fargate.ops.target import key_prefix, queue_summary
 
 if TYPE_CHECKING:
     from s3fargate.ledger import Job
@@ -46,7 +46,12 @@ def list_jobs(
     since_ms = ledger_view.parse_since(since)
 
     def chosen() -> list[Job]:
-        return select(target.store.jobs(), status=wanted, prefix=prefix, since_ms=since_ms)
+        return select(
+            target.store.jobs(),
+            status=wanted,
+            prefix=key_prefix(target, prefix) if prefix else None,
+            since_ms=since_ms,
+        )
 
     def render() -> Table:
         jobs = chosen()
@@ -114,11 +119,41 @@ def show_log(target: Target, key: str) -> str:
     if not job.task_arns:
         raise UsageError(f"the job for {safe(job.key)!r} has no task yet ({job.status.value})")
     parts = []
+    attempts = len(job.task_arns)
     for attempt, arn in enumerate(job.task_arns, start=1):
-        text = target.logs.read(arn) or ""
-        header = f"== attempt {attempt} of {len(job.task_arns)}: {arn} ==\n"
-        parts.append((header if len(job.task_arns) > 1 else "") + text)
+        text = target.logs.read(arn)
+        if not text:  # say why, rather than print nothing
+            text = f"({_no_output(job, latest=attempt == attempts)})\n"
+        header = f"== attempt {attempt} of {attempts}: {arn} ==\n"
+        parts.append((header if attempts > 1 else "") + text)
     return "".join(parts)
+
+
+def _no_output(job: Job, *, latest: bool) -> str:
+    """Why an attempt shows no output, as far as the ledger knows."""
+    if latest and job.stop_code == "TaskFailedToStart":
+        return f"no output: the task never started ({job.stopped_reason or 'no reason given'})"
+    if latest and job.status in (JobStatus.WAITING, JobStatus.PENDING):
+        return "no output yet: the task has not started"
+    return "no output: the task wrote none, never started, or its log is gone"
+
+
+def check_retry_request(keys: list[str], *, failed: bool, since: str | None) -> None:
+    """Refuse a retry that names nothing, or both keys and ``--failed``.
+
+    Raises:
+        UsageError: naming what to pass instead.
+    """
+    from s3fargate.exit_codes import UsageError
+
+    if keys and failed:
+        raise UsageError("retry takes KEY…, or --failed, not both")
+    if not keys and not failed:
+        raise UsageError(
+            "retry needs the KEY of each job to retry, or --failed for every failed job"
+        )
+    if since is not None and not failed:
+        raise UsageError("--since chooses among failed jobs: use it with --failed")
 
 
 def retry_jobs(
@@ -130,11 +165,9 @@ def retry_jobs(
     console: Console | None = None,
 ) -> int:
     """Queue a new attempt for each key's latest job, or for every failed job."""
-    from s3fargate.exit_codes import UsageError
 
     console = console or Console()
-    if bool(keys) == failed:
-        raise UsageError("retry takes keys, or --failed (not both)")
+    check_retry_request(keys, failed=failed, since=since)
     jobs = list(target.store.jobs())
     if failed:
         chosen = select(jobs, status=JobStatus.FAILED, since_ms=ledger_view.parse_since(since))

@@ -182,3 +182,11 @@ def queue_summary(sqs: SQSClient, queue_url: str, dlq_url: str) -> str:
         f"{queue.get('ApproximateNumberOfMessagesNotVisible', '0')} in flight · "
         f"dead-letter queue: {dlq.get('ApproximateNumberOfMessages', '0')}"
     )
+
+
+def key_prefix(target: Target, prefix: str | None) -> str:
+    """A ``--prefix`` as every command reads it: relative to the input prefix (``2026/``), or
+    already starting with it (``incoming/2026/``)."""
+    if not prefix:
+        return target.input_prefix
+    return prefix if prefix.startswith(target.input_prefix) else target.input_prefix + prefix

@@ -31,6 +31,8 @@ class RunState:
     bucket: str
     input_prefix: str
     results_prefix: str
+    #: Only keys ending with it start tasks (None: every key under the input prefix).
+    suffix: str | None
     queue_url: str
     dlq_url: str
     jobs_table: str

@@ -58,7 +58,8 @@ def run_simulation(
         console.print(f"\n[bold]{result.scenario.design.value}[/bold]")
         console.print(chart(result.samples))
     if plot_path is not None:
-        console.print(f"chart written to {plot_path}")
+        # A path is printed whole (no wrapping), so it can be copied.
+        console.print(f"chart written to {plot_path}", soft_wrap=True, markup=False)
     if not all(r.settled for r in results):
         console.print("[red]the simulation reached its 30-day horizon before settling[/red]")
     for violation in broken:

@@ -108,17 +108,24 @@ class Scenario:
         Raises:
             ScenarioError: one line per bad option.
         """
-        problems: list[str] = []
+        problems = self._infinite()
+        if problems:
+            raise ScenarioError("; ".join(problems))
         if not 1 <= self.uploads <= 1_000_000:
             problems.append(f"--uploads must be 1-1000000, got {self.uploads}")
+        # Options in the construct's vocabulary: CPU units (1024 = 1 vCPU) and MiB.
         if self.cpu not in (0.25, 0.5, 1, 2, 4, 8, 16):
-            problems.append(f"--cpu must be a Fargate size (0.25 0.5 1 2 4 8 16), got {self.cpu:g}")
+            problems.append(
+                "--cpu must be a Fargate CPU value in CPU units (256 512 1024 2048 4096 8192 "
+                f"16384), got {self.cpu * 1024:g}"
+            )
         if not 0.5 <= self.memory_gb <= 120:
-            problems.append(f"--memory must be 0.5-120 GB, got {self.memory_gb:g}")
+            problems.append(f"--memory must be 512-122880 MiB, got {self.memory_gb * 1024:g}")
         quota = self.spot_vcpu_quota if self.spot else self.vcpu_quota
         if quota < self.cpu:
             problems.append(
-                f"--vcpu-quota {quota:g} is below one task's --cpu {self.cpu:g}: nothing could run"
+                f"--vcpu-quota {quota:g} is below one task's {self.cpu:g} vCPU (--cpu "
+                f"{self.cpu * 1024:g}): nothing could run"
             )
         limits = EVENT_SOURCE_LIMITS
         # The pipeline's settings and Lambda's event source: the construct's ranges.
@@ -149,6 +156,24 @@ class Scenario:
             problems.append(f"--upload-seconds must be 0-86400, got {self.upload_seconds:g}")
         if problems:
             raise ScenarioError("; ".join(problems))
+
+    def _infinite(self) -> list[str]:
+        """Options that are not finite numbers (``inf``, ``nan``), each named once."""
+        problems: list[str] = []
+        for option, number in (
+            ("--cpu", self.cpu),
+            ("--memory", self.memory_gb),
+            ("--vcpu-quota", self.vcpu_quota),
+            ("--vcpu-quota", self.spot_vcpu_quota),
+            ("--upload-seconds", self.upload_seconds),
+            ("--batching-window", self.batching_window_s),
+            ("--spot-interruption-rate", self.spot_interruption_rate),
+            ("--start-failure-rate", self.start_failure_rate),
+            ("--duplicate-rate", self.duplicate_rate),
+        ):
+            if not math.isfinite(number):
+                problems.append(f"{option} must be a finite number, got {number:g}")
+        return list(dict.fromkeys(problems))
 
     @property
     def tasks_at_once(self) -> int:
