@@ -81,6 +81,7 @@ BAD_INPUT: list[tuple[str, Args, str]] = [
     ("demo-suffix", lambda t, f: ["demo", "--suffix", ".csv", str(f["ok"])], "filters out ok.txt"),
     ("upload-no-dev", lambda t, f: ["upload", str(f["ok"])], "no running `s3fargate dev` uses"),
     ("upload-missing", lambda t, f: ["upload", str(f["ok"]), str(t / "no.txt")], "no.txt: no such"),
+    ("upload-newline", lambda t, f: ["upload", str(f["ok"]), "--key", "incoming/a\nb"], "control"),
     ("upload-key-two", lambda t, f: ["upload", str(f["ok"]), str(f["ok"]), "--key", "k"], "one"),
     ("jobs-no-dev", lambda t, f: ["jobs"], "no running `s3fargate dev` uses"),
     ("logs-no-dev", lambda t, f: ["logs", "x.csv"], "no running `s3fargate dev` uses"),

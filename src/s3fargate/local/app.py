@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.syntax import Syntax
@@ -158,6 +160,8 @@ def upload_files(
     if key is not None and len(files) != 1:
         raise UsageError("--key names one object: upload one file with it")
     preflight.check_readable(files)
+    if key is not None:
+        preflight.check_key(key)
     state = RunState.read(run_dir)
     uploads = (
         [(files[0], key)]
@@ -179,7 +183,12 @@ def upload_files(
         )
     s3 = state.client("s3")
     for path, target in uploads:
-        s3.upload_file(str(path), state.bucket, target, Config=SINGLE_PUT)
+        try:
+            s3.upload_file(str(path), state.bucket, target, Config=SINGLE_PUT)
+        except (S3UploadFailedError, BotoCoreError, ClientError) as exc:
+            raise UsageError(
+                f"{safe(str(path))}: the upload to {safe(target)} failed ({exc})"
+            ) from exc
     return [target for _, target in uploads]
 
 

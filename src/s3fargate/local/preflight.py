@@ -163,6 +163,12 @@ def check_key(key: str) -> None:
         raise UsageError(f"key {safe(key)!r} is not valid UTF-8") from exc
     if size > 1024:
         raise UsageError(f"key {safe(key[:40])!r}… is {size} bytes, over S3's 1,024")
+    control = next((ch for ch in key if ord(ch) < 0x20 or ord(ch) == 0x7F), None)
+    if control is not None:
+        raise UsageError(
+            f"key {safe(key)!r} holds a control character ({safe(control)}): S3 advises against "
+            "them and the local server cannot store them; rename the file or pass --key"
+        )
 
 
 def will_launch(config: LocalConfig, key: str) -> bool:
