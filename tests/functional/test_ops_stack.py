@@ -223,7 +223,7 @@ def test_redrive_uses_sqs_message_move_task(
         (["jobs", "--since", "yesterday"], "--since 'yesterday'"),
         (["logs", "incoming/never.csv"], "no job for key 'incoming/never.csv'"),
         (["retry", "incoming/never.csv"], "no job for key"),
-        (["retry"], "retry takes keys, or --failed"),
+        (["retry"], "retry needs the KEY of each job to retry, or --failed"),
     ],
 )
 def test_bad_operator_input_exits_2_naming_the_problem(
