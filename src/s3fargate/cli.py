@@ -107,6 +107,12 @@ def _pipeline_options(parser: argparse.ArgumentParser, *, default_run_dir: Path)
         help="on Ctrl-C, running tasks get SIGTERM, then SIGKILL after S seconds",
     )
     pipe.add_argument(
+        "--track-running",
+        action="store_true",
+        help="the construct's track_running: the tracker also gets RUNNING changes (else only "
+        "STOPPED ones, and a long task shows running when the reconciler looks)",
+    )
+    pipe.add_argument(
         "--run-dir",
         type=Path,
         default=default_run_dir,
@@ -415,6 +421,7 @@ def _local_config(args: argparse.Namespace) -> LocalConfig:
         max_attempts=args.max_attempts,
         retry_exit_codes=LocalConfig.parse_exit_codes(args.retry_exit_codes),
         retry_delay=args.retry_delay,
+        track_running=args.track_running,
     )
 
 

@@ -88,3 +88,34 @@ def test_local_ecs_answers_as_boto3_hands_back_ecs_answers(tmp_path: Path) -> No
     finally:
         ecs.stop_all(5)
         ecs.close()
+
+
+def test_local_ecs_forgets_a_stopped_task_as_ecs_does(tmp_path: Path) -> None:
+    # GIVEN a stand-in that forgets stopped tasks at once (ECS: after about an hour)
+    config = LocalConfig(
+        task_cmd=(sys.executable, "-c", "pass"), run_dir=tmp_path, forget_stopped_after_s=0
+    )
+    stopped = threading.Event()
+
+    def emit(event: dict[str, Any]) -> None:
+        if event["detail"]["lastStatus"] == "STOPPED":
+            stopped.set()
+
+    ecs = LocalEcs(
+        config=config,
+        endpoint="http://127.0.0.1:9",
+        embedded=True,
+        emit=emit,
+        logs_dir=tmp_path / "logs",
+        tokens_file=tmp_path / "tokens.jsonl",
+    )
+    try:
+        arn = ecs.run_task(**_request("token-2"))["tasks"][0]["taskArn"]
+        wait_for(stopped.is_set, 30, "the task to stop")
+        # WHEN DescribeTasks asks for it, THEN ECS no longer knows it
+        answer = ecs.describe_tasks(cluster=LOCAL_CLUSTER_ARN, tasks=[arn])
+        assert answer["tasks"] == []
+        assert answer["failures"] == [{"arn": arn, "reason": "MISSING"}]
+    finally:
+        ecs.stop_all(5)
+        ecs.close()

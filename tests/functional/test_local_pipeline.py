@@ -212,7 +212,8 @@ def test_ctrl_c_terminates_running_tasks_after_grace_and_prints_final_state(
     marks.mkdir()
     env = {"MARKS_DIR": str(marks), "SLEEP_SECONDS": "60"}
     cmd = f"{PY} {PROGRAMS / 'slow_task.py'}"
-    with dev_pipeline(tmp_path, "--task-cmd", cmd, "--grace-period", "1", env=env) as dev:
+    args = ("--task-cmd", cmd, "--grace-period", "1", "--track-running")
+    with dev_pipeline(tmp_path, *args, env=env) as dev:
         _upload_all(dev, ["incoming/long.csv"])
         wait_for(
             lambda: _latest(dev).get("incoming/long.csv", {}).get("status") == "running",
@@ -306,7 +307,11 @@ def test_an_object_overwritten_before_its_task_starts_is_superseded_not_misread(
     with dev_pipeline(tmp_path, "--max-running", "1", "--task-cmd", cmd, env=env) as dev:
         bucket = dev.state.bucket
         dev.s3.put_object(Bucket=bucket, Key="incoming/gate.txt", Body=b"gate\n")
-        wait_for(lambda: any(j["status"] == "running" for j in dev.jobs()), 60, "the gated task")
+        wait_for(
+            lambda: any(j["status"] in ("pending", "running") for j in dev.jobs()),
+            60,
+            "the gated task",
+        )
         first = dev.s3.put_object(Bucket=bucket, Key="incoming/x.txt", Body=b"first\n")
         second = dev.s3.put_object(Bucket=bucket, Key="incoming/x.txt", Body=b"second one\n")
         # WHEN the slot frees up
@@ -382,7 +387,11 @@ def test_backfill_during_a_backlog_starts_no_second_task(tmp_path: Path) -> None
     with dev_pipeline(tmp_path, "--max-running", "1", "--task-cmd", cmd, env=env) as dev:
         bucket = dev.state.bucket
         dev.s3.put_object(Bucket=bucket, Key="incoming/gate.txt", Body=b"gate\n")
-        wait_for(lambda: any(j["status"] == "running" for j in dev.jobs()), 60, "the gated task")
+        wait_for(
+            lambda: any(j["status"] in ("pending", "running") for j in dev.jobs()),
+            60,
+            "the gated task",
+        )
         for key in keys:
             dev.s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
         # WHEN backfill runs while they wait
@@ -445,3 +454,21 @@ def test_two_pipelines_on_one_server_never_see_each_other(tmp_path: Path) -> Non
         # THEN each ledger holds exactly its own job
         assert [j["key"] for j in first.jobs()] == ["incoming/one.txt"]
         assert [j["key"] for j in second.jobs()] == ["incoming/two.txt"]
+
+
+def test_the_tracker_gets_the_changes_the_construct_s_rule_passes(tmp_path: Path) -> None:
+    # GIVEN the rule as the construct makes it (STOPPED only), and with track_running
+    seen: dict[bool, set[str]] = {}
+    for track_running in (False, True):
+        args = ("--track-running",) if track_running else ()
+        with dev_pipeline(tmp_path, *args) as dev:
+            dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/a.csv", Body=b"a\n")
+            wait_for(lambda: dev.result("incoming/a.csv"), 60, "the result")
+            wait_for(lambda: [j["status"] for j in dev.jobs()] == ["succeeded"], 30, "the job")
+            lines = (dev.run_dir / "tracker.log").read_text().splitlines()
+        seen[track_running] = {
+            json.loads(line)["last_status"] for line in lines if '"last_status"' in line
+        }
+    # THEN only those changes reached the tracker
+    assert seen[False] == {"STOPPED"}
+    assert seen[True] == {"RUNNING", "STOPPED"}

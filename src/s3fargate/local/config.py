@@ -61,6 +61,10 @@ class LocalConfig:
     max_attempts: int = c.DEFAULT_MAX_ATTEMPTS
     retry_exit_codes: frozenset[int] = frozenset()
     retry_delay: int = DEFAULT_RETRY_DELAY_S
+    #: The construct's ``track_running``: RUNNING changes reach the tracker too.
+    track_running: bool = False
+    #: ECS forgets a stopped task after about an hour: DescribeTasks then answers MISSING.
+    forget_stopped_after_s: float = 3600.0
 
     def __post_init__(self) -> None:
         problems: list[str] = []

@@ -24,11 +24,9 @@ BATCH_SIZE = 10
 
 
 class Dispatcher:
-    """Feeds a queue's batches to a Lambda-style handler until stopped.
-
-    ``capacity`` (optional) says how many messages may be received now: receiving only what can
-    start keeps waiting messages from using up receives.
-    """
+    """Feeds a queue's batches to a Lambda-style handler until stopped, as Lambda's SQS event
+    source does: full batches, partial batch failures, and no knowledge of the cap (uploads
+    over it are parked by the runner, as on AWS)."""
 
     def __init__(
         self,
@@ -39,7 +37,6 @@ class Dispatcher:
         queue_arn: str,
         handler: Callable[[dict[str, Any]], dict[str, Any]],
         region: str,
-        capacity: Callable[[], int | None] | None = None,
         wait_seconds: int = 1,
     ) -> None:
         self.name = name
@@ -48,7 +45,6 @@ class Dispatcher:
         self._queue_arn = queue_arn
         self._handler = handler
         self._region = region
-        self._capacity = capacity
         self._wait_seconds = wait_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -80,16 +76,9 @@ class Dispatcher:
 
     def poll_once(self, wait_seconds: int | None = None) -> int:
         """Receive one batch and process it; return the number of messages received."""
-        limit = BATCH_SIZE
-        free = self._capacity() if self._capacity else None
-        if free is not None:
-            if free <= 0:
-                self._stop.wait(0.05)
-                return 0
-            limit = min(limit, free)
         response = self._sqs.receive_message(
             QueueUrl=self._queue_url,
-            MaxNumberOfMessages=limit,
+            MaxNumberOfMessages=BATCH_SIZE,
             WaitTimeSeconds=self._wait_seconds if wait_seconds is None else wait_seconds,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],

@@ -261,8 +261,11 @@ class LocalEcs:
         _ECS.check_request("describe_tasks", request)
         tasks, failures = [], []
         with self._lock:
+            forget_before = time.time() - self._config.forget_stopped_after_s
             for arn in request.get("tasks", []):
                 task = self._tasks.get(arn)
+                if task is not None and task.stopped_at and task.stopped_at < forget_before:
+                    task = None  # ECS keeps a stopped task for about an hour
                 if task is None:
                     failures.append({"arn": arn, "reason": "MISSING"})
                 else:

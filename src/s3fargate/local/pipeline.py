@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger
 from boto3.s3.transfer import TransferConfig
 
 from s3fargate.contracts import result_key
+from s3fargate.events.ecs import tracked_statuses
 from s3fargate.exit_codes import UsageError
 from s3fargate.lambda_runtime.settings import Function, PipelineSettings
 from s3fargate.ledger import LedgerStore
@@ -142,13 +143,18 @@ class LocalPipeline:
         dynamodb = session.client("dynamodb", endpoint_url=self.endpoint)
         sns = session.client("sns", endpoint_url=self.endpoint)
         events_url = self.resources.events_queue.url
+        tracked = tracked_statuses(running=self.config.track_running)
         self.ecs = LocalEcs(
             config=self.config,
             endpoint=self.endpoint,
             embedded=self.embedded,
-            # The EventBridge rule's part: each task-state-change event into the tracker's queue.
-            emit=lambda event: self.sqs.send_message(
-                QueueUrl=events_url, MessageBody=json.dumps(event, ensure_ascii=False)
+            # The EventBridge rule's part: the changes its pattern passes into the tracker's queue.
+            emit=lambda event: (
+                self.sqs.send_message(
+                    QueueUrl=events_url, MessageBody=json.dumps(event, ensure_ascii=False)
+                )
+                if event["detail"]["lastStatus"] in tracked
+                else None
             ),
             logs_dir=self.run_dir / "logs",
             tokens_file=self.run_dir / "ecs-tokens.jsonl",
@@ -199,7 +205,7 @@ class LocalPipeline:
         )
         self._start_periodic("dead-letter-alarms", ALARM_EVERY_S, alarms.check)
         self.runner_dispatcher = self._dispatcher(
-            "runner-dispatcher", self.resources.queue, runner.handle, capacity=self._free_slots
+            "runner-dispatcher", self.resources.queue, runner.handle
         )
         self._work_stack.callback(self.runner_dispatcher.stop)
         self.caught_up = self._catch_up(wired_before=wired_at)
@@ -319,17 +325,11 @@ class LocalPipeline:
         self.stop()
 
     # --- parts ------------------------------------------------------------------------------
-    def _free_slots(self) -> int | None:
-        if self.config.max_running is None:
-            return None
-        return self.config.max_running - self.ecs.active_count()
-
     def _dispatcher(
         self,
         name: str,
         queue: Any,
         handler: Any,
-        capacity: Any = None,
     ) -> Dispatcher:
         dispatcher = Dispatcher(
             name=name,
@@ -338,7 +338,6 @@ class LocalPipeline:
             queue_arn=queue.arn,
             handler=handler,
             region=LOCAL_REGION,
-            capacity=capacity,
         )
         dispatcher.start()
         return dispatcher
