@@ -33,6 +33,19 @@ def _request(token: str) -> dict[str, Any]:
     }
 
 
+def _local_ecs(tmp_path: Path, emit: Any, **options: Any) -> LocalEcs:
+    """The stand-in, with a task command that exits at once."""
+    config = LocalConfig(task_cmd=(sys.executable, "-c", "pass"), run_dir=tmp_path, **options)
+    return LocalEcs(
+        config=config,
+        endpoint="http://127.0.0.1:9",
+        embedded=True,
+        emit=emit,
+        logs_dir=tmp_path / "logs",
+        tokens_file=tmp_path / "tokens.jsonl",
+    )
+
+
 def test_local_ecs_answers_as_boto3_hands_back_ecs_answers(tmp_path: Path) -> None:
     # GIVEN the stand-in, with a task command that exits at once
     events: list[dict[str, Any]] = []
@@ -42,15 +55,7 @@ def test_local_ecs_answers_as_boto3_hands_back_ecs_answers(tmp_path: Path) -> No
         with lock:
             events.append(event)
 
-    config = LocalConfig(task_cmd=(sys.executable, "-c", "pass"), run_dir=tmp_path)
-    ecs = LocalEcs(
-        config=config,
-        endpoint="http://127.0.0.1:9",
-        embedded=True,
-        emit=emit,
-        logs_dir=tmp_path / "logs",
-        tokens_file=tmp_path / "tokens.jsonl",
-    )
+    ecs = _local_ecs(tmp_path, emit)
     try:
         # WHEN a request AWS would refuse is made, THEN it is refused before anything starts
         with pytest.raises(ParamValidationError, match="taskDefinition"):
@@ -92,23 +97,13 @@ def test_local_ecs_answers_as_boto3_hands_back_ecs_answers(tmp_path: Path) -> No
 
 def test_local_ecs_forgets_a_stopped_task_as_ecs_does(tmp_path: Path) -> None:
     # GIVEN a stand-in that forgets stopped tasks at once (ECS: after about an hour)
-    config = LocalConfig(
-        task_cmd=(sys.executable, "-c", "pass"), run_dir=tmp_path, forget_stopped_after_s=0
-    )
     stopped = threading.Event()
 
     def emit(event: dict[str, Any]) -> None:
         if event["detail"]["lastStatus"] == "STOPPED":
             stopped.set()
 
-    ecs = LocalEcs(
-        config=config,
-        endpoint="http://127.0.0.1:9",
-        embedded=True,
-        emit=emit,
-        logs_dir=tmp_path / "logs",
-        tokens_file=tmp_path / "tokens.jsonl",
-    )
+    ecs = _local_ecs(tmp_path, emit, forget_stopped_after_s=0)
     try:
         arn = ecs.run_task(**_request("token-2"))["tasks"][0]["taskArn"]
         wait_for(stopped.is_set, 30, "the task to stop")

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,8 @@ from s3fargate.exit_codes import CliExit
 from tests.devserver import CLI, Dev, dev_pipeline, external_moto_server, run_demo, wait_for
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import pytest
 
 PROGRAMS = Path(__file__).parent / "programs"
@@ -302,16 +305,8 @@ def test_an_object_overwritten_before_its_task_starts_is_superseded_not_misread(
     # GIVEN a cap of one, its slot held by a gated task, and x.txt uploaded, then overwritten
     # while its job waits behind the cap
     gate = tmp_path / "open"
-    env = {"GATE_KEY": "incoming/gate.txt", "GATE_FILE": str(gate)}
-    cmd = f"{PY} {PROGRAMS / 'gated_task.py'}"
-    with dev_pipeline(tmp_path, "--max-running", "1", "--task-cmd", cmd, env=env) as dev:
+    with _held_slot(tmp_path, gate) as dev:
         bucket = dev.state.bucket
-        dev.s3.put_object(Bucket=bucket, Key="incoming/gate.txt", Body=b"gate\n")
-        wait_for(
-            lambda: any(j["status"] in ("pending", "running") for j in dev.jobs()),
-            60,
-            "the gated task",
-        )
         first = dev.s3.put_object(Bucket=bucket, Key="incoming/x.txt", Body=b"first\n")
         second = dev.s3.put_object(Bucket=bucket, Key="incoming/x.txt", Body=b"second one\n")
         # WHEN the slot frees up
@@ -381,17 +376,9 @@ def test_a_task_that_succeeds_without_a_result_is_recorded_without_one(tmp_path:
 def test_backfill_during_a_backlog_starts_no_second_task(tmp_path: Path) -> None:
     # GIVEN a cap of one held by a gated task, and four uploads waiting behind it
     gate = tmp_path / "open"
-    env = {"GATE_KEY": "incoming/gate.txt", "GATE_FILE": str(gate)}
-    cmd = f"{PY} {PROGRAMS / 'gated_task.py'}"
     keys = [f"incoming/waiting-{n}.txt" for n in range(4)]
-    with dev_pipeline(tmp_path, "--max-running", "1", "--task-cmd", cmd, env=env) as dev:
+    with _held_slot(tmp_path, gate) as dev:
         bucket = dev.state.bucket
-        dev.s3.put_object(Bucket=bucket, Key="incoming/gate.txt", Body=b"gate\n")
-        wait_for(
-            lambda: any(j["status"] in ("pending", "running") for j in dev.jobs()),
-            60,
-            "the gated task",
-        )
         for key in keys:
             dev.s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
         # WHEN backfill runs while they wait
@@ -472,3 +459,18 @@ def test_the_tracker_gets_the_changes_the_construct_s_rule_passes(tmp_path: Path
     # THEN only those changes reached the tracker
     assert seen[False] == {"STOPPED"}
     assert seen[True] == {"RUNNING", "STOPPED"}
+
+
+@contextmanager
+def _held_slot(tmp_path: Path, gate: Path) -> Iterator[Dev]:
+    """A pipeline with a cap of one, its slot held by a task that waits until ``gate`` exists."""
+    env = {"GATE_KEY": "incoming/gate.txt", "GATE_FILE": str(gate)}
+    cmd = f"{PY} {PROGRAMS / 'gated_task.py'}"
+    with dev_pipeline(tmp_path, "--max-running", "1", "--task-cmd", cmd, env=env) as dev:
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/gate.txt", Body=b"gate\n")
+        wait_for(
+            lambda: any(j["status"] in ("pending", "running") for j in dev.jobs()),
+            60,
+            "the gated task",
+        )
+        yield dev
