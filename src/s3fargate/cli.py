@@ -8,6 +8,7 @@ and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -229,6 +230,19 @@ def build_parser() -> argparse.ArgumentParser:
     logs = command("logs", "print the output of every attempt of the latest job for KEY")
     logs.add_argument("key", help="the object key, or its path under the input prefix")
     target_options(logs)
+
+    results = command(
+        "results", "print the result document of the latest job for KEY, or download its outputs"
+    )
+    results.add_argument("key", help="the object key, or its path under the input prefix")
+    results.add_argument(
+        "--download",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="download the job's output files into DIR (relative names kept, checksums checked)",
+    )
+    target_options(results)
 
     again = command("retry", "queue a new attempt of jobs (the runner's cap applies)")
     again.add_argument("keys", nargs="*", help="object keys (or paths under the input prefix)")
@@ -482,6 +496,26 @@ def _logs(args: argparse.Namespace) -> int:
     return CliExit.OK
 
 
+def _results(args: argparse.Namespace) -> int:
+    from s3fargate.display import safe
+    from s3fargate.ops import results
+
+    target = _target(args)
+    document = results.result_document(target, args.key)
+    if args.download is None:
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+        return CliExit.OK
+    files = results.download_outputs(
+        target,
+        document,
+        args.download,
+        on_file=lambda f: print(f"{safe(str(f.path))}  ({f.size:,} bytes)"),
+    )
+    name = safe(str(document.get("key", args.key)))
+    print(f"{len(files)} output(s) of {name} in {args.download}")
+    return CliExit.OK
+
+
 def _retry(args: argparse.Namespace) -> int:
     from s3fargate.ops import app
 
@@ -551,6 +585,7 @@ COMMANDS = {
     "upload": _upload,
     "jobs": _jobs,
     "logs": _logs,
+    "results": _results,
     "retry": _retry,
     "backfill": _backfill,
     "redrive": _redrive,

@@ -80,6 +80,28 @@ def task_log_stream(container_name: str, task_arn: str) -> str:
 EXIT_SUPERSEDED: Final = 4
 
 
+#: The task's exit code when the object cannot fit on the task's disk (its ephemeral storage):
+#: a bigger ``ephemeral_storage_gib`` is needed. Reserved, like ``EXIT_SUPERSEDED``.
+EXIT_NO_SPACE: Final = 5
+
+#: The environment ``s3fargate-task`` gives its command: the downloaded object's local path and
+#: the folder whose files become the task's outputs.
+ENV_TASK_INPUT: Final = "S3FARGATE_INPUT"
+ENV_TASK_OUTPUT_DIR: Final = "S3FARGATE_OUTPUT_DIR"
+#: Where the task SDK puts the downloaded object and output files (default: the system's
+#: temporary folder, which on Fargate is the task's ephemeral storage).
+ENV_TASK_WORK_DIR: Final = "S3FARGATE_WORK_DIR"
+
+#: The result document's user metadata (``x-amz-meta-…``) holding how many outputs it lists,
+#: so the tracker reads the document only when there are some.
+RESULT_OUTPUTS_METADATA: Final = "s3fargate-outputs"
+#: The ledger keeps the keys of this many outputs per job (a row must stay within 400 KB).
+MAX_RECORDED_OUTPUTS: Final = 100
+
+#: S3's longest object key, in UTF-8 bytes.
+MAX_KEY_BYTES: Final = 1024
+
+
 def quoted_etag(etag: str) -> str:
     """An ETag as S3 writes it in ``ETag`` headers and compares it in ``If-Match``: in double
     quotes (event notifications carry it without)."""
@@ -143,9 +165,56 @@ def result_key(key: str, *, input_prefix: str, results_prefix: str) -> str:
     ``results/<key without the input prefix>.json``; a key outside the input prefix keeps
     its full name. The prefixes are checked first, so the result can never re-trigger.
     """
+    base = results_base(key, input_prefix=input_prefix, results_prefix=results_prefix)
+    return f"{base}{RESULT_SUFFIX}"
+
+
+class KeyTooLongError(ValueError):
+    """A result or output key would be longer than S3's 1,024 bytes."""
+
+
+def key_bytes(key: str) -> int:
+    """A key's length as S3 counts it: UTF-8 bytes."""
+    return len(key.encode("utf-8", errors="surrogatepass"))
+
+
+def results_base(key: str, *, input_prefix: str, results_prefix: str) -> str:
+    """``<results_prefix><key without the input prefix>``: the stem of a job's result
+    document (``+ .json``) and of its outputs (``+ /<name>``)."""
     check_prefixes(input_prefix, results_prefix)
     relative = key[len(input_prefix) :] if key.startswith(input_prefix) else key
-    return f"{results_prefix}{relative}{RESULT_SUFFIX}"
+    return f"{results_prefix}{relative}"
+
+
+def output_key(key: str, name: str, *, input_prefix: str, results_prefix: str) -> str:
+    """Where output ``name`` of object ``key`` is written:
+    ``<results_prefix><key without the input prefix>/<name>``.
+
+    Raises:
+        KeyTooLongError: the output key would pass S3's 1,024 bytes.
+    """
+    base = results_base(key, input_prefix=input_prefix, results_prefix=results_prefix)
+    out = f"{base}/{name}"
+    if key_bytes(out) > MAX_KEY_BYTES:
+        raise KeyTooLongError(
+            f"output {name!r} of {key!r} would have a {key_bytes(out)}-byte key, over S3's "
+            f"{MAX_KEY_BYTES}: use a shorter output name or a shorter results prefix"
+        )
+    return out
+
+
+def result_key_problem(key: str, *, input_prefix: str, results_prefix: str) -> str | None:
+    """Why ``key`` cannot have a result document (its result key would pass S3's 1,024
+    bytes), or None when it can."""
+    result = result_key(key, input_prefix=input_prefix, results_prefix=results_prefix)
+    size = key_bytes(result)
+    if size <= MAX_KEY_BYTES:
+        return None
+    return (
+        f"its result key would be {size} bytes, over S3's {MAX_KEY_BYTES}: keys under the "
+        f"input prefix may be at most {MAX_KEY_BYTES - size + key_bytes(key)} bytes "
+        f"with results prefix {results_prefix!r}"
+    )
 
 
 def retry_request(

@@ -139,11 +139,29 @@ def test_task_role_reads_input_prefix_and_writes_results_prefix_only(synth: Synt
         },
         {
             "Sid": "WriteResults",
-            "Action": "s3:PutObject",
+            "Action": ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
             "Effect": "Allow",
             "Resource": {"Fn::Join": ["", [bucket_arn, "/results/*"]]},
         },
     ]
+
+
+def test_bucket_removes_incomplete_multipart_uploads_after_a_day(synth: Synth) -> None:
+    # A task killed with SIGKILL cannot abort its outputs' uploads: the bucket does it.
+    synth.templates["default"].has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "LifecycleConfiguration": {
+                "Rules": [
+                    {
+                        "Id": "AbortIncompleteMultipartUploads",
+                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                        "Status": "Enabled",
+                    }
+                ]
+            }
+        },
+    )
 
 
 def test_notification_sends_object_created_under_the_prefix_to_the_queue(synth: Synth) -> None:

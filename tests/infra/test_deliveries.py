@@ -57,7 +57,7 @@ class Delivery:
 
     @property
     def name(self) -> str:
-        return f"{self.source} -> {self.target}: {self.request.action}"
+        return f"{self.source} -> {self.target}: {self.request.action} {self.request.resource}"
 
     def with_context(self, **context: str | bool) -> Delivery:
         request = replace(self.request, context={**self.request.context, **context})
@@ -221,14 +221,19 @@ def function_calls(
 def task_objects(
     synth: Synth, template: ResolvedTemplate, pipeline: S3TriggeredFargateTask
 ) -> Iterator[Delivery]:
-    """The task's reads of its input and writes of its result."""
+    """The task's reads of its input and writes of its result and outputs (multipart
+    uploads: completed, aborted, or deleted when the task fails after completing them)."""
     bucket = logical_id(synth, pipeline.bucket)
     role = logical_id(synth, pipeline.task_definition.task_role)
-    objects = {
-        "s3:GetObject": f"{pipeline.input_prefix}data.csv",
-        "s3:PutObject": f"{pipeline.results_prefix}data.csv.json",
-    }
-    for action, key in objects.items():
+    output = f"{pipeline.results_prefix}data.csv/sub/out ü.parquet"
+    objects = [
+        ("s3:GetObject", f"{pipeline.input_prefix}data.csv"),
+        ("s3:PutObject", f"{pipeline.results_prefix}data.csv.json"),
+        ("s3:PutObject", output),
+        ("s3:AbortMultipartUpload", output),
+        ("s3:DeleteObject", output),
+    ]
+    for action, key in objects:
         request = Request(template.arn(role), action, f"{template.arn(bucket)}/{key}", TLS)
         yield Delivery(role, bucket, request, role=role)
 
@@ -366,6 +371,18 @@ def test_the_runner_cannot_query_the_ledger(
         request = Request(template.arn(role), "dynamodb:Query", resource, TLS)
         delivery = Delivery(runner, table, request, role=role)
         assert decide(template, delivery) is Decision.NOT_ALLOWED, resource
+
+
+def test_the_task_cannot_delete_abort_or_write_outside_the_results_prefix(
+    synth: Synth, template: ResolvedTemplate, pipeline: S3TriggeredFargateTask
+) -> None:
+    bucket = logical_id(synth, pipeline.bucket)
+    role = logical_id(synth, pipeline.task_definition.task_role)
+    for action in ("s3:DeleteObject", "s3:AbortMultipartUpload", "s3:PutObject"):
+        for key in (f"{pipeline.input_prefix}data.csv", "elsewhere/data.csv"):
+            request = Request(template.arn(role), action, f"{template.arn(bucket)}/{key}", TLS)
+            delivery = Delivery(role, bucket, request, role=role)
+            assert decide(template, delivery) is Decision.NOT_ALLOWED, (action, key)
 
 
 def test_s3_sending_for_a_bucket_of_another_account_is_denied(template: ResolvedTemplate) -> None:

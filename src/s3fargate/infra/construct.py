@@ -201,8 +201,10 @@ class S3TriggeredFargateTask(Construct):
 
     # --- builders: each creates one part and returns it -------------------------------------
     def _new_bucket(self, versioned: bool, bucket_props: Mapping[str, Any] | None) -> s3.Bucket:
-        """No public access, TLS only, SSE-S3, owner-enforced, retained on stack deletion."""
-        return s3.Bucket(
+        """No public access, TLS only, SSE-S3, owner-enforced, retained on stack deletion;
+        multipart uploads left incomplete (a task killed before it could abort its outputs)
+        are removed after a day."""
+        bucket = s3.Bucket(
             self,
             "Bucket",
             **{
@@ -216,6 +218,11 @@ class S3TriggeredFargateTask(Construct):
                 **(bucket_props or {}),
             },
         )
+        bucket.add_lifecycle_rule(
+            id="AbortIncompleteMultipartUploads",
+            abort_incomplete_multipart_upload_after=Duration.days(1),
+        )
+        return bucket
 
     def _dead_letter_queue(self) -> sqs.Queue:
         return sqs.Queue(
@@ -470,7 +477,9 @@ class S3TriggeredFargateTask(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="WriteResults",
-                actions=["s3:PutObject"],
+                # Outputs are multipart uploads, completed only when the task succeeds and
+                # aborted (or, once completed, deleted) when it does not.
+                actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
                 resources=[self.bucket.arn_for_objects(f"{self.results_prefix}*")],
             )
         )

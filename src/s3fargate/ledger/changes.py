@@ -71,11 +71,16 @@ class TaskChanged:
     """ECS reported a state of one of the job's tasks.
 
     ``result_written`` says whether the task's result document is in the bucket (the tracker
-    looks when a task exits 0): only a result that exists is recorded as the job's.
+    looks when a task exits 0): only a result that exists is recorded as the job's, with the
+    outputs it lists.
     """
 
     event: TaskStateChange
     result_written: bool = False
+    #: The output keys the result document lists (at most ``MAX_RECORDED_OUTPUTS``).
+    output_keys: tuple[str, ...] = ()
+    #: How many outputs the result document lists.
+    output_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,10 @@ class Job:
     #: One line for a person: why the job is where it is.
     reason: str | None = None
     result_key: str | None = None
+    #: The outputs the result document lists: their keys (the first ``MAX_RECORDED_OUTPUTS``,
+    #: to keep the row within DynamoDB's 400 KB) and how many there are.
+    output_keys: tuple[str, ...] = ()
+    output_count: int | None = None
     receive_count: int | None = None
     #: Waiting in the ledger's waiting room (no queue message): the tracker launches it when a
     #: slot under the cap frees up.

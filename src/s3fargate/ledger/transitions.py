@@ -306,6 +306,8 @@ def _task_stopped(  # noqa: PLR0911 -- one return per way a task ends
             status=JobStatus.SUCCEEDED,
             reason=None if result else "succeeded without a result document",
             result_key=result,
+            output_keys=change.output_keys if result else (),
+            output_count=change.output_count if result else None,
         )
         return _changed(row, done, now_ms)
     if event.stop_code == USER_STOP_CODE:

@@ -17,6 +17,16 @@ from s3fargate.local.faults import Faults
 DEFAULT_BUCKET = "s3fargate-local"
 DEFAULT_RUN_DIR = Path(".s3fargate")
 DEFAULT_TASK_CMD = (sys.executable, "-m", "s3fargate.examples.fingerprint")
+
+
+def task_search_path(path: str | None) -> str:
+    """The ``PATH`` a local task runs with: this interpreter's folder first, so
+    ``s3fargate-task`` and ``python3`` name the installation running the pipeline (the one
+    that has the task SDK), then the caller's ``PATH``."""
+    here = str(Path(sys.executable).parent)
+    return here + (f":{path}" if path else "")
+
+
 #: Short, so a failed launch is retried within seconds locally (the construct derives its own).
 DEFAULT_VISIBILITY_TIMEOUT_S = 10
 DEFAULT_GRACE_PERIOD_S = 10.0

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from s3fargate import contracts as c
 from s3fargate.events.ecs import ecs_timestamp
 from s3fargate.lambda_runtime.paginators import list_tasks_paginator
+from s3fargate.local.config import task_search_path
 from s3fargate.local.faults import Fault, FaultDraws, Faults
 from s3fargate.local.tasklog import HEAD_BYTES, TAIL_BYTES, copy_bounded
 from s3fargate.rundir.credentials import LOCAL_CREDENTIALS, LOCAL_REGION
@@ -187,6 +188,7 @@ class LocalEcs:
             base.setdefault(c.ENV_S3_READ_CONCURRENCY, "1")
         base.update(
             {
+                "PATH": task_search_path(base.get("PATH")),
                 "AWS_ENDPOINT_URL": endpoint,
                 "AWS_DEFAULT_REGION": base.get("AWS_DEFAULT_REGION", LOCAL_REGION),
                 c.ENV_INPUT_PREFIX: config.input_prefix,

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from s3fargate.display import safe
 from s3fargate.exit_codes import UsageError
+from s3fargate.local.config import task_search_path
 from s3fargate.local.server import LOOPBACK
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ def check_task_command(config: LocalConfig) -> None:
             raise UsageError(f"--task-cmd: {safe(program)} does not exist")
         if not os.access(path, os.X_OK):
             raise UsageError(f"--task-cmd: {safe(program)} is not executable")
-    elif shutil.which(program) is None:
+    elif shutil.which(program, path=task_search_path(os.environ.get("PATH"))) is None:
         raise UsageError(f"--task-cmd: {safe(program)!r} is not a command on PATH")
 
 

@@ -100,6 +100,8 @@ def document(job: Job) -> dict[str, Any]:
         "stop_code": job.stop_code,
         "reason": job.reason,
         "result_key": job.result_key,
+        "output_keys": list(job.output_keys),
+        "output_count": job.output_count,
         "task_arn": job.task_arn,
         "job_id": job.job_id,
         "version_id": job.version_id,

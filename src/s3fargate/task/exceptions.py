@@ -21,12 +21,14 @@ class ExitCode(enum.IntEnum):
     #: The object is no longer the upload that started the task: overwritten before or while
     #: it was read. A newer upload has its own job; this one is recorded "superseded".
     SUPERSEDED = c.EXIT_SUPERSEDED
+    #: The object does not fit on the task's disk: raise ``ephemeral_storage_gib``.
+    NO_SPACE = c.EXIT_NO_SPACE
 
 
 class TaskError(Exception):
     """Base class: every task error knows its exit code."""
 
-    exit_code: ExitCode = ExitCode.PROCESSING_FAILED
+    exit_code: int = ExitCode.PROCESSING_FAILED
 
 
 class TaskConfigError(TaskError):
@@ -54,3 +56,22 @@ class ObjectChangedError(ObjectUnavailableError):
 
 class ResultWriteError(TaskError):
     """The result could not be written to the results prefix."""
+
+
+class NoSpaceError(TaskError):
+    """The object does not fit on the task's disk (its ephemeral storage)."""
+
+    exit_code = ExitCode.NO_SPACE
+
+
+class OutputError(TaskError):
+    """An output cannot be written: a bad name, or S3 refused it."""
+
+
+class CommandFailedError(TaskError):
+    """The task's command (``s3fargate-task``) exited with a code other than 0: the task
+    ends with the same code, so ``retry_exit_codes`` applies to the command's own codes."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

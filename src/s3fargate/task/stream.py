@@ -15,12 +15,15 @@ from __future__ import annotations
 import collections
 import io
 import queue
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from s3fargate import contracts as c
+from s3fargate.task.download import check_free_space, download_parts, local_name
 from s3fargate.task.s3io import (
     MAX_RESUMES,
     STREAM_ERRORS,
@@ -32,11 +35,13 @@ from s3fargate.task.s3io import (
 )
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Callable, Iterator
 
     from mypy_boto3_s3 import S3Client
 
     from s3fargate.task.config import TaskConfig
+    from s3fargate.task.outputs import Outputs
 
 CHUNK_SIZE = 1024 * 1024
 #: One-stream mode: chunks read ahead while the caller works on the current one.
@@ -44,7 +49,8 @@ READ_AHEAD_CHUNKS = 4
 
 
 class S3Object:
-    """The object a task processes. Read it once, with :meth:`chunks` or :meth:`as_file`.
+    """The object a task processes. Read it once, with :meth:`chunks`, :meth:`as_file` or
+    :meth:`download`; write its output files with :attr:`outputs`.
 
     ``size`` and ``etag`` come from S3's response, not from the event.
     """
@@ -55,6 +61,8 @@ class S3Object:
         s3: S3Client,
         config: TaskConfig,
         on_chunk: Callable[[int], None] | None = None,
+        outputs: Outputs | None = None,
+        work_dir: Path | None = None,
     ) -> None:
         self.bucket = config.bucket
         self.key = config.key
@@ -81,6 +89,26 @@ class S3Object:
         self._delivered = 0
         self._resumes = 0
         self._taken = False
+        self._work_dir = work_dir
+        self._outputs = outputs
+
+    @property
+    def work_dir(self) -> Path:
+        """A private folder on the task's disk for its own files; removed when the task ends."""
+        if self._work_dir is None:
+            self._work_dir = Path(tempfile.mkdtemp(prefix="s3fargate-"))
+        return self._work_dir
+
+    @property
+    def outputs(self) -> Outputs:
+        """This object's output files: ``obj.outputs.open(name)`` or
+        ``obj.outputs.add_file(name, path)``. They appear at
+        ``<RESULTS_PREFIX><key without INPUT_PREFIX>/<name>`` only if the task succeeds."""
+        if self._outputs is None:
+            raise RuntimeError(
+                "this S3Object was made without outputs (run it with s3fargate.task.run)"
+            )
+        return self._outputs
 
     @property
     def bytes_read(self) -> int:
@@ -100,14 +128,67 @@ class S3Object:
         stream), never by the object.
         """
         if self._taken:
-            raise RuntimeError("an S3Object can be read once: call chunks() or as_file() once")
+            raise RuntimeError(
+                "an S3Object can be read once: call chunks(), as_file() or download() once"
+            )
         self._taken = True
         source = self._parts(chunk_size) if self.parallel else self._one_stream(chunk_size)
         for chunk in source:
-            self._delivered += len(chunk)
-            if self._on_chunk:
-                self._on_chunk(len(chunk))
+            self._count(len(chunk))
             yield chunk
+
+    def download(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write the object to a local file and return its path (default: a file named like
+        the key's last segment, in the task's work folder).
+
+        The same concurrent ranged reads as :meth:`chunks`, pinned to the same version; each
+        part is written in place as it arrives. The free space is checked first.
+
+        Raises:
+            NoSpaceError: the object does not fit on the task's disk (exit code 5).
+        """
+        if self._taken:
+            raise RuntimeError(
+                "an S3Object can be read once: call chunks(), as_file() or download() once"
+            )
+        self._taken = True
+        target = Path(path) if path is not None else self._default_path()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            check_free_space(target.parent, self.size, self._ref.url)
+            if self.size == 0:
+                target.write_bytes(b"")
+                return target
+            if self.parallel:
+                first_end, concurrency, part = (
+                    min(self.part_size, self.size) - 1,
+                    self.read_concurrency,
+                    self.part_size,
+                )
+            else:
+                first_end, concurrency, part = self.size - 1, 1, self.size
+            download_parts(
+                self._s3,
+                self._ref,
+                size=self.size,
+                target=target,
+                part_size=part,
+                concurrency=concurrency,
+                on_chunk=self._count,
+                first_body=self._body,
+                first_end=first_end,
+            )
+        finally:
+            self._body.close()
+        return target
+
+    def _default_path(self) -> Path:
+        return self.work_dir / "input" / local_name(self.key)
+
+    def _count(self, n: int) -> None:
+        self._delivered += n
+        if self._on_chunk:
+            self._on_chunk(n)
 
     def as_file(self, chunk_size: int = CHUNK_SIZE) -> io.BufferedReader:
         """A read-only binary file object over the stream (for csv, zipfile, tarfile …)."""

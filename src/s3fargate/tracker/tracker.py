@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from aws_lambda_powertools.utilities.batch import (
 from botocore.exceptions import ClientError
 
 from s3fargate import contracts as c
-from s3fargate.events.ecs import TaskStateChange, parse_task_state_change
+from s3fargate.events.ecs import parse_task_state_change
 from s3fargate.events.exceptions import MalformedEventError
 from s3fargate.lambda_runtime.settings import SERVICE_NAMES, Function
 from s3fargate.ledger import TaskChanged
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from s3fargate.events.ecs import TaskStateChange
     from s3fargate.ledger import Job, LedgerStore
     from s3fargate.tracker.actions import JobActions
     from s3fargate.tracker.config import TrackerConfig
@@ -91,7 +93,7 @@ class Tracker:
         if job_id is None:
             self._logger.warning("task has no job id in its overrides", extra=where)
             return
-        applied = TaskChanged(change, result_written=self._result_written(change))
+        applied = self._with_result(change)
         room = self._waiting_room
         heir, looked = None, False
         if change.stopped and room is not None and room.admits:
@@ -129,34 +131,48 @@ class Tracker:
             },
         )
 
-    def _result_written(self, change: TaskStateChange) -> bool:
-        """Whether a task that exited 0 wrote its result document (written since it started):
-        a task is free to write none, and the ledger names only results that exist."""
+    def _with_result(self, change: TaskStateChange) -> TaskChanged:
+        """The change, with the result document a task that exited 0 wrote since it started
+        (a task is free to write none: the ledger names only results that exist) and the
+        outputs that document lists."""
         if not (change.stopped and change.exit_code == 0) or self._s3 is None:
-            return False
+            return TaskChanged(change)
         bucket = change.environment.get(c.ENV_S3_BUCKET)
         key = change.environment.get(c.ENV_S3_KEY)
         if not bucket or not key:
-            return False
+            return TaskChanged(change)
         policy = self.config.policy
         result = c.result_key(
             key, input_prefix=policy.input_prefix, results_prefix=policy.results_prefix
         )
+        head = self._look(bucket, result, "head_object")
+        if head is None:
+            return TaskChanged(change)
+        # An older upload of the same key may have left a result: only one written since this
+        # task started is its own (LastModified has whole seconds).
+        modified = head.get("LastModified")
+        started = change.started_at or change.created_at or 0
+        if modified is not None and modified.timestamp() * 1000 < started - 1000:
+            return TaskChanged(change)
+        count = _whole(head.get("Metadata", {}).get(c.RESULT_OUTPUTS_METADATA))
+        keys: tuple[str, ...] = ()
+        if count and int(head.get("ContentLength") or 0) <= MAX_RESULT_READ:
+            got = self._look(bucket, result, "get_object")
+            keys = _output_keys(got["Body"].read()) if got is not None else ()
+        return TaskChanged(change, result_written=True, output_keys=keys, output_count=count)
+
+    def _look(self, bucket: str, key: str, operation: str) -> Any:
+        """HeadObject or GetObject of a result document; None when it is not there."""
         try:
-            head = self._s3.head_object(Bucket=bucket, Key=result)
+            return getattr(self._s3, operation)(Bucket=bucket, Key=key)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code not in ("404", "NoSuchKey", "NotFound"):
                 self._logger.error(
                     "could not look for the result document",
-                    extra={"bucket": bucket, "result_key": result, "code": code},
+                    extra={"bucket": bucket, "result_key": key, "code": code},
                 )
-            return False
-        # An older upload of the same key may have left a result: only one written since this
-        # task started is its own (LastModified has whole seconds).
-        modified = head.get("LastModified")
-        started = change.started_at or change.created_at or 0
-        return modified is None or modified.timestamp() * 1000 >= started - 1000
+            return None
 
     def _launch_heir(self, room: WaitingRoom, heir: Job) -> None:
         try:
@@ -171,3 +187,24 @@ class Tracker:
             self._waiting_room.release(1)
         except Exception:  # the event is applied; the reconciler fills the slot instead
             self._logger.exception("could not release a parked job", extra={"job_id": job_id})
+
+
+#: A result document longer than this is recorded without reading its list of outputs.
+MAX_RESULT_READ = 8 * 1024 * 1024
+
+
+def _whole(value: object) -> int:
+    try:
+        return max(0, int(str(value)))
+    except ValueError:
+        return 0
+
+
+def _output_keys(body: bytes) -> tuple[str, ...]:
+    """The output keys a result document lists (the first ``MAX_RECORDED_OUTPUTS``)."""
+    try:
+        outputs = json.loads(body).get("outputs") or []
+        keys = [str(o["key"]) for o in outputs if isinstance(o, dict) and "key" in o]
+    except (ValueError, AttributeError, TypeError):
+        return ()
+    return tuple(keys[: c.MAX_RECORDED_OUTPUTS])

@@ -1,0 +1,329 @@
+"""A task's output files: uploaded while the task works, visible only when it succeeds.
+
+Every output is an S3 multipart upload. Its parts go up as they are written (a stream) or as
+soon as the file is added (a local path), in bounded memory; the uploads are *completed* only
+after the processing function returns, and aborted when it fails or the task is stopped. So a
+failed or retried attempt never leaves half its outputs behind. (A task killed with SIGKILL
+cannot abort its uploads: the bucket's lifecycle rule removes them after a day, and incomplete
+uploads are never visible as objects.)
+
+Outputs land at ``<RESULTS_PREFIX><key without INPUT_PREFIX>/<name>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import mimetypes
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from s3fargate import contracts as c
+from s3fargate.task.exceptions import OutputError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+#: S3's smallest part (all but the last) and most parts per upload.
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10_000
+#: A stream of unknown length doubles its part size every this many parts, so it can reach
+#: S3's 5 TiB object limit within 10,000 parts.
+PARTS_PER_SIZE = 1_000
+_READ_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    """One output as the result document lists it."""
+
+    name: str
+    key: str
+    size: int
+    sha256: str
+
+    def as_dict(self) -> dict[str, object]:
+        """The result document's entry."""
+        return {"name": self.name, "key": self.key, "size": self.size, "sha256": self.sha256}
+
+
+def check_name(name: str) -> None:
+    """An output name is a relative path: segments separated by ``/``, none empty, ``.`` or
+    ``..``, and no NUL.
+
+    Raises:
+        OutputError: naming what is wrong.
+    """
+    if not isinstance(name, str) or not name:
+        raise OutputError(f"an output name must be a non-empty string, got {name!r}")
+    if "\0" in name:
+        raise OutputError(f"output name {name!r} holds a NUL character")
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        raise OutputError(
+            f"output name {name!r} must be a relative path with no empty, '.' or '..' parts "
+            "(and no leading or trailing '/')"
+        )
+
+
+@dataclass
+class _Upload:
+    """One multipart upload and its parts."""
+
+    name: str
+    key: str
+    upload_id: str
+    parts: dict[int, Future[str]] = field(default_factory=dict)
+    size: int = 0
+    sha256: str = ""
+    closed: bool = False
+
+
+class Outputs:
+    """The outputs of one task. Create outputs with :meth:`open` (a stream) or
+    :meth:`add_file` (a local file); the SDK commits or aborts them when the task ends.
+    """
+
+    def __init__(
+        self,
+        *,
+        s3: S3Client,
+        bucket: str,
+        key: str,
+        input_prefix: str,
+        results_prefix: str,
+        part_size: int,
+        concurrency: int,
+    ) -> None:
+        self.bucket = bucket
+        self._s3 = s3
+        self._key = key
+        self._input_prefix = input_prefix
+        self._results_prefix = results_prefix
+        self.part_size = max(MIN_PART_SIZE, part_size)
+        self._concurrency = max(1, concurrency)
+        # Parts in memory at once (queued or on the wire): bounds a stream's memory.
+        self._in_flight = threading.BoundedSemaphore(self._concurrency)
+        self._pool: ThreadPoolExecutor | None = None
+        self._uploads: dict[str, _Upload] = {}
+        self._lock = threading.Lock()
+        self._finished = False
+
+    # --- the task's side ----------------------------------------------------------------------
+    def open(self, name: str, *, content_type: str | None = None) -> OutputStream:
+        """A binary stream for output ``name``; close it (or use ``with``) when written."""
+        upload = self._start(name, content_type)
+        return OutputStream(self, upload)
+
+    def add_file(
+        self, name: str, path: str | os.PathLike[str], *, content_type: str | None = None
+    ) -> None:
+        """Upload the local file ``path`` as output ``name`` (its parts go up now; the
+        output appears when the task succeeds). The file is read once, here."""
+        size = os.stat(path).st_size
+        upload = self._start(name, content_type)
+        part_size = max(self.part_size, -(-size // MAX_PARTS))
+        digest = hashlib.sha256()
+        with open(path, "rb") as file:
+            number = 0
+            while True:
+                data = file.read(part_size)
+                if not data and number:
+                    break
+                number += 1
+                digest.update(data)
+                self._send_part(upload, number, data)
+                if len(data) < part_size:
+                    break
+        upload.size = size
+        upload.sha256 = digest.hexdigest()
+        upload.closed = True
+
+    @property
+    def names(self) -> list[str]:
+        """The names of the outputs created so far."""
+        return list(self._uploads)
+
+    # --- the SDK's side -----------------------------------------------------------------------
+    def commit(self) -> list[OutputRecord]:
+        """Complete every upload (the outputs appear), in the order they were created.
+
+        Raises:
+            OutputError: an output was left open, or S3 refused to complete one; every
+                output is then aborted or deleted.
+        """
+        records: list[OutputRecord] = []
+        completed: list[str] = []
+        try:
+            for upload in self._uploads.values():
+                if not upload.closed:
+                    raise OutputError(f"output {upload.name!r} was not closed")
+                parts = [
+                    {"PartNumber": n, "ETag": f.result()} for n, f in sorted(upload.parts.items())
+                ]
+                self._s3.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=upload.key,
+                    UploadId=upload.upload_id,
+                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                )
+                completed.append(upload.key)
+                records.append(OutputRecord(upload.name, upload.key, upload.size, upload.sha256))
+        except (ClientError, BotoCoreError, OutputError) as exc:
+            self._discard(completed)
+            self.abort()
+            if isinstance(exc, OutputError):
+                raise
+            raise OutputError(f"could not complete the outputs: {exc}") from exc
+        self._finished = True
+        self._shutdown()
+        return records
+
+    def abort(self) -> None:
+        """Abort every upload not completed: nothing of them stays, visible or not."""
+        if self._finished:
+            return
+        self._finished = True
+        for upload in self._uploads.values():
+            for future in upload.parts.values():
+                future.cancel()
+        # AWS: a part still on the wire may land after an abort; abort once all have ended.
+        self._shutdown()
+        for upload in self._uploads.values():
+            # Gone already, or else the bucket's lifecycle rule removes it within a day.
+            with contextlib.suppress(ClientError, BotoCoreError):
+                self._s3.abort_multipart_upload(
+                    Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id
+                )
+
+    def discard_completed(self, records: list[OutputRecord]) -> None:
+        """Delete outputs that were completed, when the task fails after completing them."""
+        self._discard([r.key for r in records])
+
+    # --- internals ----------------------------------------------------------------------------
+    def _start(self, name: str, content_type: str | None) -> _Upload:
+        check_name(name)
+        try:
+            key = c.output_key(
+                self._key,
+                name,
+                input_prefix=self._input_prefix,
+                results_prefix=self._results_prefix,
+            )
+        except c.KeyTooLongError as exc:
+            raise OutputError(str(exc)) from exc
+        with self._lock:
+            if self._finished:
+                raise OutputError("the task's outputs are already committed or aborted")
+            if name in self._uploads:
+                raise OutputError(f"output {name!r} was already created")
+            kind = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+            try:
+                answer = self._s3.create_multipart_upload(
+                    Bucket=self.bucket, Key=key, ContentType=kind
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise OutputError(f"could not start output {name!r} at {key}: {exc}") from exc
+            upload = _Upload(name=name, key=key, upload_id=answer["UploadId"])
+            self._uploads[name] = upload
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="s3-output")
+            return upload
+
+    def _send_part(self, upload: _Upload, number: int, data: bytes) -> None:
+        if number > MAX_PARTS:
+            raise OutputError(f"output {upload.name!r} is larger than S3's 10,000 parts allow")
+        for earlier in upload.parts.values():
+            if earlier.done() and earlier.exception() is not None:
+                raise OutputError(f"output {upload.name!r}: {earlier.exception()}")
+        self._in_flight.acquire()
+        pool = self._pool
+        try:
+            if pool is None:
+                raise RuntimeError
+            future = pool.submit(self._upload_part, upload, number, data)
+        except RuntimeError:
+            self._in_flight.release()
+            raise OutputError("the task's outputs are already committed or aborted") from None
+        upload.parts[number] = future
+
+    def _upload_part(self, upload: _Upload, number: int, data: bytes) -> str:
+        try:
+            answer = self._s3.upload_part(
+                Bucket=self.bucket,
+                Key=upload.key,
+                UploadId=upload.upload_id,
+                PartNumber=number,
+                Body=data,
+            )
+            return str(answer["ETag"])
+        finally:
+            self._in_flight.release()
+
+    def _discard(self, keys: list[str]) -> None:
+        for key in keys:
+            # Best effort: the result document, written last, is what marks success.
+            with contextlib.suppress(ClientError, BotoCoreError):
+                self._s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class OutputStream(io.RawIOBase):
+    """A write-only binary stream whose bytes become one output. Memory holds at most the
+    current part plus the parts on the wire."""
+
+    def __init__(self, outputs: Outputs, upload: _Upload) -> None:
+        super().__init__()
+        self._outputs = outputs
+        self._upload = upload
+        self._buffer = bytearray()
+        self._digest = hashlib.sha256()
+        self._number = 0
+        self._part_size = outputs.part_size
+
+    @property
+    def name(self) -> str:
+        """The output's name."""
+        return self._upload.name
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if self.closed:
+            raise ValueError("write to a closed output")
+        view = memoryview(data).cast("B")
+        self._digest.update(view)
+        self._buffer += view
+        self._upload.size += len(view)
+        while len(self._buffer) >= self._part_size:
+            part = bytes(self._buffer[: self._part_size])
+            del self._buffer[: self._part_size]
+            self._send(part)
+        return len(view)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if self._buffer or self._number == 0:  # an empty output is one empty part
+                self._send(bytes(self._buffer))
+                self._buffer = bytearray()
+            self._upload.sha256 = self._digest.hexdigest()
+            self._upload.closed = True
+        finally:
+            super().close()
+
+    def _send(self, part: bytes) -> None:
+        self._number += 1
+        self._outputs._send_part(self._upload, self._number, part)
+        if self._number % PARTS_PER_SIZE == 0:
+            self._part_size *= 2
