@@ -37,7 +37,7 @@ test: lint typecheck
 lint: $(VENV)/.test-synced
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/hadolint task/Dockerfile
+	$(BIN)/hadolint task/Dockerfile examples/command/Dockerfile examples/tool-image/Dockerfile
 
 typecheck: $(VENV)/.test-synced
 	$(BIN)/mypy

@@ -16,7 +16,7 @@ KEY = "incoming/batch 7/données.txt"
 BASE = "results/batch 7/données.txt"
 # `s3fargate-task` and a POSIX tool, as a user would write it: no path to any interpreter.
 COMMAND = (
-    "s3fargate-task -- sh -c 'sort \"{input}\" > \"{output_dir}/sorted.txt\" && "
+    's3fargate-task -- sh -c \'sort "{input}" > "{output_dir}/sorted.txt" && '
     'mkdir "{output_dir}/stats" && wc -l < "{input}" > "{output_dir}/stats/lines"\''
 )
 

@@ -3,6 +3,7 @@ succeeds, and ``s3fargate-task`` running any command, as real subprocesses again
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import shutil
@@ -342,3 +343,17 @@ def test_usage_without_a_command_is_exit_2() -> None:
     proc = subprocess.run([TASK_CLI], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert "give the command after --" in proc.stderr
+
+
+# --- the examples that make files -------------------------------------------------------------
+def test_compress_example_writes_a_gzip_copy(moto_endpoint: str, s3: S3Client, bucket: str) -> None:
+    body = b"".join(f"{i},row {i}\n".encode() for i in range(100_000))
+    s3.put_object(Bucket=bucket, Key=KEY, Body=body)
+    cmd = [sys.executable, "-m", "s3fargate.examples.compress"]
+    run = run_task(moto_endpoint, _env(bucket), cmd=cmd)
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = _body(s3, bucket, f"{BASE}/Ünïcode file 🚀.csv.gz")
+    assert gzip.decompress(out) == body
+    document = read_result(moto_endpoint, bucket, f"{BASE}.json")
+    assert document["compressed_size"] == len(out)
+    assert document["outputs"][0]["sha256"] == hashlib.sha256(out).hexdigest()

@@ -294,6 +294,11 @@ class OutputStream(io.RawIOBase):
         """The output's name."""
         return self._upload.name
 
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        return self._upload.size
+
     def writable(self) -> bool:
         return True
 
