@@ -257,8 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--dry-run", action="store_true", help="list what would be queued")
     target_options(fill)
 
-    drive = command("redrive", "move the dead-letter queue's messages back to the queue")
-    target_options(drive)
+    target_options(command("redrive", "move the dead-letter queue's messages back to the queue"))
+
+    _new_options(
+        command("new", "start a pipeline of your own: a task, its Dockerfile, a CDK app, tests")
+    )
 
     sim = command(
         "simulate",
@@ -267,6 +270,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _simulate_options(sim)
     return parser
+
+
+def _new_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", type=Path, help="the new project's folder (new or empty)")
+    parser.add_argument(
+        "--task",
+        choices=["python", "command"],
+        default="python",
+        help="a Python function with the task SDK, or any command run by s3fargate-task",
+    )
+    parser.add_argument(
+        "--name", default=None, help="project name (default: the folder's name, lower-cased)"
+    )
 
 
 def _simulate_options(parser: argparse.ArgumentParser) -> None:
@@ -516,6 +532,18 @@ def _results(args: argparse.Namespace) -> int:
     return CliExit.OK
 
 
+def _new(args: argparse.Namespace) -> int:
+    from s3fargate.display import safe
+    from s3fargate.scaffold import TaskKind, create_project
+
+    written = create_project(args.folder, kind=TaskKind(args.task), name=args.name)
+    print(f"created {len(written)} files in {safe(str(args.folder))}. Next:")
+    print(f"  cd {safe(str(args.folder))}")
+    print("  make demo   # the task on samples/, through the local pipeline")
+    print("  make test   # its test")
+    return CliExit.OK
+
+
 def _retry(args: argparse.Namespace) -> int:
     from s3fargate.ops import app
 
@@ -590,6 +618,7 @@ COMMANDS = {
     "backfill": _backfill,
     "redrive": _redrive,
     "simulate": _simulate,
+    "new": _new,
 }
 
 

@@ -357,3 +357,80 @@ def test_compress_example_writes_a_gzip_copy(moto_endpoint: str, s3: S3Client, b
     document = read_result(moto_endpoint, bucket, f"{BASE}.json")
     assert document["compressed_size"] == len(out)
     assert document["outputs"][0]["sha256"] == hashlib.sha256(out).hexdigest()
+
+
+def test_a_result_that_is_not_a_mapping_leaves_no_outputs(
+    moto_endpoint: str, s3: S3Client, bucket: str
+) -> None:
+    # The outputs are complete, but the result cannot be written: nothing may appear.
+    s3.put_object(Bucket=bucket, Key=KEY, Body=b"abc")
+    program = (
+        "import sys\n"
+        "from s3fargate.task import run\n"
+        "def p(obj):\n"
+        "    with obj.outputs.open('a.txt') as out:\n"
+        "        out.write(b'a')\n"
+        "    return None\n"
+        "sys.exit(run(p))\n"
+    )
+    run = run_task(moto_endpoint, _env(bucket), cmd=[sys.executable, "-c", program])
+    assert run.returncode == ExitCode.PROCESSING_FAILED, run.stdout + run.stderr
+    assert "must return a JSON-serialisable mapping" in run.stdout
+    assert _keys(s3, bucket) == []
+    assert _pending_uploads(s3, bucket) == []
+
+
+def test_placeholders_are_replaced_once_even_in_a_key_that_holds_one(
+    moto_endpoint: str, s3: S3Client, bucket: str
+) -> None:
+    key = "incoming/odd {input} name.txt"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"abc")
+    cmd = [TASK_CLI, "--", "sh", "-c", 'printf %s "{key}" > "{output_dir}/key"']
+    run = run_task(moto_endpoint, _env(bucket, key), cmd=cmd)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert _body(s3, bucket, "results/odd {input} name.txt/key") == key.encode()
+
+
+@pytest.mark.parametrize("code", [c.EXIT_SUPERSEDED, c.EXIT_NO_SPACE])
+def test_a_command_exit_code_the_pipeline_reserves_is_reported_as_1(
+    moto_endpoint: str, s3: S3Client, bucket: str, code: int
+) -> None:
+    s3.put_object(Bucket=bucket, Key=KEY, Body=b"abc")
+    run = run_task(moto_endpoint, _env(bucket), cmd=[TASK_CLI, "--", "sh", "-c", f"exit {code}"])
+    assert run.returncode == 1, run.stdout
+    assert f"the command exited with {code}, which the pipeline reserves" in run.stdout
+
+
+def test_sigterm_reaches_every_process_of_a_pipeline_command(
+    moto_endpoint: str, s3: S3Client, bucket: str, tmp_path: Path
+) -> None:
+    # GIVEN a command whose work is a pipeline of two processes, each recording SIGTERM
+    s3.put_object(Bucket=bucket, Key=KEY, Body=b"abc")
+    ready = tmp_path / "ready"
+    left, right = tmp_path / "left", tmp_path / "right"
+    for mark in (left, right):
+        stage = f'trap \'echo x >> "{mark}"; exit 0\' TERM\n: > "{mark}.up"\n'
+        (tmp_path / f"{mark.name}.sh").write_text(stage + "while :; do sleep 0.05; done\n")
+    script = (
+        f'sh "{tmp_path}/left.sh" | sh "{tmp_path}/right.sh" & '
+        f'while [ ! -e "{left}.up" ] || [ ! -e "{right}.up" ]; do sleep 0.02; done; '
+        f': > "{ready}"; wait'
+    )
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto_endpoint, **_env(bucket)}
+    process = subprocess.Popen(
+        [TASK_CLI, "--", "sh", "-c", script],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not ready.exists():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=60)
+    # THEN both stages of the pipeline got it
+    assert left.read_text() == "x\n", out
+    assert right.read_text() == "x\n", out

@@ -13,7 +13,6 @@ tasks do: Spot interruptions and tasks that never start.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ from s3fargate.lambda_runtime.paginators import list_tasks_paginator
 from s3fargate.local.config import task_search_path
 from s3fargate.local.faults import Fault, FaultDraws, Faults
 from s3fargate.local.tasklog import HEAD_BYTES, TAIL_BYTES, copy_bounded
+from s3fargate.processes import die_with_parent
 from s3fargate.rundir.credentials import LOCAL_CREDENTIALS, LOCAL_REGION
 from s3fargate.wire import wire_format
 
@@ -51,8 +51,6 @@ LOCAL_CLUSTER_ARN = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:cluster/s3farga
 LOCAL_TASK_DEFINITION_ARN = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task-definition/local:1"
 LOCAL_TASK_PREFIX = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task/s3fargate-local/"
 CONTAINER_NAME = "task"
-#: Linux prctl option: the kernel signals the child when the thread that started it ends.
-_PR_SET_PDEATHSIG = 1
 SPOT_REASON = "Your Spot Task was interrupted."
 START_FAILURE_REASON = (
     "CannotPullContainerError: pull image manifest has been retried 5 time(s) "
@@ -349,7 +347,7 @@ class LocalEcs:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C reaches the pipeline, which stops tasks
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 -- one async-signal-safe call
+                preexec_fn=die_with_parent,  # noqa: PLW1509 -- one async-signal-safe call
             )
         except (OSError, ValueError) as exc:
             os.close(read_end)
@@ -442,23 +440,6 @@ class LocalEcs:
     def _save_token(self, token: str, arn: str) -> None:
         with self._tokens_file.open("a", encoding="utf-8") as file:
             file.write(json.dumps({"token": token, "task_arn": arn}) + "\n")
-
-
-def _find_prctl() -> Any:
-    """Linux's prctl, looked up once in the parent (None elsewhere)."""
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _find_prctl()
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGKILL it when the spawner thread (so ``dev``) dies."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _passthrough() -> list[str]:

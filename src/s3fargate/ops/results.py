@@ -82,6 +82,8 @@ def download_outputs(
         raise UsageError(f"--download {folder}: not a folder")
     outputs = document.get("outputs") or []
     done: list[Downloaded] = []
+    if not isinstance(outputs, list) or not all(isinstance(e, dict) for e in outputs):
+        raise UsageError("the result document's `outputs` is not a list of objects")
     for entry in outputs:
         name, key = str(entry.get("name", "")), str(entry.get("key", ""))
         path = output_path(folder, name)
@@ -96,6 +98,7 @@ def download_outputs(
         if (entry.get("size") is not None and size != entry["size"]) or (
             expected and _sha256(path) != expected
         ):
+            path.unlink()
             raise UsageError(
                 f"output {safe(name)!r} differs from what the task recorded: it was "
                 "overwritten since (a later attempt or upload?)"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from s3fargate import contracts as c
+from s3fargate.processes import die_with_parent
 from s3fargate.task.exceptions import CommandFailedError
 from s3fargate.task.runtime import run
 
@@ -31,6 +33,12 @@ if TYPE_CHECKING:
 
 #: The placeholders an argument may hold.
 PLACEHOLDERS = ("{input}", "{output_dir}", "{bucket}", "{key}")
+_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
+#: Exit codes the pipeline gives a meaning of its own (4: superseded, 5: no space on disk): a
+#: command that exits with one is reported as 1, so the job is not misread.
+RESERVED_EXIT_CODES = frozenset({c.EXIT_SUPERSEDED, c.EXIT_NO_SPACE})
+#: Seconds to wait for the stdin feeder after the command's processes are gone.
+FEEDER_JOIN_S = 10.0
 #: Shell conventions for a command that could not be run.
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
@@ -66,10 +74,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def substitute(arg: str, values: dict[str, str]) -> str:
-    """Replace the placeholders in one argument; other braces (awk, jq) are left alone."""
-    for name, value in values.items():
-        arg = arg.replace(name, value)
-    return arg
+    """Replace the placeholders in one argument, in one pass (a value that holds a placeholder,
+    such as a key ``a/{input}.txt``, is not expanded again); other braces (awk, jq) stay."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(0), m.group(0)), arg)
 
 
 def exit_code_of(returncode: int) -> int:
@@ -97,6 +104,12 @@ class CommandTask:
         argv = [substitute(arg, values) for arg in self.command]
         started = time.monotonic()
         code = self._run(argv, env, obj)
+        if code in RESERVED_EXIT_CODES:
+            raise CommandFailedError(
+                f"the command exited with {code}, which the pipeline reserves "
+                f"(docs/reference.md, exit codes): reported as 1: {argv[0]}",
+                1,
+            )
         if code != 0:
             raise CommandFailedError(f"the command exited with {code}: {argv[0]}", code)
         for name, path in sorted(_files(output_dir)):
@@ -109,33 +122,80 @@ class CommandTask:
 
     def _run(self, argv: list[str], env: dict[str, str], obj: S3Object) -> int:
         sys.stdout.flush()
-        try:
-            process = subprocess.Popen(
-                argv, env=env, stdin=subprocess.PIPE if self.stdin else subprocess.DEVNULL
-            )
-        except FileNotFoundError as exc:
-            raise CommandFailedError(f"command not found: {exc}", EXIT_NOT_FOUND) from exc
-        except PermissionError as exc:
-            raise CommandFailedError(f"command not executable: {exc}", EXIT_NOT_EXECUTABLE) from exc
-        # ECS stops a task with SIGTERM: the command gets it too, and decides how to end.
-        previous = _forward_sigterm(process)
+        # ECS stops a task with SIGTERM: the command (and every process it started) gets it
+        # too, and decides how to end. Taken over before the command starts, so none is lost.
+        forward = _Forwarder()
         feeder_error: list[BaseException] = []
         feeder = None
-        if self.stdin:
-            feeder = threading.Thread(
-                target=_feed, args=(obj, process, feeder_error), name="stdin", daemon=True
-            )
-            feeder.start()
         try:
-            returncode = process.wait()
+            try:
+                # Its own process group, so SIGTERM reaches a pipeline `a | b` whole.
+                process = subprocess.Popen(
+                    argv,
+                    env=env,
+                    stdin=subprocess.PIPE if self.stdin else subprocess.DEVNULL,
+                    start_new_session=True,
+                    # A task killed outright (SIGKILL) takes its command with it.
+                    preexec_fn=die_with_parent,  # noqa: PLW1509 -- one async-signal-safe call
+                )
+            except FileNotFoundError as exc:
+                raise CommandFailedError(f"command not found: {exc}", EXIT_NOT_FOUND) from exc
+            except PermissionError as exc:
+                raise CommandFailedError(
+                    f"command not executable: {exc}", EXIT_NOT_EXECUTABLE
+                ) from exc
+            forward.to(process.pid)
+            if self.stdin:
+                feeder = threading.Thread(
+                    target=_feed, args=(obj, process, feeder_error), name="stdin", daemon=True
+                )
+                feeder.start()
+            try:
+                returncode = process.wait()
+            finally:
+                # What the command left running (a daemon holding its stdin open) ends with it.
+                _signal_group(process.pid, signal.SIGKILL)
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            forward.restore()
         if feeder is not None:
-            feeder.join()
+            feeder.join(timeout=FEEDER_JOIN_S)
         if feeder_error:  # the object could not be read whole: the command saw a part only
             raise feeder_error[0]
         return exit_code_of(returncode)
+
+
+class _Forwarder:
+    """Hands SIGTERM to the command's process group; one that arrives before the command
+    has started is handed over as soon as it has."""
+
+    def __init__(self) -> None:
+        self._group: int | None = None
+        self._pending = False
+        self._previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._on_term)
+
+    def to(self, group: int) -> None:
+        """The command has started, as the leader of process group ``group``."""
+        self._group = group
+        if self._pending:
+            _signal_group(group, signal.SIGTERM)
+
+    def restore(self) -> None:
+        """Give SIGTERM back to the task's own handler."""
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    def _on_term(self, _signum: int, _frame: object) -> None:
+        if self._group is None:
+            self._pending = True
+        else:
+            _signal_group(self._group, signal.SIGTERM)
+
+
+def _signal_group(group: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, sig)
 
 
 def _feed(obj: S3Object, process: subprocess.Popen[bytes], errors: list[BaseException]) -> None:
@@ -151,20 +211,10 @@ def _feed(obj: S3Object, process: subprocess.Popen[bytes], errors: list[BaseExce
         pass
     except BaseException as exc:
         errors.append(exc)
-        process.terminate()
+        _signal_group(process.pid, signal.SIGTERM)
     finally:
         with contextlib.suppress(BrokenPipeError):
             stdin.close()
-
-
-def _forward_sigterm(process: subprocess.Popen[bytes]) -> Any:
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def forward(_signum: int, _frame: object) -> None:
-        process.send_signal(signal.SIGTERM)
-
-    return signal.signal(signal.SIGTERM, forward)
 
 
 def _files(folder: Path) -> list[tuple[str, Path]]:

@@ -118,14 +118,12 @@ def download_parts(
                 body=first_body if index == 0 and first_body is not None else None,
             )
 
-        with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="s3-download") as pool:
+        pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="s3-download")
+        try:
             futures = [pool.submit(read_part, i) for i in range(len(ranges))]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = [f for f in done if f.exception() is not None]
             if failed:
-                stop.set()
-                for future in futures:
-                    future.cancel()
                 error = failed[0].exception() or RuntimeError("a part failed")
                 if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise NoSpaceError(
@@ -133,5 +131,10 @@ def download_parts(
                         f"({size:,} bytes): raise ephemeral_storage_gib (Fargate: 21-200 GiB)"
                     ) from error
                 raise error
+        finally:
+            # A failed part, or SIGTERM in this thread: the other parts stop at their next
+            # chunk, and parts not started never start.
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
         os.close(fd)

@@ -28,11 +28,15 @@ from s3fargate import contracts as c
 from s3fargate.task.exceptions import OutputError
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
     from mypy_boto3_s3 import S3Client
 
-#: S3's smallest part (all but the last) and most parts per upload.
+#: S3's smallest part (all but the last), largest part, and most parts per upload.
 MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 MAX_PARTS = 10_000
+#: Bytes of parts in memory at once (queued or on the wire), whatever the part size.
+MEMORY_BUDGET = 256 * 1024 * 1024
 #: A stream of unknown length doubles its part size every this many parts, so it can reach
 #: S3's 5 TiB object limit within 10,000 parts.
 PARTS_PER_SIZE = 1_000
@@ -64,6 +68,10 @@ def check_name(name: str) -> None:
         raise OutputError(f"an output name must be a non-empty string, got {name!r}")
     if "\0" in name:
         raise OutputError(f"output name {name!r} holds a NUL character")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a file name of bytes that are not UTF-8
+        raise OutputError(f"output name {name!r} is not valid UTF-8, as S3 keys must be") from exc
     if any(part in ("", ".", "..") for part in name.split("/")):
         raise OutputError(
             f"output name {name!r} must be a relative path with no empty, '.' or '..' parts "
@@ -99,16 +107,19 @@ class Outputs:
         results_prefix: str,
         part_size: int,
         concurrency: int,
+        logger: Logger | None = None,
     ) -> None:
         self.bucket = bucket
+        self._logger = logger
         self._s3 = s3
         self._key = key
         self._input_prefix = input_prefix
         self._results_prefix = results_prefix
-        self.part_size = max(MIN_PART_SIZE, part_size)
+        self.part_size = min(max(MIN_PART_SIZE, part_size), MAX_PART_SIZE)
         self._concurrency = max(1, concurrency)
-        # Parts in memory at once (queued or on the wire): bounds a stream's memory.
-        self._in_flight = threading.BoundedSemaphore(self._concurrency)
+        # Parts in memory at once (queued or on the wire): bounds the outputs' memory.
+        permits = max(1, min(self._concurrency, MEMORY_BUDGET // self.part_size))
+        self._in_flight = threading.BoundedSemaphore(permits)
         self._pool: ThreadPoolExecutor | None = None
         self._uploads: dict[str, _Upload] = {}
         self._lock = threading.Lock()
@@ -127,7 +138,7 @@ class Outputs:
         output appears when the task succeeds). The file is read once, here."""
         size = os.stat(path).st_size
         upload = self._start(name, content_type)
-        part_size = max(self.part_size, -(-size // MAX_PARTS))
+        part_size = min(max(self.part_size, -(-size // MAX_PARTS)), MAX_PART_SIZE)
         digest = hashlib.sha256()
         with open(path, "rb") as file:
             number = 0
@@ -174,32 +185,40 @@ class Outputs:
                 )
                 completed.append(upload.key)
                 records.append(OutputRecord(upload.name, upload.key, upload.size, upload.sha256))
-        except (ClientError, BotoCoreError, OutputError) as exc:
+        except BaseException as exc:
             self._discard(completed)
             self.abort()
-            if isinstance(exc, OutputError):
-                raise
-            raise OutputError(f"could not complete the outputs: {exc}") from exc
+            if isinstance(exc, (ClientError, BotoCoreError)):
+                raise OutputError(f"could not complete the outputs: {exc}") from exc
+            raise
         self._finished = True
         self._shutdown()
         return records
 
     def abort(self) -> None:
         """Abort every upload not completed: nothing of them stays, visible or not."""
-        if self._finished:
-            return
-        self._finished = True
-        for upload in self._uploads.values():
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+            uploads = list(self._uploads.values())
+        for upload in uploads:
             for future in upload.parts.values():
                 future.cancel()
         # AWS: a part still on the wire may land after an abort; abort once all have ended.
         self._shutdown()
-        for upload in self._uploads.values():
-            # Gone already, or else the bucket's lifecycle rule removes it within a day.
-            with contextlib.suppress(ClientError, BotoCoreError):
+        for upload in uploads:
+            try:
                 self._s3.abort_multipart_upload(
                     Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id
                 )
+            except (ClientError, BotoCoreError) as exc:
+                # Never visible as an object; the bucket's lifecycle rule removes it.
+                if self._logger is not None:
+                    self._logger.warning(
+                        "could not abort an output's upload",
+                        extra={"key": upload.key, "upload_id": upload.upload_id, "error": str(exc)},
+                    )
 
     def discard_completed(self, records: list[OutputRecord]) -> None:
         """Delete outputs that were completed, when the task fails after completing them."""
@@ -310,7 +329,8 @@ class OutputStream(io.RawIOBase):
         self._buffer += view
         self._upload.size += len(view)
         while len(self._buffer) >= self._part_size:
-            part = bytes(self._buffer[: self._part_size])
+            with memoryview(self._buffer) as whole:
+                part = bytes(whole[: self._part_size])  # one copy, not two
             del self._buffer[: self._part_size]
             self._send(part)
         return len(view)
@@ -331,4 +351,4 @@ class OutputStream(io.RawIOBase):
         self._number += 1
         self._outputs._send_part(self._upload, self._number, part)
         if self._number % PARTS_PER_SIZE == 0:
-            self._part_size *= 2
+            self._part_size = min(self._part_size * 2, MAX_PART_SIZE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from s3fargate.task.outputs import Outputs
 from s3fargate.task.stream import S3Object
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from mypy_boto3_s3 import S3Client
 
@@ -117,11 +118,12 @@ def run(
 
     where = {"bucket": config.bucket, "key": config.key}
     logger.info("start", extra={**where, "size": config.size, "version_id": config.version_id})
-    restore = _exit_on_sigterm()
+    sigterm = _SigTerm()
     obj: S3Object | None = None
     outputs: Outputs | None = None
     work = Path(tempfile.mkdtemp(prefix="s3fargate-", dir=env.get(c.ENV_TASK_WORK_DIR) or None))
     try:
+        sigterm.install()
         s3 = s3 or create_s3_client(config.read_concurrency)
         progress = _Progress(logger, lambda: obj.size if obj else 0, progress_interval)
         outputs = Outputs(
@@ -132,46 +134,54 @@ def run(
             results_prefix=config.results_prefix,
             part_size=config.part_size,
             concurrency=config.read_concurrency,
+            logger=logger,
         )
         obj = S3Object(s3=s3, config=config, on_chunk=progress, outputs=outputs, work_dir=work)
-        result = process(obj)
-        records = outputs.commit()
-        finished = datetime.now(UTC)
-        document = {
-            **dict(result),
-            "bucket": config.bucket,
-            "key": config.key,
-            "version_id": obj.version_id,
-            "etag": obj.etag,
-            "size": obj.size,
-            "outputs": [record.as_dict() for record in records],
-            "started_at": started.isoformat(),
-            "finished_at": finished.isoformat(),
-            "duration_s": round(time.monotonic() - clock, 3),
-        }
-        try:
-            _write_result(s3, config, document)
-        except TaskError:
-            outputs.discard_completed(records)
-            raise
+        fields = _checked_fields(process(obj))  # before any output appears
+        # Completing the outputs and writing the result is short and must not be cut in
+        # half: a SIGTERM now is noted, and the task finishes first.
+        with sigterm.held_back():
+            records = outputs.commit()
+            document = {
+                **fields,
+                "bucket": config.bucket,
+                "key": config.key,
+                "version_id": obj.version_id,
+                "etag": obj.etag,
+                "size": obj.size,
+                "outputs": [record.as_dict() for record in records],
+                "started_at": started.isoformat(),
+                "finished_at": datetime.now(UTC).isoformat(),
+                "duration_s": round(time.monotonic() - clock, 3),
+            }
+            try:
+                _write_result(s3, config, document)
+            except BaseException:
+                outputs.discard_completed(records)
+                raise
     except _Terminated:
-        _abort(outputs)
+        with sigterm.held_back():
+            _abort(outputs)
         logger.error("stopped by SIGTERM before finishing", extra={**where, "exit_code": 143})
         return EXIT_TERMINATED
     except TaskError as exc:
-        _abort(outputs)
+        with sigterm.held_back():
+            _abort(outputs)
         logger.error(str(exc), extra={**where, "exit_code": int(exc.exit_code)})
         return int(exc.exit_code)
     except Exception as exc:
-        _abort(outputs)
+        with sigterm.held_back():
+            _abort(outputs)
         logger.exception(
             f"processing failed: {type(exc).__name__}: {exc}",
             extra={**where, "exit_code": ExitCode.PROCESSING_FAILED.value},
         )
         return ExitCode.PROCESSING_FAILED.value
     finally:
-        restore()
+        sigterm.restore()
         shutil.rmtree(work, ignore_errors=True)
+    if sigterm.arrived:
+        logger.warning("SIGTERM arrived while the outputs were committed: finished first")
     logger.info(
         "end",
         extra={
@@ -186,8 +196,21 @@ def run(
     return ExitCode.SUCCESS.value
 
 
+def _checked_fields(result: object) -> dict[str, Any]:
+    """The processing function's fields, checked to be a JSON object before anything is
+    committed (a result that cannot be written must not leave outputs behind)."""
+    try:
+        fields: dict[str, Any] = dict(result)  # type: ignore[call-overload]
+        json.dumps(fields, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise ResultWriteError(
+            f"the processing function must return a JSON-serialisable mapping: {exc}"
+        ) from exc
+    return fields
+
+
 def _abort(outputs: Outputs | None) -> None:
-    """Abort the outputs of a task that did not succeed; a second SIGTERM cannot stop it."""
+    """Abort the outputs of a task that did not succeed."""
     if outputs is not None:
         outputs.abort()
 
@@ -216,17 +239,37 @@ def _write_result(s3: S3Client, config: TaskConfig, document: dict[str, Any]) ->
         ) from exc
 
 
-def _exit_on_sigterm() -> Callable[[], None]:
-    """Turn SIGTERM into an exception in the main thread, so the end is logged."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
+class _SigTerm:
+    """SIGTERM as the task sees it: an exception in the main thread while the task works, so
+    its end is logged and its outputs aborted; held back (noted, not acted on) while outputs
+    are committed or aborted, which must not stop half-way."""
 
-    def on_term(_signum: int, _frame: object) -> None:
-        raise _Terminated
+    def __init__(self) -> None:
+        self.arrived = False
+        self._held = False
+        self._previous: Any = None
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    def install(self) -> None:
+        """Take over SIGTERM (only the main thread can)."""
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._on_term)
 
-    def restore() -> None:
-        signal.signal(signal.SIGTERM, previous)
+    def restore(self) -> None:
+        """Give SIGTERM back to what handled it before."""
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
 
-    return restore
+    @contextlib.contextmanager
+    def held_back(self) -> Iterator[None]:
+        """Within this block a SIGTERM is only noted."""
+        held, self._held = self._held, True
+        try:
+            yield
+        finally:
+            self._held = held
+
+    def _on_term(self, _signum: int, _frame: object) -> None:
+        self.arrived = True
+        if not self._held:
+            raise _Terminated

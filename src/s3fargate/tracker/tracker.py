@@ -157,17 +157,20 @@ class Tracker:
         count = _whole(head.get("Metadata", {}).get(c.RESULT_OUTPUTS_METADATA))
         keys: tuple[str, ...] = ()
         if count and int(head.get("ContentLength") or 0) <= MAX_RESULT_READ:
-            got = self._look(bucket, result, "get_object")
+            # The same document the HEAD saw, not one written in between.
+            got = self._look(bucket, result, "get_object", IfMatch=head.get("ETag"))
             keys = _output_keys(got["Body"].read()) if got is not None else ()
         return TaskChanged(change, result_written=True, output_keys=keys, output_count=count)
 
-    def _look(self, bucket: str, key: str, operation: str) -> Any:
-        """HeadObject or GetObject of a result document; None when it is not there."""
+    def _look(self, bucket: str, key: str, operation: str, **pinned: Any) -> Any:
+        """HeadObject or GetObject of a result document; None when it is not there (or, pinned,
+        no longer the one asked for)."""
+        extra = {k: v for k, v in pinned.items() if v}
         try:
-            return getattr(self._s3, operation)(Bucket=bucket, Key=key)
+            return getattr(self._s3, operation)(Bucket=bucket, Key=key, **extra)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code not in ("404", "NoSuchKey", "NotFound"):
+            if code not in ("404", "NoSuchKey", "NotFound", "PreconditionFailed", "412"):
                 self._logger.error(
                     "could not look for the result document",
                     extra={"bucket": bucket, "result_key": key, "code": code},
