@@ -10,6 +10,7 @@ BENCHMARKS = {
     "task": "bench.task_bench",
     "ranged": "bench.ranged_bench",
     "local": "bench.local_bench",
+    "files": "bench.files_bench",
     "sim": "bench.sim_bench",
 }
 

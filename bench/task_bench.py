@@ -44,7 +44,7 @@ class Generated(io.RawIOBase):
         return n
 
 
-def _peak_rss_mb(pid: int) -> float | None:
+def peak_rss_mb(pid: int) -> float | None:
     # VmHWM is the high-water RSS of the program since its exec (ru_maxrss would also count
     # the memory of this benchmark process, inherited at fork).
     try:
@@ -62,7 +62,7 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
     peak = 0.0
     while proc.poll() is None:
-        peak = max(peak, _peak_rss_mb(proc.pid) or 0.0)
+        peak = max(peak, peak_rss_mb(proc.pid) or 0.0)
         time.sleep(0.02)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:

@@ -411,8 +411,9 @@ def test_sigterm_reaches_every_process_of_a_pipeline_command(
     for mark in (left, right):
         stage = f'trap \'echo x >> "{mark}"; exit 0\' TERM\n: > "{mark}.up"\n'
         (tmp_path / f"{mark.name}.sh").write_text(stage + "while :; do sleep 0.05; done\n")
+    # The command itself waits for its pipeline to end when it gets SIGTERM.
     script = (
-        f'sh "{tmp_path}/left.sh" | sh "{tmp_path}/right.sh" & '
+        f'sh "{tmp_path}/left.sh" | sh "{tmp_path}/right.sh" & trap "wait; exit 0" TERM; '
         f'while [ ! -e "{left}.up" ] || [ ! -e "{right}.up" ]; do sleep 0.02; done; '
         f': > "{ready}"; wait'
     )

@@ -13,14 +13,16 @@ Outputs land at ``<RESULTS_PREFIX><key without INPUT_PREFIX>/<name>``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import mimetypes
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -35,12 +37,30 @@ if TYPE_CHECKING:
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 MAX_PARTS = 10_000
-#: Bytes of parts in memory at once (queued or on the wire), whatever the part size.
-MEMORY_BUDGET = 256 * 1024 * 1024
+#: Bytes of parts in memory at once (queued or on the wire): parts are sized so that
+#: ``concurrency`` of them fit (never below S3's 5 MiB), which keeps a task writing a stream
+#: at s3transfer's speed and under 150 MB (``make bench``: files).
+MEMORY_BUDGET = 64 * 1024 * 1024
+#: Each part carries its CRC32, which S3 checks on arrival, as AWS's own transfer manager
+#: (s3transfer) sends them.
+CHECKSUM_ALGORITHM: Final = "CRC32"
 #: A stream of unknown length doubles its part size every this many parts, so it can reach
 #: S3's 5 TiB object limit within 10,000 parts.
 PARTS_PER_SIZE = 1_000
 _READ_CHUNK = 1024 * 1024
+
+
+#: A part's bytes, or how to read them (in the thread that sends the part).
+_PartData = bytes | bytearray | Callable[[], bytes]
+
+
+def _read_part(path: str | os.PathLike[str], start: int, length: int) -> bytes:
+    with open(path, "rb") as file:
+        file.seek(start)
+        data = file.read(length)
+    if len(data) != length:
+        raise OutputError(f"{path} changed while it was uploaded")
+    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +106,8 @@ class _Upload:
     name: str
     key: str
     upload_id: str
-    parts: dict[int, Future[str]] = field(default_factory=dict)
+    #: Part number -> the part's entry in CompleteMultipartUpload (ETag and checksum).
+    parts: dict[int, Future[dict[str, Any]]] = field(default_factory=dict)
     size: int = 0
     sha256: str = ""
     closed: bool = False
@@ -115,8 +136,9 @@ class Outputs:
         self._key = key
         self._input_prefix = input_prefix
         self._results_prefix = results_prefix
-        self.part_size = min(max(MIN_PART_SIZE, part_size), MAX_PART_SIZE)
         self._concurrency = max(1, concurrency)
+        fits = MEMORY_BUDGET // self._concurrency // 2**20 * 2**20
+        self.part_size = min(max(MIN_PART_SIZE, min(part_size, fits)), MAX_PART_SIZE)
         # Parts in memory at once (queued or on the wire): bounds the outputs' memory.
         permits = max(1, min(self._concurrency, MEMORY_BUDGET // self.part_size))
         self._in_flight = threading.BoundedSemaphore(permits)
@@ -135,22 +157,24 @@ class Outputs:
         self, name: str, path: str | os.PathLike[str], *, content_type: str | None = None
     ) -> None:
         """Upload the local file ``path`` as output ``name`` (its parts go up now; the
-        output appears when the task succeeds). The file is read once, here."""
+        output appears when the task succeeds). Parts are read by the threads that send them,
+        so memory holds only the parts on the wire; the file must not change meanwhile."""
         size = os.stat(path).st_size
         upload = self._start(name, content_type)
         part_size = min(max(self.part_size, -(-size // MAX_PARTS)), MAX_PART_SIZE)
         digest = hashlib.sha256()
         with open(path, "rb") as file:
-            number = 0
-            while True:
-                data = file.read(part_size)
-                if not data and number:
-                    break
-                number += 1
-                digest.update(data)
-                self._send_part(upload, number, data)
-                if len(data) < part_size:
-                    break
+            for number in range(1, max(1, -(-size // part_size)) + 1):
+                start = (number - 1) * part_size
+                length = min(part_size, size - start)
+                self._send_part(upload, number, functools.partial(_read_part, path, start, length))
+                left = length
+                while left > 0:  # the checksum, from the page cache the part is read from
+                    chunk = file.read(min(_READ_CHUNK, left))
+                    if not chunk:
+                        raise OutputError(f"{path} shrank while it was uploaded as {name!r}")
+                    digest.update(chunk)
+                    left -= len(chunk)
         upload.size = size
         upload.sha256 = digest.hexdigest()
         upload.closed = True
@@ -174,9 +198,7 @@ class Outputs:
             for upload in self._uploads.values():
                 if not upload.closed:
                     raise OutputError(f"output {upload.name!r} was not closed")
-                parts = [
-                    {"PartNumber": n, "ETag": f.result()} for n, f in sorted(upload.parts.items())
-                ]
+                parts = [f.result() for _, f in sorted(upload.parts.items())]
                 self._s3.complete_multipart_upload(
                     Bucket=self.bucket,
                     Key=upload.key,
@@ -244,7 +266,10 @@ class Outputs:
             kind = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
             try:
                 answer = self._s3.create_multipart_upload(
-                    Bucket=self.bucket, Key=key, ContentType=kind
+                    Bucket=self.bucket,
+                    Key=key,
+                    ContentType=kind,
+                    ChecksumAlgorithm=CHECKSUM_ALGORITHM,
                 )
             except (ClientError, BotoCoreError) as exc:
                 raise OutputError(f"could not start output {name!r} at {key}: {exc}") from exc
@@ -254,7 +279,7 @@ class Outputs:
                 self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="s3-output")
             return upload
 
-    def _send_part(self, upload: _Upload, number: int, data: bytes) -> None:
+    def _send_part(self, upload: _Upload, number: int, data: _PartData) -> None:
         if number > MAX_PARTS:
             raise OutputError(f"output {upload.name!r} is larger than S3's 10,000 parts allow")
         for earlier in upload.parts.values():
@@ -271,16 +296,22 @@ class Outputs:
             raise OutputError("the task's outputs are already committed or aborted") from None
         upload.parts[number] = future
 
-    def _upload_part(self, upload: _Upload, number: int, data: bytes) -> str:
+    def _upload_part(self, upload: _Upload, number: int, data: _PartData) -> dict[str, Any]:
         try:
+            if callable(data):
+                data = data()
             answer = self._s3.upload_part(
                 Bucket=self.bucket,
                 Key=upload.key,
                 UploadId=upload.upload_id,
                 PartNumber=number,
-                Body=data,
+                Body=cast("bytes", data),  # botocore sends a bytearray as it is
+                ChecksumAlgorithm=CHECKSUM_ALGORITHM,
             )
-            return str(answer["ETag"])
+            part = {"PartNumber": number, "ETag": answer["ETag"]}
+            if answer.get("ChecksumCRC32"):
+                part["ChecksumCRC32"] = answer["ChecksumCRC32"]
+            return part
         finally:
             self._in_flight.release()
 
@@ -329,9 +360,12 @@ class OutputStream(io.RawIOBase):
         self._buffer += view
         self._upload.size += len(view)
         while len(self._buffer) >= self._part_size:
-            with memoryview(self._buffer) as whole:
-                part = bytes(whole[: self._part_size])  # one copy, not two
-            del self._buffer[: self._part_size]
+            if len(self._buffer) == self._part_size:  # the usual case: no copy at all
+                part, self._buffer = self._buffer, bytearray()
+            else:
+                with memoryview(self._buffer) as whole:
+                    part = bytearray(whole[: self._part_size])
+                del self._buffer[: self._part_size]
             self._send(part)
         return len(view)
 
@@ -340,14 +374,14 @@ class OutputStream(io.RawIOBase):
             return
         try:
             if self._buffer or self._number == 0:  # an empty output is one empty part
-                self._send(bytes(self._buffer))
-                self._buffer = bytearray()
+                part, self._buffer = self._buffer, bytearray()
+                self._send(part)
             self._upload.sha256 = self._digest.hexdigest()
             self._upload.closed = True
         finally:
             super().close()
 
-    def _send(self, part: bytes) -> None:
+    def _send(self, part: bytes | bytearray) -> None:
         self._number += 1
         self._outputs._send_part(self._upload, self._number, part)
         if self._number % PARTS_PER_SIZE == 0:

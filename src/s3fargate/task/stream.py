@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from s3fargate.task.outputs import Outputs
 
 CHUNK_SIZE = 1024 * 1024
+#: Ranged GETs of a download to disk are at least this large.
+DOWNLOAD_PART_SIZE = 16 * 1024 * 1024
 #: One-stream mode: chunks read ahead while the caller works on the current one.
 READ_AHEAD_CHUNKS = 4
 
@@ -160,10 +162,12 @@ class S3Object:
                 target.write_bytes(b"")
                 return target
             if self.parallel:
+                # Parts on disk take no memory: the larger end of AWS's 8-16 MB guidance
+                # means fewer requests. The first part is the one already open.
                 first_end, concurrency, part = (
                     min(self.part_size, self.size) - 1,
                     self.read_concurrency,
-                    self.part_size,
+                    max(self.part_size, DOWNLOAD_PART_SIZE),
                 )
             else:
                 first_end, concurrency, part = self.size - 1, 1, self.size
