@@ -277,8 +277,9 @@ def _explain(console: Console, ok: bool, config: LocalConfig) -> None:
             f". What happened: each file was uploaded to s3://{config.bucket}/"
             f"{safe(config.input_prefix)}…; S3 notified the queue; the dispatcher handed the "
             "messages to the same runner handler the Lambda uses; it recorded each job in the "
-            "ledger and launched one task per object as a local process, which streamed the "
-            f"object and wrote {safe(config.results_prefix)}<name>.json; the task's state "
+            "ledger and launched one task per object as a local process, which read the "
+            f"object, wrote any outputs under {safe(config.results_prefix)}<name>/ and then "
+            f"{safe(config.results_prefix)}<name>.json; the task's state "
             "changes went, as ECS events, to the same tracker the Lambda runs, which recorded "
             f"how each job ended. Task output is kept in {config.run_dir}/logs/.",
         )
