@@ -162,3 +162,35 @@ def test_cli_reads_the_ledger_of_a_running_dev(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         assert "incoming/x.csv" in proc.stdout
         assert "succeeded" in proc.stdout
+
+
+def test_jobs_watch_ends_with_one_line_when_its_pipeline_stops(tmp_path: Path) -> None:
+    out_path = tmp_path / "watch.out"
+    err_path = tmp_path / "watch.err"
+    with dev_pipeline(tmp_path) as dev:
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/x.csv", Body=b"x\n")
+        wait_for(lambda: _final(dev.jobs(), ["incoming/x.csv"]), 60, "the job")
+        # GIVEN `jobs --watch` showing the running pipeline
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            watch = subprocess.Popen(
+                [CLI, "jobs", "--watch", "--run-dir", str(dev.run_dir)],
+                stdout=out,
+                stderr=err,
+                # As on a terminal, where the table is redrawn in place.
+                env={**os.environ, "COLUMNS": "200", "TTY_COMPATIBLE": "1"},
+            )
+        try:
+            wait_for(lambda: "incoming/x.csv" in out_path.read_text(), 60, "the watched table")
+            # WHEN the pipeline stops
+            assert dev.stop() == 130
+            # THEN the watch ends by itself, with one line saying why and no traceback
+            assert watch.wait(timeout=60) == 2
+        finally:
+            if watch.poll() is None:
+                watch.kill()
+                watch.wait()
+    err = err_path.read_text()
+    assert "Traceback" not in err + out_path.read_text()
+    assert len(err.strip().splitlines()) == 1, err
+    assert "stopped watching" in err
+    assert "no longer answers" in err

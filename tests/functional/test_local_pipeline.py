@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from s3fargate import cli
 from s3fargate.exit_codes import CliExit
+from s3fargate.ledger import LedgerStore
+from s3fargate.rundir import RunState
 from tests.devserver import CLI, Dev, dev_pipeline, external_moto_server, run_demo, wait_for
 
 if TYPE_CHECKING:
@@ -232,6 +234,69 @@ def test_ctrl_c_terminates_running_tasks_after_grace_and_prints_final_state(
         assert "retrying" in row
         assert "143" in row
         assert "TerminationNotice" in final
+
+
+def test_a_second_ctrl_c_kills_the_tasks_at_once_and_records_them(tmp_path: Path) -> None:
+    # GIVEN a task that ignores SIGTERM, under a grace period of an hour
+    stubborn = "sh -c 'trap \"\" TERM; exec sleep 600'"
+    args = ("--task-cmd", stubborn, "--grace-period", "3600", "--track-running")
+    with dev_pipeline(tmp_path, *args, env={"COLUMNS": "200"}) as dev:
+        _upload_all(dev, ["incoming/stubborn.csv"])
+        wait_for(
+            lambda: _latest(dev).get("incoming/stubborn.csv", {}).get("status") == "running",
+            30,
+            "the task to run",
+        )
+        # WHEN Ctrl-C starts the stop, and a second Ctrl-C comes while it waits for the task
+        dev.proc.send_signal(signal.SIGINT)
+        wait_for(lambda: "stopping:" in dev.output.read_text(), 30, "the stop to begin")
+        dev.proc.send_signal(signal.SIGINT)
+        # THEN it does not wait out the hour: the task is killed (137, as ECS reports SIGKILL),
+        # recorded to be retried, and the pipeline exits as interrupted
+        assert dev.proc.wait(timeout=60) == CliExit.INTERRUPTED
+        out = dev.output.read_text()
+        assert "stopping now" in out
+        final = out.split("final state", 1)[1]
+        row = next(line for line in final.splitlines() if "incoming/stubborn.csv" in line)
+        assert "retrying" in row
+        assert "137" in row
+
+
+def test_ctrl_c_during_the_demo_upload_stops_it(tmp_path: Path) -> None:
+    # GIVEN a demo of 300 files
+    files = tmp_path / "files"
+    files.mkdir()
+    for i in range(300):
+        (files / f"f{i:03}.txt").write_text(f"file {i}\n")
+    run_dir = tmp_path / "demo-run"
+    out_path = tmp_path / "demo.out"
+    with out_path.open("wb") as out:
+        proc = subprocess.Popen(
+            [CLI, "demo", *sorted(map(str, files.iterdir())), "--run-dir", str(run_dir)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+    try:
+        # WHEN Ctrl-C comes once its first uploads have reached the ledger
+        state = wait_for(
+            lambda: (run_dir / "state.json").exists() and RunState.load(run_dir / "state.json"),
+            60,
+            "the demo's pipeline to start",
+        )
+        store = LedgerStore(dynamodb=state.client("dynamodb"), table=state.jobs_table)
+        wait_for(lambda: list(store.jobs()), 60, "a first upload's job")
+        proc.send_signal(signal.SIGINT)
+        # THEN the upload stops there: the demo exits as interrupted, with the final state of
+        # the jobs it had started, not of all 300
+        assert proc.wait(timeout=60) == CliExit.INTERRUPTED
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    final = out_path.read_text().split("final state", 1)[1]
+    rows = [line for line in final.splitlines() if "incoming/f" in line]
+    assert 0 < len(rows) < 300
 
 
 def test_docker_mode_runs_docker_run_with_the_task_environment(tmp_path: Path) -> None:
@@ -452,10 +517,15 @@ def test_the_tracker_gets_the_changes_the_construct_s_rule_passes(tmp_path: Path
             dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/a.csv", Body=b"a\n")
             wait_for(lambda: dev.result("incoming/a.csv"), 60, "the result")
             wait_for(lambda: [j["status"] for j in dev.jobs()] == ["succeeded"], 30, "the job")
-            lines = (dev.run_dir / "tracker.log").read_text().splitlines()
-        seen[track_running] = {
-            json.loads(line)["last_status"] for line in lines if '"last_status"' in line
-        }
+            log = dev.run_dir / "tracker.log"
+
+            def statuses(log: Path = log) -> set[str]:
+                lines = log.read_text().splitlines()
+                return {json.loads(line)["last_status"] for line in lines if "last_status" in line}
+
+            # The tracker logs a change after it has written the ledger: wait for the last one.
+            wait_for(lambda: "STOPPED" in statuses(), 30, "the tracker's log of the stop")
+            seen[track_running] = statuses()
     # THEN only those changes reached the tracker
     assert seen[False] == {"STOPPED"}
     assert seen[True] == {"RUNNING", "STOPPED"}

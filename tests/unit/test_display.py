@@ -1,11 +1,16 @@
-"""How jobs are shown: running times from the clock."""
+"""How jobs are shown: running times from the clock, a timeline that fits the terminal."""
 
 from __future__ import annotations
 
 import dataclasses
+import io
+
+import pytest
+from rich.console import Console
 
 from s3fargate.display import duration_s
 from s3fargate.ledger import Job, JobStatus
+from s3fargate.ops.app import timeline_table
 
 
 def test_a_running_job_s_time_runs_with_the_clock() -> None:
@@ -20,3 +25,48 @@ def test_a_running_job_s_time_runs_with_the_clock() -> None:
     assert duration_s(running, now_ms=61_000) == 60.0  # not the 0.1 s of its last update
     stopped = dataclasses.replace(running, status=JobStatus.SUCCEEDED, stopped_at=31_000)
     assert duration_s(stopped, now_ms=99_000) == 30.0
+
+
+def _timeline_jobs() -> list[Job]:
+    long_key = "incoming/" + "a-rather-long-folder-name/" * 3 + "file.csv"
+    done = Job(
+        job_id="done",
+        bucket="b",
+        key=long_key,
+        status=JobStatus.SUCCEEDED,
+        created_at=0,
+        launched_at=1_000,
+        started_at=31_000,
+        stopped_at=91_000,
+        updated_at=91_000,
+    )
+    running = Job(
+        job_id="running",
+        bucket="b",
+        key="incoming/short.csv",
+        status=JobStatus.RUNNING,
+        created_at=10_000,
+        launched_at=11_000,
+        started_at=40_000,
+        updated_at=40_100,  # its last update, long ago: the clock says it still runs
+    )
+    return [done, running]
+
+
+@pytest.mark.parametrize("width", [60, 80, 120, 250])
+def test_the_timeline_fits_the_terminal_and_keeps_each_bar_s_right_end(width: int) -> None:
+    # GIVEN a finished job and one still running at 200 s on the clock
+    table = timeline_table(_timeline_jobs(), width=width, now_ms=200_000)
+    # WHEN it is drawn on a terminal `width` columns wide
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None).print(table)
+    lines = out.getvalue().splitlines()
+    # THEN no line is longer than the terminal, and no bar is wrapped or cut
+    assert all(len(line) <= width for line in lines), out.getvalue()
+    bars = [line for line in lines if line.startswith("│") and "█" in line]
+    assert len(bars) == 2, out.getvalue()
+    # AND the running job's bar reaches the right end (now), the finished one stops short
+    running = next(line for line in bars if "short.csv" in line)
+    done = next(line for line in bars if "running" not in line)
+    assert running.split("│")[3].rstrip().endswith("█")
+    assert done.split("│")[3].rstrip() != done.split("│")[3]

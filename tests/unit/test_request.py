@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 
 from s3fargate.events import EventSourceKind, ObjectCreated
 from s3fargate.taskrunner import RunnerConfig, client_token, run_task_request
-from s3fargate.taskrunner.request import MAX_OVERRIDES_CHARS, job_id_of, tag_value
+from s3fargate.taskrunner.request import (
+    MAX_OVERRIDES_CHARS,
+    ResultKeyTooLongError,
+    job_id_of,
+    tag_value,
+)
 
 CONFIG = RunnerConfig(
     cluster_arn="arn:cluster",
@@ -153,7 +158,17 @@ def test_tags_name_bucket_and_key() -> None:
 
 
 def test_longest_key_fits_in_overrides() -> None:
-    # Control characters are the worst case: JSON escapes each to 6 characters.
-    key = "\x01" * 1024
+    # Control characters are the worst case: JSON escapes each to 6 characters; the longest
+    # key launched is 1,020 bytes (its result key, 1,024).
+    key = "incoming/" + "\x01" * 1011
     request = run_task_request(_obj(key=key), CONFIG)
     assert len(json.dumps(request["overrides"])) <= MAX_OVERRIDES_CHARS
+
+
+def test_a_key_whose_result_key_s3_would_refuse_is_not_launched() -> None:
+    # With the default prefixes a result key is its object's key plus 4 bytes
+    # ("incoming/" becomes "results/", and ".json" is added).
+    longest = "incoming/" + "é" * 505 + "k"  # 1,020 bytes: its result key is 1,024
+    assert run_task_request(_obj(key=longest), CONFIG)["overrides"]
+    with pytest.raises(ResultKeyTooLongError, match="result key would be 1025 bytes"):
+        run_task_request(_obj(key=longest + "k"), CONFIG)

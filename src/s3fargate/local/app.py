@@ -27,7 +27,7 @@ from s3fargate.local.pipeline import SINGLE_PUT, LocalPipeline
 from s3fargate.rundir import LOCAL_REGION, RunState, credentials_shell_prefix
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from s3fargate.local.config import LocalConfig
 
@@ -75,7 +75,8 @@ def _view(pipeline: LocalPipeline, console: Console) -> JobView:
 def run_dev(config: LocalConfig, console: Console | None = None) -> int:
     """Run the pipeline until Ctrl-C (or SIGTERM); return the exit code."""
     console = console or Console()
-    with _interruptible(), LocalPipeline(config) as pipeline:
+    with _interruptible(console) as interrupt, LocalPipeline(config) as pipeline:
+        interrupt.on_repeat(pipeline.hurry)
         _banner(pipeline, console)
         run_dir = config.run_dir
         console.print(
@@ -92,11 +93,10 @@ def run_dev(config: LocalConfig, console: Console | None = None) -> int:
         )
         try:
             with _view(pipeline, console):
-                threading.Event().wait()
+                interrupt.wait()
         except KeyboardInterrupt:
-            console.print("stopping: waiting for running tasks …")
-        with _shielded(console):
-            pipeline.drain()
+            _say_stopping(console, config)
+        pipeline.drain()
         _print_final(pipeline, console)
     return CliExit.INTERRUPTED
 
@@ -112,41 +112,73 @@ def run_demo(
     console = console or Console()
     uploads = _demo_uploads(config, files)
     keys = [config.input_prefix + name for _, name in uploads]
-    with _interruptible(), LocalPipeline(config) as pipeline:
+    with _interruptible(console) as interrupt, LocalPipeline(config) as pipeline:
+        interrupt.on_repeat(pipeline.hurry)
         _banner(pipeline, console)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
-            uploading = progress.add_task("uploading", total=len(uploads))
-            for (path, _), key in zip(uploads, keys, strict=True):
-                pipeline.upload(path, key)
-                progress.advance(uploading)
-            finishing = progress.add_task("jobs finished", total=len(keys))
-            deadline = time.monotonic() + timeout
-            follower = LedgerFollower(pipeline.store)
-            wanted = set(keys)
-            while time.monotonic() < deadline:
-                latest = {j.key: j for j in follower.jobs() if j.key in wanted}
-                done = sum(1 for job in latest.values() if job.status.final)
-                progress.update(finishing, completed=done)
-                if done == len(keys):
-                    break
-                time.sleep(0.2)
+        try:
+            _upload_and_wait(
+                pipeline, uploads, keys, timeout=timeout, interrupt=interrupt, console=console
+            )
+        except KeyboardInterrupt:
+            _say_stopping(console, config)
+            pipeline.drain()
+            _print_final(pipeline, console)
+            return CliExit.INTERRUPTED
         latest = _latest(pipeline, keys)
         finished = len(latest) == len(keys) and all(j.status.final for j in latest.values())
-        with _shielded(console):
-            pipeline.drain()
+        pipeline.drain()
         console.print(job_table(_jobs_of(pipeline), title="demo jobs"))
         ok = finished and _print_results(pipeline, keys, console)
         if not finished:
             console.print(Text(f"timed out after {timeout:g}s waiting for jobs", style="red"))
     _explain(console, ok, config)
     return CliExit.OK if ok else CliExit.JOBS_FAILED
+
+
+def _upload_and_wait(
+    pipeline: LocalPipeline,
+    uploads: list[tuple[Path, str]],
+    keys: list[str],
+    *,
+    timeout: float,
+    interrupt: Interrupt,
+    console: Console,
+) -> None:
+    """Upload every file, then wait (up to ``timeout``) until every job has ended."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        uploading = progress.add_task("uploading", total=len(uploads))
+        for (path, _), key in zip(uploads, keys, strict=True):
+            interrupt.check()
+            pipeline.upload(path, key)
+            progress.advance(uploading)
+        finishing = progress.add_task("jobs finished", total=len(keys))
+        deadline = time.monotonic() + timeout
+        follower = LedgerFollower(pipeline.store)
+        wanted = set(keys)
+        while time.monotonic() < deadline:
+            interrupt.check()
+            latest = {j.key: j for j in follower.jobs() if j.key in wanted}
+            done = sum(1 for job in latest.values() if job.status.final)
+            progress.update(finishing, completed=done)
+            if done == len(keys):
+                return
+            interrupt.wait(0.2)
+
+
+def _say_stopping(console: Console, config: LocalConfig) -> None:
+    console.print(
+        f"stopping: running tasks get {config.grace_period:g}s to finish "
+        "(Ctrl-C again stops them at once) …",
+        highlight=False,
+        markup=False,
+    )
 
 
 def upload_files(
@@ -170,6 +202,10 @@ def upload_files(
     )
     for _, target in uploads:
         preflight.check_key(target)
+        if target.startswith(state.input_prefix):
+            preflight.check_result_key(
+                target, input_prefix=state.input_prefix, results_prefix=state.results_prefix
+            )
     console = console or Console(stderr=True)
     for _, target in uploads:
         if not target.startswith(state.input_prefix):
@@ -225,6 +261,11 @@ def _demo_uploads(config: LocalConfig, files: list[Path] | None) -> list[tuple[P
         uploads = sample_files()
     for _, name in uploads:
         preflight.check_key(config.input_prefix + name)
+        preflight.check_result_key(
+            config.input_prefix + name,
+            input_prefix=config.input_prefix,
+            results_prefix=config.results_prefix,
+        )
     filtered = [
         name for _, name in uploads if not preflight.will_launch(config, config.input_prefix + name)
     ]
@@ -286,40 +327,60 @@ def _explain(console: Console, ok: bool, config: LocalConfig) -> None:
     )
 
 
+class Interrupt:
+    """Ctrl-C (or SIGTERM) for the local pipeline's commands.
+
+    The first one is kept as a flag as well as raised as ``KeyboardInterrupt``: code that
+    catches the exception on its way (a transfer's cancellation path) cannot lose the request,
+    since the loops that do long work check the flag too. Every later one never raises (so it
+    cannot abort the stop that saves the state): it calls the hurry callback, which kills the
+    running tasks instead of waiting out their grace period.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._requested = threading.Event()
+        self._hurry: Callable[[], None] | None = None
+
+    def on_repeat(self, hurry: Callable[[], None]) -> None:
+        """What a second Ctrl-C does."""
+        self._hurry = hurry
+
+    def signalled(self, _signum: int = signal.SIGINT, _frame: object = None) -> None:
+        """The signal handler."""
+        if not self._requested.is_set():
+            self._requested.set()
+            raise KeyboardInterrupt
+        if self._hurry is not None:
+            self._hurry()
+        self._console.print("stopping now: running tasks are killed and recorded …")
+
+    def check(self) -> None:
+        """Raise ``KeyboardInterrupt`` if a stop was requested."""
+        if self._requested.is_set():
+            raise KeyboardInterrupt
+
+    def wait(self, seconds: float | None = None) -> None:
+        """Sleep up to ``seconds`` (None: until a stop); raise ``KeyboardInterrupt`` as soon as
+        a stop is requested."""
+        self._requested.wait(seconds)
+        self.check()
+
+
 @contextmanager
-def _interruptible() -> Iterator[None]:
+def _interruptible(console: Console) -> Iterator[Interrupt]:
     """SIGTERM behaves like Ctrl-C, so `kill` stops the pipeline cleanly too; and Ctrl-C
     (SIGINT) stops it even when the shell that started it ignores SIGINT (a background job
     of a script), where Python would otherwise leave it ignored."""
+    interrupt = Interrupt(console)
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield interrupt
         return
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous_term = signal.signal(signal.SIGTERM, interrupt)
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous = {
+        sig: signal.signal(sig, interrupt.signalled) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous_term)
-        signal.signal(signal.SIGINT, previous_int)
-
-
-@contextmanager
-def _shielded(console: Console) -> Iterator[None]:
-    """While stopping, more Ctrl-C (or SIGTERM) says so instead of abandoning running tasks."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def patience(_signum: int, _frame: object) -> None:
-        console.print("still stopping: running tasks are being stopped and recorded …")
-
-    previous = {sig: signal.signal(sig, patience) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
+        yield interrupt
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -52,6 +52,8 @@ LOCAL_TASK_DEFINITION_ARN = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task-de
 LOCAL_TASK_PREFIX = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task/s3fargate-local/"
 CONTAINER_NAME = "task"
 SPOT_REASON = "Your Spot Task was interrupted."
+#: How soon a second Ctrl-C during the grace period kills the tasks.
+HURRY_CHECK_S = 0.1
 START_FAILURE_REASON = (
     "CannotPullContainerError: pull image manifest has been retried 5 time(s) "
     "(injected by --faults)"
@@ -171,6 +173,7 @@ class LocalEcs:
         self._tokens_file = tokens_file
         self._faults = FaultDraws(faults or Faults())
         self._lock = threading.Lock()
+        self._hurried = threading.Event()
         self._tasks: dict[str, _Task] = {}
         self._tokens = self._load_tokens()
         # Every task process is started from this one thread, which lives until every task
@@ -299,15 +302,25 @@ class LocalEcs:
             _signal_group(task.process, signal.SIGTERM)
         deadline = time.monotonic() + grace_period
         for _, process in running:
-            try:
-                process.wait(timeout=max(deadline - time.monotonic(), 0))
-            except subprocess.TimeoutExpired:
-                _signal_group(process, signal.SIGKILL)
-                process.wait()
+            while process.poll() is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._hurried.is_set():
+                    _signal_group(process, signal.SIGKILL)
+                    process.wait()
+                    break
+                try:
+                    # In short slices, so that hurry() cuts the grace period short at once.
+                    process.wait(timeout=min(remaining, HURRY_CHECK_S))
+                except subprocess.TimeoutExpired:
+                    continue
         for task, process in running:  # report the stops now; the reapers find them reported
             if task.output is not None:
                 task.output.join(timeout=10)
             self._reaped(task, process.returncode)
+
+    def hurry(self) -> None:
+        """Cut :meth:`stop_all`'s grace period short: SIGKILL the tasks still running now."""
+        self._hurried.set()
 
     def close(self) -> None:
         """Release the spawner thread and send the last events (after :meth:`stop_all`)."""

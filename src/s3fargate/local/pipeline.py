@@ -303,6 +303,13 @@ class LocalPipeline:
         """
         self._work_stack.close()
 
+    def hurry(self) -> None:
+        """Make a :meth:`drain` under way (or to come) kill the tasks instead of waiting out
+        their grace period; their state is still recorded (safe from a signal handler)."""
+        ecs = getattr(self, "ecs", None)
+        if ecs is not None:
+            ecs.hurry()
+
     def stop(self) -> None:
         """:meth:`drain`, then stop the server (idempotent)."""
         self.drain()

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from s3fargate import contracts as c
 from s3fargate.display import safe
 from s3fargate.exit_codes import UsageError
 from s3fargate.local.config import task_search_path
-from s3fargate.local.server import LOOPBACK
+from s3fargate.local.serve import LOOPBACK
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -162,14 +163,21 @@ def check_key(key: str) -> None:
         size = len(key.encode("utf-8"))
     except UnicodeEncodeError as exc:
         raise UsageError(f"key {safe(key)!r} is not valid UTF-8") from exc
-    if size > 1024:
-        raise UsageError(f"key {safe(key[:40])!r}… is {size} bytes, over S3's 1,024")
+    if size > c.MAX_KEY_BYTES:
+        raise UsageError(f"key {safe(key[:40])!r}… is {size} bytes, over S3's {c.MAX_KEY_BYTES:,}")
     control = next((ch for ch in key if ord(ch) < 0x20 or ord(ch) == 0x7F), None)
     if control is not None:
         raise UsageError(
             f"key {safe(key)!r} holds a control character ({safe(control)}): S3 advises against "
             "them and the local server cannot store them; rename the file or pass --key"
         )
+
+
+def check_result_key(key: str, *, input_prefix: str, results_prefix: str) -> None:
+    """A key whose task could write its result document (the runner refuses the others)."""
+    problem = c.result_key_problem(key, input_prefix=input_prefix, results_prefix=results_prefix)
+    if problem:
+        raise UsageError(f"key {safe(key[:40])!r}… is refused: {problem}")
 
 
 def will_launch(config: LocalConfig, key: str) -> bool:

@@ -1,112 +1,143 @@
-"""The embedded AWS stand-in: moto in server mode (S3, SQS, DynamoDB, SNS), on 127.0.0.1 only."""
+"""The embedded AWS stand-in: moto in server mode (S3, SQS, DynamoDB, SNS), on 127.0.0.1 only,
+in a process of its own (:mod:`s3fargate.local.serve`) so that serving requests never waits for
+the pipeline's threads to let go of the GIL."""
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import queue
+import subprocess
+import sys
+import tempfile
 import threading
-from typing import TYPE_CHECKING, Any, Self
+from typing import IO, TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-LOOPBACK = "127.0.0.1"
+#: Importing moto takes a second or two; a machine with both cores busy, much longer.
+START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 10.0
 
 
 class ServerStartError(OSError):
-    """The server could not listen (the port is taken, or not ours to use)."""
+    """The server could not listen (the port is taken, or not ours to use), or did not start."""
 
 
 class LocalServer:
     """Owns an in-memory moto server's lifecycle; use it as a context manager.
 
     Its store lives in memory and is gone when it stops. ``port=0`` picks a free port. The
-    socket is bound before :meth:`start` returns, so a busy port is an error at once (moto's
-    own threaded server would wait forever for a thread that failed to bind).
+    socket is bound before :meth:`start` returns, so a busy port is an error at once.
 
     ``start(hold=True)`` binds the public port without answering on it and serves a private
-    port instead (the same in-process store): the pipeline wires its bucket there, then
-    :meth:`open` answers on the public port. A client that connects early waits; it never sees
-    a bucket whose uploads would trigger nothing.
+    port instead (the same store): the pipeline wires its bucket there, then :meth:`open`
+    answers on the public port. A client that connects early waits; it never sees a bucket
+    whose uploads would trigger nothing.
+
+    The server process has a session of its own, so a Ctrl-C in the terminal reaches the
+    pipeline only (which still needs the server to save its state); it stops when its standard
+    input closes, which also happens when the pipeline's process dies.
     """
 
     def __init__(self, *, port: int = 0) -> None:
         self._port = port
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self._private: Any = None
+        self._process: subprocess.Popen[str] | None = None
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._stderr: IO[bytes] | None = None
+        self._endpoint: str | None = None
 
     def start(self, *, hold: bool = False) -> str:
         """Bind, and serve (or, with ``hold``, serve only a private port); return the URL to
         use now (the private one while held).
 
         Raises:
-            ServerStartError: the port could not be bound.
+            ServerStartError: the port could not be bound, or the server did not start.
         """
-        # Local extra only: never in the Lambda.
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
+        command = [sys.executable, "-m", "s3fargate.local.serve", "--port", str(self._port)]
+        if hold:
+            command.append("--hold")
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- closed in stop()
+        self._process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            start_new_session=True,
         )
-        from werkzeug.serving import make_server
-
-        # Werkzeug logs every request at INFO; the job table is the user's view instead.
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        app = DomainDispatcherApplication(create_backend_app)
-        try:
-            # Loopback only: the server has no authentication.
-            self._server = make_server(
-                LOOPBACK, self._port, app, threaded=True, request_handler=MotoRequestHandler
-            )
-        except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
-            raise ServerStartError(
-                f"cannot listen on {LOOPBACK}:{self._port}: the port is in use"
-            ) from exc
-        if not hold:
-            self.open()
-            return self.endpoint
-        self._private = make_server(
-            LOOPBACK, 0, app, threaded=True, request_handler=MotoRequestHandler
-        )
-        threading.Thread(
-            target=self._private.serve_forever, name="moto-private", daemon=True
-        ).start()
-        host, port = self._private.server_address[:2]
-        return f"http://{host}:{port}"
+        threading.Thread(target=self._read, name="moto-server-output", daemon=True).start()
+        words = self._next_line("start").split()
+        if words[0] == "serving":
+            self._endpoint = words[1]
+            return self._endpoint
+        if words[0] == "held":
+            self._endpoint = words[2]
+            return words[1]
+        if words[0] == "error":  # its own one-line reason says it all
+            self.stop()
+            raise ServerStartError(" ".join(words[1:]))
+        raise self._failed(f"unexpected answer: {' '.join(words)}")
 
     def open(self) -> None:
         """Answer on the public port (after a held start: and close the private one)."""
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="moto-server", daemon=True
-        )
-        self._thread.start()
-        if self._private is not None:
-            self._private.shutdown()
-            self._private.server_close()
-            self._private = None
+        if self._process is None or self._process.stdin is None:
+            raise RuntimeError("the server is not started")
+        self._process.stdin.write("open\n")
+        self._process.stdin.flush()
+        if self._next_line("open") != "open":
+            raise self._failed("the server did not open its port")
 
     @property
     def endpoint(self) -> str:
         """``http://127.0.0.1:<port>``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        if self._endpoint is None:
+            raise RuntimeError("the server is not started")
+        return self._endpoint
 
     def stop(self) -> None:
         """Stop serving (idempotent)."""
-        if self._private is not None:
-            self._private.shutdown()
-            self._private.server_close()
-            self._private = None
-        if self._server is not None and self._thread is None:
-            self._server.server_close()  # bound but never served: nothing to shut down
-            self._server = None
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        process, self._process = self._process, None
+        if process is not None:
+            if process.stdin is not None:
+                with contextlib.suppress(OSError):  # already gone
+                    process.stdin.close()  # the server's signal to stop
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def _read(self) -> None:
+        process = self._process
+        if process is None or process.stdout is None:
+            return
+        for line in process.stdout:
+            self._lines.put(line.strip())
+        self._lines.put(None)
+
+    def _next_line(self, step: str) -> str:
+        try:
+            line = self._lines.get(timeout=START_TIMEOUT_S)
+        except queue.Empty:
+            raise self._failed(f"no answer within {START_TIMEOUT_S:.0f} s ({step})") from None
+        if not line:
+            raise self._failed(f"the server exited ({step})")
+        return line
+
+    def _failed(self, reason: str) -> ServerStartError:
+        detail = ""
+        if self._stderr is not None:
+            self._stderr.seek(0)
+            tail = self._stderr.read().decode(errors="replace").strip().splitlines()[-5:]
+            detail = "".join(f"\n  {line}" for line in tail)
+        self.stop()
+        return ServerStartError(f"{reason}{detail}")
 
     def __enter__(self) -> Self:
         self.start()

@@ -4,7 +4,7 @@ the same for a deployed stack and the local pipeline."""
 from __future__ import annotations
 
 import json
-import threading
+import time
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from s3fargate.display import STATUS_STYLE, job_table, safe, shorten
-from s3fargate.exit_codes import CliExit
+from s3fargate.exit_codes import CliExit, UsageError
 from s3fargate.ledger import JobStatus
 from s3fargate.ops import jobs as ledger_view
 from s3fargate.ops.actions import backfill, backfill_candidates, redrive, retry
@@ -22,10 +22,17 @@ from s3fargate.ops.jobs import document, latest_for_key, phases, select
 from s3fargate.ops.target import key_prefix, queue_summary
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from s3fargate.ledger import Job
     from s3fargate.ops.target import Target
 
-TIMELINE_WIDTH = 50
+#: How often ``jobs --watch`` reads the ledger again.
+WATCH_EVERY_S = 2.0
+#: The timeline's bars fit the terminal, within these widths.
+MIN_TIMELINE_WIDTH = 10
+MAX_TIMELINE_WIDTH = 100
+KEY_WIDTH = 40
 PHASE_MARK = {"waiting": ("·", "yellow"), "pending": ("▒", "yellow"), "running": ("█", "cyan")}
 
 
@@ -57,7 +64,7 @@ def list_jobs(
         jobs = chosen()
         summary = queue_summary(target.sqs, target.queue_url, target.dlq_url)
         if timeline:
-            return timeline_table(jobs, summary=summary)
+            return timeline_table(jobs, summary=summary, width=console.width)
         return job_table(
             jobs, title=f"jobs of {target.description}", limit=len(jobs) or 1, summary=summary
         )
@@ -68,43 +75,69 @@ def list_jobs(
     if not watch:
         console.print(render())
         return CliExit.OK
-    with Live(console=console, get_renderable=render, refresh_per_second=0.5):
-        threading.Event().wait()  # until Ctrl-C
-    return CliExit.OK
+    return _watch(target, render, console)
 
 
-def timeline_table(jobs: list[Job], *, summary: str | None = None) -> Table:
-    """Each job's waiting, pending and running time as a bar on one shared time axis."""
-    spans = [p for j in jobs for p in phases(j)]
+def _watch(target: Target, render: Callable[[], Table], console: Console) -> int:
+    """Refresh the table until Ctrl-C; when the pipeline stops answering, stop with one line
+    (the last table stays on screen, but no longer pretends to be live)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    with Live(render(), console=console, auto_refresh=False) as live:
+        while True:
+            time.sleep(WATCH_EVERY_S)  # Ctrl-C ends it here
+            try:
+                table = render()
+            except (BotoCoreError, ClientError) as exc:
+                gone = exc
+                break
+            live.update(table, refresh=True)
+    reason = " ".join(str(gone).split()) or type(gone).__name__
+    raise UsageError(f"stopped watching: {target.description} no longer answers ({reason})")
+
+
+def timeline_table(
+    jobs: list[Job], *, summary: str | None = None, width: int = 80, now_ms: int | None = None
+) -> Table:
+    """Each job's waiting, pending and running time as a bar on one shared time axis, the
+    bars as wide as a table ``width`` columns wide leaves them."""
+    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    marks_of = {j.job_id: phases(j, now_ms) for j in jobs}
+    spans = [p for marks in marks_of.values() for p in marks]
     table = Table(title="where the time went", title_justify="left")
     table.add_column("key", overflow="fold")
     table.add_column("status")
-    table.add_column("timeline")
+    table.add_column("timeline", no_wrap=True)
     table.add_column("total", justify="right")
     if not spans:
         table.caption = summary
         return table
     start = min(a for _, a, _ in spans)
     span_ms = max(max(b for _, _, b in spans) - start, 1)
+    rows = []
     for job in jobs:
-        cells = [" "] * TIMELINE_WIDTH
-        marks = phases(job)
+        marks = marks_of[job.job_id]
+        seconds = (marks[-1][2] - marks[0][1]) / 1000 if marks else 0
+        rows.append((shorten(safe(job.key), KEY_WIDTH), job, marks, f"{seconds:.1f}s"))
+    # Every other column at its widest, then the table's lines and padding (1 + 3 per column).
+    others = (
+        max(len(key) for key, *_ in rows)
+        + max(len("status"), *(len(job.status.value) for _, job, _, _ in rows))
+        + max(len("total"), *(len(total) for *_, total in rows))
+    )
+    bar_width = max(MIN_TIMELINE_WIDTH, min(MAX_TIMELINE_WIDTH, width - others - 13))
+    for key, job, marks, total in rows:
+        cells = [" "] * bar_width
         for name, a, b in marks:
-            first = int((a - start) / span_ms * (TIMELINE_WIDTH - 1))
-            last = max(first, int((b - start) / span_ms * (TIMELINE_WIDTH - 1)))
+            first = int((a - start) / span_ms * (bar_width - 1))
+            last = max(first, int((b - start) / span_ms * (bar_width - 1)))
             for i in range(first, last + 1):
                 cells[i] = name
         bar = Text()
         for cell in cells:
             mark, style = PHASE_MARK.get(cell, (" ", ""))
             bar.append(mark, style=style)
-        total = (marks[-1][2] - marks[0][1]) / 1000 if marks else 0
-        table.add_row(
-            Text(shorten(safe(job.key), 40)),
-            Text(job.status.value, style=STATUS_STYLE[job.status]),
-            bar,
-            f"{total:.1f}s",
-        )
+        table.add_row(Text(key), Text(job.status.value, style=STATUS_STYLE[job.status]), bar, total)
     table.caption = f"· waiting  ▒ pending  █ running; {span_ms / 1000:.1f}s in all" + (
         f" · {summary}" if summary else ""
     )
@@ -113,7 +146,6 @@ def timeline_table(jobs: list[Job], *, summary: str | None = None) -> Table:
 
 def show_log(target: Target, key: str) -> str:
     """Every attempt's output for the latest job of ``key``, oldest attempt first."""
-    from s3fargate.exit_codes import UsageError
 
     job = latest_for_key(target.store.jobs(), key, target.input_prefix)
     if not job.task_arns:
@@ -144,7 +176,6 @@ def check_retry_request(keys: list[str], *, failed: bool, since: str | None) -> 
     Raises:
         UsageError: naming what to pass instead.
     """
-    from s3fargate.exit_codes import UsageError
 
     if keys and failed:
         raise UsageError("retry takes KEY…, or --failed, not both")

@@ -119,9 +119,13 @@ def document(job: Job) -> dict[str, Any]:
     }
 
 
-def phases(job: Job) -> list[tuple[str, int, int]]:
-    """Where a job's time went: (phase, start ms, end ms) for waiting, pending, running."""
-    end = job.stopped_at or job.updated_at
+def phases(job: Job, now_ms: int | None = None) -> list[tuple[str, int, int]]:
+    """Where a job's time went: (phase, start ms, end ms) for waiting, pending, running; a
+    job not yet ended is still in its phase now."""
+    if job.stopped_at or job.status.final:
+        end = job.stopped_at or job.updated_at
+    else:
+        end = now_ms if now_ms is not None else int(time.time() * 1000)
     points = [
         ("waiting", job.created_at, job.launched_at or job.started_at or end),
         ("pending", job.launched_at, job.started_at or (end if job.launched_at else None)),

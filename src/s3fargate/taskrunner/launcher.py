@@ -8,7 +8,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3fargate.taskrunner.exceptions import LaunchError
-from s3fargate.taskrunner.request import OverridesTooLargeError, run_task_request
+from s3fargate.taskrunner.request import (
+    OverridesTooLargeError,
+    ResultKeyTooLongError,
+    run_task_request,
+)
 
 if TYPE_CHECKING:
     from s3fargate.events import ObjectCreated
@@ -68,6 +72,8 @@ class RunTaskLauncher:
             request = run_task_request(obj, self._config)
         except OverridesTooLargeError as exc:
             raise LaunchError(str(exc), retryable=False, code="OverridesTooLarge") from exc
+        except ResultKeyTooLongError as exc:
+            raise LaunchError(str(exc), retryable=False, code="ResultKeyTooLong") from exc
         try:
             response = self._ecs.run_task(**request)
         except ClientError as exc:

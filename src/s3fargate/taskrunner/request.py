@@ -25,6 +25,11 @@ class OverridesTooLargeError(ValueError):
     """The container overrides exceed ECS's 8,192-character limit."""
 
 
+class ResultKeyTooLongError(ValueError):
+    """The object's result key would pass S3's 1,024-byte limit: its task could never write
+    its result document."""
+
+
 def job_id_of(obj: ObjectCreated) -> str:
     """The ledger's id for the upload event ``obj`` is (or, for a retry, names)."""
     return obj.job_id or identity.job_id(
@@ -84,7 +89,15 @@ def run_task_request(obj: ObjectCreated, config: RunnerConfig) -> dict[str, Any]
 
     Raises:
         OverridesTooLargeError: the overrides would exceed ECS's limit.
+        ResultKeyTooLongError: the object's result key would exceed S3's limit.
     """
+    problem = c.result_key_problem(
+        obj.key,
+        input_prefix=config.policy.input_prefix,
+        results_prefix=config.policy.results_prefix,
+    )
+    if problem:
+        raise ResultKeyTooLongError(f"not launched: {problem}")
     overrides = {
         "containerOverrides": [
             {"name": config.container_name, "environment": task_environment(obj)}
