@@ -8,14 +8,16 @@ and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from s3fargate import __version__, contracts
+from s3fargate import __version__
 from s3fargate.exit_codes import CliExit
+from s3fargate.options import add_options, values_from
 
 if TYPE_CHECKING:
     from s3fargate.local.config import LocalConfig
@@ -28,127 +30,15 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         unset = action.default in (None, False, "", argparse.SUPPRESS)
-        if "%(default)" in text or unset or not action.option_strings:
+        if "%(default)" in text or "(default: " in text or unset or not action.option_strings:
             return text
         return f"{text} (default: %(default)s)"
 
 
-def _pipeline_options(parser: argparse.ArgumentParser, *, default_run_dir: Path) -> None:
-    from s3fargate.local import config as defaults
+def _pipeline_options(parser: argparse.ArgumentParser, *, run_dir: Path) -> None:
+    from s3fargate.local.config import OPTION_GROUPS, LocalConfig
 
-    net = parser.add_argument_group("server")
-    net.add_argument(
-        "--port",
-        type=int,
-        default=0,
-        help="port of the embedded server, always on 127.0.0.1 (0: a free one)",
-    )
-    net.add_argument("--bucket", default=defaults.DEFAULT_BUCKET, help="the input bucket")
-    net.add_argument(
-        "--endpoint",
-        metavar="URL",
-        default=None,
-        help="use this AWS-compatible server (S3, SQS, DynamoDB, SNS) instead of the embedded "
-        "in-memory one; it keeps the data across restarts",
-    )
-    pipe = parser.add_argument_group("pipeline (the same vocabulary as the CDK construct)")
-    pipe.add_argument(
-        "--input-prefix",
-        default=contracts.DEFAULT_INPUT_PREFIX,
-        help="objects created under it launch tasks",
-    )
-    pipe.add_argument(
-        "--results-prefix",
-        default=contracts.DEFAULT_RESULTS_PREFIX,
-        help="where results are written; must not overlap the input prefix",
-    )
-    pipe.add_argument(
-        "--suffix", default=None, help="only keys ending in this launch tasks (e.g. .csv)"
-    )
-    pipe.add_argument(
-        "--max-running",
-        type=int,
-        metavar="N",
-        default=None,
-        help="at most N tasks at once (the construct's max_running_tasks)",
-    )
-    task = pipe.add_mutually_exclusive_group()
-    task.add_argument(
-        "--task-cmd",
-        metavar="CMD",
-        default=None,
-        help="the task command, split as a shell would (no shell runs it); "
-        "default: the fingerprint example",
-    )
-    task.add_argument(
-        "--docker",
-        metavar="IMAGE",
-        default=None,
-        help="run each task with `docker run --rm --network host IMAGE` (needs an engine)",
-    )
-    pipe.add_argument(
-        "--visibility-timeout",
-        type=int,
-        default=defaults.DEFAULT_VISIBILITY_TIMEOUT_S,
-        metavar="S",
-        help="seconds before a message that launched nothing comes back",
-    )
-    pipe.add_argument(
-        "--max-receive-count",
-        type=int,
-        default=contracts.DEFAULT_MAX_RECEIVE_COUNT,
-        metavar="N",
-        help="receives before a message moves to the dead-letter queue",
-    )
-    pipe.add_argument(
-        "--grace-period",
-        type=float,
-        default=defaults.DEFAULT_GRACE_PERIOD_S,
-        metavar="S",
-        help="on Ctrl-C, running tasks get SIGTERM, then SIGKILL after S seconds",
-    )
-    pipe.add_argument(
-        "--track-running",
-        action="store_true",
-        help="the construct's track_running: the tracker also gets RUNNING changes (else only "
-        "STOPPED ones, and a long task shows running when the reconciler looks)",
-    )
-    pipe.add_argument(
-        "--run-dir",
-        type=Path,
-        default=default_run_dir,
-        help="state, logs and task output; one pipeline at a time uses it",
-    )
-    jobs = parser.add_argument_group("retries and fault injection (the construct's props)")
-    jobs.add_argument(
-        "--max-attempts",
-        type=int,
-        default=contracts.DEFAULT_MAX_ATTEMPTS,
-        metavar="N",
-        help="attempts per job when the platform stops a task (Spot, failed start)",
-    )
-    jobs.add_argument(
-        "--retry-exit-codes",
-        default="",
-        metavar="CODES",
-        help="task exit codes that are retried too, e.g. 75,111",
-    )
-    jobs.add_argument(
-        "--retry-delay",
-        type=int,
-        default=defaults.DEFAULT_RETRY_DELAY_S,
-        metavar="S",
-        help="seconds before the first retry; each later one doubles it",
-    )
-    jobs.add_argument(
-        "--faults",
-        default="",
-        metavar="SPEC",
-        help="inject Fargate failures: spot=P,start-failure=P,seed=N (probabilities 0-1)",
-    )
-    aws = parser.add_argument_group("AWS-only (accepted and ignored locally)")
-    aws.add_argument("--cpu", type=int, default=None, help="Fargate CPU units")
-    aws.add_argument("--memory", type=int, default=None, help="Fargate memory (MiB)")
+    add_options(parser, LocalConfig, groups=OPTION_GROUPS, defaults={"run_dir": run_dir})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     dev = command("dev", "run the local pipeline until Ctrl-C, with a live job table")
-    _pipeline_options(dev, default_run_dir=DEFAULT_RUN_DIR / "dev")
+    _pipeline_options(dev, run_dir=DEFAULT_RUN_DIR / "dev")
 
     demo = command("demo", "run the pipeline on sample files (or yours), print the results")
     demo.add_argument(
@@ -202,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--timeout", type=float, default=300.0, metavar="S", help="give up on jobs after S seconds"
     )
-    _pipeline_options(demo, default_run_dir=DEFAULT_RUN_DIR / "demo")
+    _pipeline_options(demo, run_dir=DEFAULT_RUN_DIR / "demo")
 
     upload = command("upload", "upload files to a running `s3fargate dev`")
     upload.add_argument("files", nargs="+", type=Path, help="files to upload")
@@ -286,131 +176,15 @@ def _new_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _simulate_options(parser: argparse.ArgumentParser) -> None:
-    from s3fargate.sim.scenario import DEFAULT_VCPU_QUOTA, Design, Scenario
+    from s3fargate.sim.scenario import OPTION_GROUPS, RUN, Scenario
 
-    default = Scenario()
-    burst = parser.add_argument_group("the burst and the task")
-    burst.add_argument(
-        "--uploads", type=int, default=default.uploads, metavar="N", help="objects uploaded at once"
-    )
-    burst.add_argument(
-        "--upload-seconds",
-        type=float,
-        default=0.0,
-        metavar="S",
-        help="spread the uploads evenly over S seconds",
-    )
-    burst.add_argument(
-        "--task-seconds",
-        default="60",
-        metavar="T",
-        help="each task's run time: seconds (60) or a uniform range (30-90)",
-    )
-    burst.add_argument(
-        "--cpu",
-        type=float,
-        default=default.cpu * 1024,
-        metavar="UNITS",
-        help="CPU per task in CPU units, as the construct's cpu (256 = 0.25 vCPU)",
-    )
-    burst.add_argument(
-        "--memory",
-        type=float,
-        default=default.memory_gb * 1024,
-        metavar="MIB",
-        help="memory per task in MiB, as the construct's memory_limit_mib",
-    )
-    account = parser.add_argument_group("the account and the pipeline")
-    account.add_argument(
-        "--vcpu-quota",
-        type=float,
-        default=DEFAULT_VCPU_QUOTA,
-        metavar="V",
-        help="Fargate vCPUs the account may run at once (On-Demand or Spot)",
-    )
-    account.add_argument(
-        "--max-running",
-        type=int,
-        default=None,
-        metavar="N",
-        help="the construct's max_running_tasks",
-    )
-    account.add_argument(
-        "--max-concurrency",
-        type=int,
-        default=default.max_concurrency,
-        metavar="N",
-        help="the construct's max_concurrency (runner Lambdas)",
-    )
-    account.add_argument(
-        "--batch-size",
-        type=int,
-        default=default.batch_size,
-        metavar="N",
-        help="the construct's batch_size",
-    )
-    account.add_argument(
-        "--batching-window",
-        type=float,
-        default=0.0,
-        metavar="S",
-        help="the construct's max_batching_window, in seconds",
-    )
-    account.add_argument(
-        "--max-receive-count",
-        type=int,
-        default=default.max_receive_count,
-        metavar="N",
-        help="the construct's max_receive_count",
-    )
-    account.add_argument(
-        "--max-attempts",
-        type=int,
-        default=default.max_attempts,
-        metavar="N",
-        help="the construct's max_attempts",
-    )
-    account.add_argument(
-        "--track-running",
-        action="store_true",
-        help="the construct's track_running (RUNNING events to the tracker)",
-    )
-    faults = parser.add_argument_group("Fargate's failures")
-    faults.add_argument("--spot", action="store_true", help="run tasks on Fargate Spot")
-    faults.add_argument(
-        "--spot-interruption-rate",
-        type=float,
-        default=0.0,
-        metavar="P",
-        help="share of Spot tasks interrupted while running",
-    )
-    faults.add_argument(
-        "--start-failure-rate",
-        type=float,
-        default=0.0,
-        metavar="P",
-        help="share of tasks that fail to start",
-    )
-    faults.add_argument(
-        "--duplicate-rate",
-        type=float,
-        default=default.duplicate_rate,
-        metavar="P",
-        help="share of S3 notifications delivered twice",
-    )
-    out = parser.add_argument_group("the run and its report")
-    out.add_argument(
-        "--design",
-        choices=[d.value for d in Design],
-        default=Design.S3FARGATE,
-        help="which pipeline to simulate",
-    )
+    sections = add_options(parser, Scenario, groups=OPTION_GROUPS)
+    out = sections[RUN]
     out.add_argument(
         "--compare",
         action="store_true",
         help="simulate the other design beside it, on the same uploads",
     )
-    out.add_argument("--seed", type=int, default=default.seed, help="the same seed, the same run")
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument(
         "--plot",
@@ -422,37 +196,9 @@ def _simulate_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _local_config(args: argparse.Namespace) -> LocalConfig:
-    from s3fargate.local.config import DEFAULT_TASK_CMD, LocalConfig, LocalConfigError
-    from s3fargate.local.faults import Faults
+    from s3fargate.local.config import LocalConfig
 
-    if args.task_cmd is not None and not args.task_cmd.strip():
-        raise LocalConfigError("--task-cmd is empty: give a command, or leave the option out")
-    return LocalConfig(
-        bucket=args.bucket,
-        port=args.port,
-        endpoint=args.endpoint,
-        input_prefix=args.input_prefix,
-        results_prefix=args.results_prefix,
-        suffix=args.suffix,
-        max_running=args.max_running,
-        task_cmd=(
-            LocalConfig.parse_task_cmd(args.task_cmd)
-            if args.task_cmd is not None
-            else DEFAULT_TASK_CMD
-        ),
-        docker_image=args.docker,
-        run_dir=args.run_dir,
-        visibility_timeout=args.visibility_timeout,
-        max_receive_count=args.max_receive_count,
-        grace_period=args.grace_period,
-        cpu=args.cpu,
-        memory=args.memory,
-        faults=Faults.parse(args.faults),
-        max_attempts=args.max_attempts,
-        retry_exit_codes=LocalConfig.parse_exit_codes(args.retry_exit_codes),
-        retry_delay=args.retry_delay,
-        track_running=args.track_running,
-    )
+    return LocalConfig(**values_from(LocalConfig, args))
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -566,36 +312,18 @@ def _redrive(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     try:
         from s3fargate.sim.app import run_simulation
-        from s3fargate.sim.scenario import Design, Durations, Scenario
+        from s3fargate.sim.scenario import Scenario
     except ImportError as exc:  # the `sim` extra is not installed
         print(
-            f"s3fargate simulate: {exc}. Install the simulator's extra: `make test` (or "
-            "`uv sync --extra sim`) in a checkout, `pip install 's3fargate[sim]'` otherwise",
+            f"s3fargate simulate: {exc}. Install the simulator's extra: in a checkout, "
+            "`make test` installs every extra (or `.tools/bin/uv sync --frozen --all-extras`); "
+            "elsewhere `pip install 's3fargate[sim]'`",
             file=sys.stderr,
         )
         return CliExit.USAGE
-    scenario = Scenario(
-        uploads=args.uploads,
-        upload_seconds=args.upload_seconds,
-        task_seconds=Durations.parse(args.task_seconds),
-        cpu=args.cpu / 1024,  # the construct's CPU units and MiB, the simulator's vCPUs and GB
-        memory_gb=args.memory / 1024,
-        vcpu_quota=args.vcpu_quota,
-        spot_vcpu_quota=args.vcpu_quota,
-        max_running=args.max_running,
-        max_concurrency=args.max_concurrency,
-        batch_size=args.batch_size,
-        batching_window_s=args.batching_window,
-        max_receive_count=args.max_receive_count,
-        max_attempts=args.max_attempts,
-        track_running=args.track_running,
-        spot=args.spot,
-        spot_interruption_rate=args.spot_interruption_rate,
-        start_failure_rate=args.start_failure_rate,
-        duplicate_rate=args.duplicate_rate,
-        design=Design(args.design),
-        seed=args.seed,
-    )
+    scenario = Scenario(**values_from(Scenario, args))
+    # One quota option: the simulated account has as much Spot as On-Demand.
+    scenario = dataclasses.replace(scenario, spot_vcpu_quota=scenario.vcpu_quota)
     plot = args.plot
     if plot is not None:
         if plot.is_dir():

@@ -12,6 +12,8 @@ import pytest
 
 from s3fargate import cli
 from s3fargate.exit_codes import CliExit
+from s3fargate.local.config import LocalConfig
+from s3fargate.options import flag_of, options_of
 from tests.devserver import dev_pipeline, free_port, run_demo, wait_for
 
 
@@ -159,6 +161,12 @@ def test_upload_checks_everything_before_uploading_anything(tmp_path: Path) -> N
         outside = dev.cli("upload", str(good), "--key", "elsewhere/good.txt")
         assert outside.returncode == 0
         assert "outside the input prefix" in outside.stderr
+        # A key S3 takes whose result key S3 would not (1,021 bytes: its result key, 1,025)
+        too_long = dev.cli("upload", str(good), "--key", "incoming/" + "k" * 1012)
+        assert too_long.returncode == CliExit.USAGE
+        assert "its result key would be 1025 bytes, over S3's 1024" in too_long.stderr
+        longest = dev.cli("upload", str(good), "--key", "incoming/" + "k" * 1011)
+        assert longest.returncode == 0, longest.stderr
 
 
 def test_upload_warns_of_a_file_the_suffix_filters_out(tmp_path: Path) -> None:
@@ -230,11 +238,15 @@ def test_demo_keeps_files_with_the_same_name_apart(tmp_path: Path) -> None:
 def test_help_shows_every_option_with_its_default(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli.main(["dev", "--help"])
-    text = capsys.readouterr().out
-    for option in ("--max-attempts", "--faults", "--grace-period", "--visibility-timeout"):
-        assert option in text
+    text = " ".join(capsys.readouterr().out.split())  # as one line, whatever the wrapping
+    # Every option of the local configuration is there, declared once on LocalConfig
+    for item, opt in options_of(LocalConfig):
+        assert flag_of(item, opt) in text, item.name
+    assert "--max-attempts N attempts per job" in text
     assert "(default: 3)" in text
     assert "(default: 10.0)" in text
+    assert "(default: .s3fargate/dev)" in text
+    assert "Fargate CPU units (1024 = 1 vCPU)" in text
 
 
 def test_prefixes_mean_the_same_in_every_command(tmp_path: Path) -> None:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from s3fargate.lambda_runtime import ConfigurationError
@@ -64,24 +60,6 @@ def test_every_problem_is_named_in_one_error() -> None:
 def test_max_running_tasks_must_be_positive_int(raw: str) -> None:
     with pytest.raises(ConfigurationError, match="MAX_RUNNING_TASKS"):
         RunnerConfig.from_env({**VALID, "MAX_RUNNING_TASKS": raw})
-
-
-def test_handler_module_fails_at_import_when_unconfigured() -> None:
-    # GIVEN an environment without the runner's variables (cold start in a fresh interpreter)
-    env = {k: v for k, v in os.environ.items() if k not in VALID}
-    # WHEN the Lambda imports the handler module
-    proc = subprocess.run(
-        [sys.executable, "-c", "import s3fargate.taskrunner.handler"],
-        env={**env, "AWS_DEFAULT_REGION": "eu-west-1"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    # THEN init fails with one error naming every missing variable
-    assert proc.returncode != 0
-    assert "ConfigurationError" in proc.stderr
-    for name in ("CLUSTER_ARN", "TASK_DEFINITION_ARN", "CONTAINER_NAME", "SUBNETS"):
-        assert name in proc.stderr
 
 
 def test_tracker_config_names_every_problem_at_once() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from s3fargate import contracts as c
 from s3fargate.lambda_runtime.settings import spec_of
 from s3fargate.local.faults import Faults
+from s3fargate.options import option
 
 # The one home of each local default; the CLI shows these in its help.
 DEFAULT_BUCKET = "s3fargate-local"
@@ -39,8 +40,41 @@ RESOURCE_NAME_MAX = 60
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
+#: The help's sections for these options.
+SERVER, PIPELINE, RETRIES, AWS_ONLY = "server", "pipeline", "retries", "aws-only"
+OPTION_GROUPS = {
+    SERVER: "server",
+    PIPELINE: "pipeline (the same vocabulary as the CDK construct)",
+    RETRIES: "retries and fault injection (the construct's props)",
+    AWS_ONLY: "AWS-only (accepted and ignored locally)",
+}
+
+
 class LocalConfigError(ValueError):
     """Invalid local pipeline options; the message names each problem."""
+
+
+def parse_task_cmd(text: str) -> tuple[str, ...]:
+    """Split a ``--task-cmd`` string as a POSIX shell would (no shell is run)."""
+    try:
+        words = tuple(shlex.split(text))
+    except ValueError as exc:
+        raise LocalConfigError(f"--task-cmd {text!r}: {exc}") from exc
+    if not words:
+        raise LocalConfigError("--task-cmd is empty: give a command, or leave the option out")
+    return words
+
+
+def parse_exit_codes(text: str) -> frozenset[int]:
+    """Read ``--retry-exit-codes`` (``75,111``)."""
+    codes: set[int] = set()
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if not part.isdigit():
+            raise LocalConfigError(f"--retry-exit-codes: {part!r} is not an exit code")
+        codes.add(int(part))
+    return frozenset(codes)
 
 
 @dataclass(frozen=True)
@@ -51,28 +85,120 @@ class LocalConfig:
     reported as ignored, so one configuration serves both.
     """
 
-    bucket: str = DEFAULT_BUCKET
-    port: int = 0
-    endpoint: str | None = None
-    input_prefix: str = c.DEFAULT_INPUT_PREFIX
-    results_prefix: str = c.DEFAULT_RESULTS_PREFIX
-    suffix: str | None = None
-    max_running: int | None = None
-    task_cmd: tuple[str, ...] = DEFAULT_TASK_CMD
-    docker_image: str | None = None
-    run_dir: Path = DEFAULT_RUN_DIR / "dev"
-    visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT_S
-    max_receive_count: int = c.DEFAULT_MAX_RECEIVE_COUNT
-    grace_period: float = DEFAULT_GRACE_PERIOD_S
-    cpu: int | None = None
-    memory: int | None = None
-    extra_env: dict[str, str] = field(default_factory=dict)
-    faults: Faults = field(default_factory=Faults)
-    max_attempts: int = c.DEFAULT_MAX_ATTEMPTS
-    retry_exit_codes: frozenset[int] = frozenset()
-    retry_delay: int = DEFAULT_RETRY_DELAY_S
+    # --- the server -------------------------------------------------------------------------
+    port: int = option(
+        0, group=SERVER, help="port of the embedded server, always on 127.0.0.1 (0: a free one)"
+    )
+    bucket: str = option(DEFAULT_BUCKET, group=SERVER, help="the input bucket")
+    endpoint: str | None = option(
+        None,
+        group=SERVER,
+        metavar="URL",
+        help="use this AWS-compatible server (S3, SQS, DynamoDB, SNS) instead of the embedded "
+        "in-memory one; it keeps the data across restarts (credentials from the environment)",
+    )
+    # --- the pipeline, in the construct's vocabulary ---------------------------------------
+    input_prefix: str = option(
+        c.DEFAULT_INPUT_PREFIX, group=PIPELINE, help="objects created under it launch tasks"
+    )
+    results_prefix: str = option(
+        c.DEFAULT_RESULTS_PREFIX,
+        group=PIPELINE,
+        help="where results are written; must not overlap the input prefix",
+    )
+    suffix: str | None = option(
+        None, group=PIPELINE, help="only keys ending in this launch tasks (e.g. .csv)"
+    )
+    max_running: int | None = option(
+        None,
+        group=PIPELINE,
+        metavar="N",
+        help="at most N tasks at once (the construct's max_running_tasks)",
+    )
+    task_cmd: tuple[str, ...] = option(
+        DEFAULT_TASK_CMD,
+        group=PIPELINE,
+        metavar="CMD",
+        exclusive="task",
+        parse=parse_task_cmd,
+        shown="the fingerprint example",
+        help="the task command, split as a shell would (no shell runs it); it runs with this "
+        "installation's bin folder first on PATH",
+    )
+    docker_image: str | None = option(
+        None,
+        group=PIPELINE,
+        flag="--docker",
+        metavar="IMAGE",
+        exclusive="task",
+        help="run each task with `docker run --rm --network host IMAGE` (needs an engine)",
+    )
+    visibility_timeout: int = option(
+        DEFAULT_VISIBILITY_TIMEOUT_S,
+        group=PIPELINE,
+        metavar="S",
+        help="seconds before a message that launched nothing comes back",
+    )
+    max_receive_count: int = option(
+        c.DEFAULT_MAX_RECEIVE_COUNT,
+        group=PIPELINE,
+        metavar="N",
+        help="receives before a message moves to the dead-letter queue",
+    )
+    grace_period: float = option(
+        DEFAULT_GRACE_PERIOD_S,
+        group=PIPELINE,
+        metavar="S",
+        help="on Ctrl-C, running tasks get SIGTERM, then SIGKILL after S seconds (a second "
+        "Ctrl-C: at once)",
+    )
     #: The construct's ``track_running``: RUNNING changes reach the tracker too.
-    track_running: bool = False
+    track_running: bool = option(
+        False,
+        group=PIPELINE,
+        help="the construct's track_running: the tracker also gets RUNNING changes (else only "
+        "STOPPED ones, and a long task shows running when the reconciler looks)",
+    )
+    run_dir: Path = option(
+        DEFAULT_RUN_DIR / "dev",
+        group=PIPELINE,
+        help="state, logs and task output; one pipeline at a time uses it",
+    )
+    # --- retries and fault injection -------------------------------------------------------
+    max_attempts: int = option(
+        c.DEFAULT_MAX_ATTEMPTS,
+        group=RETRIES,
+        metavar="N",
+        help="attempts per job when the platform stops a task (Spot, failed start)",
+    )
+    retry_exit_codes: frozenset[int] = option(
+        frozenset(),
+        group=RETRIES,
+        metavar="CODES",
+        parse=parse_exit_codes,
+        help="task exit codes that are retried too, e.g. 75,111",
+    )
+    retry_delay: int = option(
+        DEFAULT_RETRY_DELAY_S,
+        group=RETRIES,
+        metavar="S",
+        help="seconds before the first retry; each later one doubles it",
+    )
+    faults: Faults = option(
+        default_factory=Faults,
+        group=RETRIES,
+        metavar="SPEC",
+        parse=Faults.parse,
+        shown="",
+        help="inject Fargate failures: spot=P,start-failure=P,seed=N (probabilities 0-1)",
+    )
+    # --- AWS only --------------------------------------------------------------------------
+    cpu: int | None = option(
+        None, group=AWS_ONLY, metavar="UNITS", help="Fargate CPU units (1024 = 1 vCPU)"
+    )
+    memory: int | None = option(None, group=AWS_ONLY, metavar="MIB", help="Fargate memory in MiB")
+    # --- not options -----------------------------------------------------------------------
+    extra_env: dict[str, str] = field(default_factory=dict)
     #: ECS forgets a stopped task after about an hour: DescribeTasks then answers MISSING.
     forget_stopped_after_s: float = 3600.0
 
@@ -96,7 +222,7 @@ class LocalConfig:
         if not 0 <= self.grace_period <= 3600:  # also refuses NaN
             problems.append("--grace-period must be 0-3600 seconds")
         # The pipeline's own settings: the same ranges as the construct's props.
-        for option, setting, values in (
+        for flag, setting, values in (
             ("--max-running", "max_running_tasks", (self.max_running,)),
             ("--max-receive-count", "max_receive_count", (self.max_receive_count,)),
             ("--max-attempts", "max_attempts", (self.max_attempts,)),
@@ -108,7 +234,7 @@ class LocalConfig:
             what = f"{spec.expected} " if spec.expected else ""
             for value in values:
                 if value is not None and not low <= value <= high:
-                    problems.append(f"{option} must be {what}{low}-{high}, got {value}")
+                    problems.append(f"{flag} must be {what}{low}-{high}, got {value}")
         if problems:
             raise LocalConfigError("; ".join(problems))
 
@@ -122,26 +248,6 @@ class LocalConfig:
             digest = hashlib.sha256(self.bucket.encode()).hexdigest()[:8]
             name = f"{name[: RESOURCE_NAME_MAX - 9]}-{digest}"
         return name
-
-    @staticmethod
-    def parse_task_cmd(text: str) -> tuple[str, ...]:
-        """Split a ``--task-cmd`` string as a POSIX shell would (no shell is run)."""
-        try:
-            return tuple(shlex.split(text))
-        except ValueError as exc:
-            raise LocalConfigError(f"--task-cmd {text!r}: {exc}") from exc
-
-    @staticmethod
-    def parse_exit_codes(text: str) -> frozenset[int]:
-        """Read ``--retry-exit-codes`` (``75,111``)."""
-        codes: set[int] = set()
-        for part in (p.strip() for p in text.split(",")):
-            if not part:
-                continue
-            if not part.isdigit():
-                raise LocalConfigError(f"--retry-exit-codes: {part!r} is not an exit code")
-            codes.add(int(part))
-        return frozenset(codes)
 
     @property
     def ignored_options(self) -> list[str]:

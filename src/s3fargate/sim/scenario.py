@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from s3fargate import contracts as c
 from s3fargate.lambda_runtime.settings import EVENT_SOURCE_LIMITS, spec_of
+from s3fargate.options import option
 
 #: AWS's documented limits (docs/design.md, "AWS limits").
 RUNTASK_CALLS_PER_S = 20.0
@@ -35,6 +36,16 @@ class Backlog(enum.StrEnum):
     #: The record fails and its message comes back after the visibility timeout (receives
     #: count toward ``max_receive_count``).
     QUEUE = "queue"
+
+
+#: The help's sections for a scenario's options.
+BURST, ACCOUNT, FAILURES, RUN = "burst", "account", "failures", "run"
+OPTION_GROUPS = {
+    BURST: "the burst and the task",
+    ACCOUNT: "the account and the pipeline",
+    FAILURES: "Fargate's failures",
+    RUN: "the run and its report",
+}
 
 
 class ScenarioError(ValueError):
@@ -76,31 +87,100 @@ class Durations:
 class Scenario:
     """One simulated burst. Defaults are the construct's defaults and AWS's default limits."""
 
-    uploads: int = 1000
-    task_seconds: Durations = Durations(60.0, 60.0)
-    cpu: float = 0.25
-    memory_gb: float = 0.5
-    vcpu_quota: float = DEFAULT_VCPU_QUOTA
-    spot_vcpu_quota: float = DEFAULT_VCPU_QUOTA
-    max_running: int | None = None
-    max_concurrency: int = c.DEFAULT_MAX_CONCURRENCY
-    batch_size: int = c.DEFAULT_BATCH_SIZE
-    #: The construct's ``max_batching_window`` (seconds) for the runner's event source.
-    batching_window_s: float = 0.0
-    max_receive_count: int = c.DEFAULT_MAX_RECEIVE_COUNT
-    max_attempts: int = c.DEFAULT_MAX_ATTEMPTS
-    spot: bool = False
-    #: The construct's ``track_running``: the tracker also gets RUNNING events.
-    track_running: bool = False
-    spot_interruption_rate: float = 0.0
-    start_failure_rate: float = 0.0
-    #: S3 delivers at least once: this share of notifications arrives twice.
-    duplicate_rate: float = 0.001
+    # --- the burst and the task -------------------------------------------------------------
+    uploads: int = option(1000, group=BURST, metavar="N", help="objects uploaded at once")
     #: Uploads land evenly over this many seconds (0: all at once).
-    upload_seconds: float = 0.0
-    design: Design = Design.S3FARGATE
+    upload_seconds: float = option(
+        0.0, group=BURST, metavar="S", help="spread the uploads evenly over S seconds"
+    )
+    task_seconds: Durations = option(
+        Durations(60.0, 60.0),
+        group=BURST,
+        metavar="T",
+        parse=Durations.parse,
+        help="each task's run time: seconds (60) or a uniform range (30-90)",
+    )
+    # In vCPUs and GB here; on the command line in the construct's CPU units and MiB.
+    cpu: float = option(
+        0.25,
+        group=BURST,
+        metavar="UNITS",
+        scale=1024,
+        help="CPU per task in CPU units, as the construct's cpu (256 = 0.25 vCPU)",
+    )
+    memory_gb: float = option(
+        0.5,
+        group=BURST,
+        flag="--memory",
+        metavar="MIB",
+        scale=1024,
+        help="memory per task in MiB, as the construct's memory_limit_mib",
+    )
+    # --- the account and the pipeline -------------------------------------------------------
+    vcpu_quota: float = option(
+        DEFAULT_VCPU_QUOTA,
+        group=ACCOUNT,
+        metavar="V",
+        help="Fargate vCPUs the account may run at once (On-Demand or Spot)",
+    )
+    spot_vcpu_quota: float = DEFAULT_VCPU_QUOTA
+    max_running: int | None = option(
+        None, group=ACCOUNT, metavar="N", help="the construct's max_running_tasks"
+    )
+    max_concurrency: int = option(
+        c.DEFAULT_MAX_CONCURRENCY,
+        group=ACCOUNT,
+        metavar="N",
+        help="the construct's max_concurrency (runner Lambdas)",
+    )
+    batch_size: int = option(
+        c.DEFAULT_BATCH_SIZE, group=ACCOUNT, metavar="N", help="the construct's batch_size"
+    )
+    #: The construct's ``max_batching_window`` (seconds) for the runner's event source.
+    batching_window_s: float = option(
+        0.0,
+        group=ACCOUNT,
+        flag="--batching-window",
+        metavar="S",
+        help="the construct's max_batching_window, in seconds",
+    )
+    max_receive_count: int = option(
+        c.DEFAULT_MAX_RECEIVE_COUNT,
+        group=ACCOUNT,
+        metavar="N",
+        help="the construct's max_receive_count",
+    )
+    max_attempts: int = option(
+        c.DEFAULT_MAX_ATTEMPTS, group=ACCOUNT, metavar="N", help="the construct's max_attempts"
+    )
+    #: The construct's ``track_running``: the tracker also gets RUNNING events.
+    track_running: bool = option(
+        False,
+        group=ACCOUNT,
+        help="the construct's track_running (RUNNING events to the tracker)",
+    )
+    # --- Fargate's failures -----------------------------------------------------------------
+    spot: bool = option(False, group=FAILURES, help="run tasks on Fargate Spot")
+    spot_interruption_rate: float = option(
+        0.0, group=FAILURES, metavar="P", help="share of Spot tasks interrupted while running"
+    )
+    start_failure_rate: float = option(
+        0.0, group=FAILURES, metavar="P", help="share of tasks that fail to start"
+    )
+    #: S3 delivers at least once: this share of notifications arrives twice.
+    duplicate_rate: float = option(
+        0.001, group=FAILURES, metavar="P", help="share of S3 notifications delivered twice"
+    )
+    # --- the run ----------------------------------------------------------------------------
+    design: Design = option(
+        Design.S3FARGATE,
+        group=RUN,
+        parse=Design,
+        choices=tuple(Design),
+        help="which pipeline to simulate",
+    )
+    seed: int = option(1, group=RUN, help="the same seed, the same run")
     backlog: Backlog = Backlog.WAITING_ROOM
-    seed: int = 1
 
     def check(self) -> None:
         """Refuse what cannot be simulated, naming every problem.
@@ -129,7 +209,7 @@ class Scenario:
             )
         limits = EVENT_SOURCE_LIMITS
         # The pipeline's settings and Lambda's event source: the construct's ranges.
-        for option, value, (low, high) in (
+        for flag, value, (low, high) in (
             ("--max-running", self.max_running, spec_of("max_running_tasks").bounds),
             ("--max-concurrency", self.max_concurrency, limits.max_concurrency),
             (
@@ -142,7 +222,7 @@ class Scenario:
             ("--max-attempts", self.max_attempts, spec_of("max_attempts").bounds),
         ):
             if value is not None and not low <= value <= high:
-                problems.append(f"{option} must be {low}-{high}, got {value:g}")
+                problems.append(f"{flag} must be {low}-{high}, got {value:g}")
         for name, rate in (
             ("--spot-interruption-rate", self.spot_interruption_rate),
             ("--start-failure-rate", self.start_failure_rate),
@@ -160,7 +240,7 @@ class Scenario:
     def _infinite(self) -> list[str]:
         """Options that are not finite numbers (``inf``, ``nan``), each named once."""
         problems: list[str] = []
-        for option, number in (
+        for flag, number in (
             ("--cpu", self.cpu),
             ("--memory", self.memory_gb),
             ("--vcpu-quota", self.vcpu_quota),
@@ -172,7 +252,7 @@ class Scenario:
             ("--duplicate-rate", self.duplicate_rate),
         ):
             if not math.isfinite(number):
-                problems.append(f"{option} must be a finite number, got {number:g}")
+                problems.append(f"{flag} must be a finite number, got {number:g}")
         return list(dict.fromkeys(problems))
 
     @property
