@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import TYPE_CHECKING, Self, TypeVar
 
 from rich.live import Live
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
     from s3fargate.ledger import Job, JobStatus, LedgerStore
 
 T = TypeVar("T")
+#: How often, at most, the view reads the ledger again (the table is redrawn more often)...
+LEDGER_EVERY_S = 1.0
+#: ... and the most of its time the view spends reading it.
+LEDGER_SHARE = 0.05
 
 
 class LedgerFollower:
@@ -90,6 +95,9 @@ class JobView:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._live: Live | None = None
+        self._cached: tuple[float, list[Job]] | None = None
+        self._every = LEDGER_EVERY_S
+        self._cache_lock = threading.Lock()
         if console.is_terminal:
             self._live = Live(
                 console=console,
@@ -114,12 +122,27 @@ class JobView:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=10)
+        self._cached = None  # the last lines and table show the ledger as it is now
         self._tick()
         if self._live:
             self._live.stop()
 
     def _render(self) -> Table:
-        return job_table(self._read(self._jobs) or [], summary=self._read(self._summary))
+        return job_table(self._current_jobs(), summary=self._read(self._summary))
+
+    def _current_jobs(self) -> list[Job]:
+        """The ledger's rows, read again at most every second, and less often when reading
+        costs more than ``LEDGER_SHARE`` of the time (each read is a query per status; on the
+        embedded server each query is a pass over the whole table, which grows with the jobs,
+        and the view must not slow the pipeline it shows)."""
+        now = time.monotonic()
+        with self._cache_lock:
+            if self._cached is None or now - self._cached[0] >= self._every:
+                jobs = self._read(self._jobs) or []
+                took = time.monotonic() - now
+                self._every = max(LEDGER_EVERY_S, took / LEDGER_SHARE)
+                self._cached = (now, jobs)
+            return self._cached[1]
 
     @staticmethod
     def _read(source: Callable[[], T] | None) -> T | None:
@@ -138,7 +161,7 @@ class JobView:
         self._print_notifications()
         if self._live:
             return
-        for job in ordered(self._read(self._jobs) or []):
+        for job in ordered(self._current_jobs()):
             mark = (job.status, job.attempts)
             if self._seen.get(job.job_id) != mark:
                 self._seen[job.job_id] = mark

@@ -27,6 +27,71 @@ if TYPE_CHECKING:
 LOOPBACK = "127.0.0.1"
 
 
+def _item_level_transactions() -> None:
+    """Make moto's TransactWriteItems cost what the transaction touches, not the table.
+
+    moto (5.x) deep-copies every table a transaction names, once per item, to roll back a
+    cancelled transaction: a ledger of a few thousand jobs then costs tens of milliseconds per
+    launch, and the copy put back also undoes other requests' writes made meanwhile. Here the
+    table copy is skipped and only the items the transaction names are saved and put back on
+    failure: the same answers, in time proportional to the transaction. A moto whose
+    transactions are built otherwise is left as it is (correct, only slower).
+    """
+    import copy
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    backend = models.DynamoDBBackend
+    original = backend.transact_write_items
+    if getattr(models, "copy", None) is not copy or getattr(original, "item_level", False):
+        return
+
+    class _CopyButTables:
+        """moto's ``copy`` module, whose ``deepcopy`` leaves tables alone."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = []
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+            if table is None:
+                continue
+            try:
+                key = op.get("Key") or {
+                    name: op["Item"][name]
+                    for name in (table.hash_key_attr, table.range_key_attr)
+                    if name is not None
+                }
+                hash_value, range_value = self.get_keys_value(table, key)
+            except Exception:  # noqa: S112 -- a malformed entry is moto's to refuse
+                continue
+            current = table.get_item(hash_value, range_value)
+            saved.append((table, hash_value, range_value, copy.deepcopy(current)))
+        try:
+            original(self, transact_items)
+        except BaseException:
+            for table, hash_value, range_value, item in reversed(saved):
+                if item is None:
+                    table.delete_item(hash_value, range_value)
+                elif range_value is not None:
+                    table.items[hash_value][range_value] = item
+                else:
+                    table.items[hash_value] = item
+            raise
+
+    transact_write_items.item_level = True  # type: ignore[attr-defined]
+    setattr(models, "copy", _CopyButTables())  # noqa: B010 -- moto does not export it
+    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 def _serve(server: Any, name: str) -> None:
     threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
 
@@ -50,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from werkzeug.serving import make_server
 
+    _item_level_transactions()
     # Werkzeug logs every request at INFO; the job table is the user's view instead.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = DomainDispatcherApplication(create_backend_app)
