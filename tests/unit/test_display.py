@@ -70,3 +70,18 @@ def test_the_timeline_fits_the_terminal_and_keeps_each_bar_s_right_end(width: in
     done = next(line for line in bars if "running" not in line)
     assert running.split("│")[3].rstrip().endswith("█")
     assert done.split("│")[3].rstrip() != done.split("│")[3]
+
+
+@pytest.mark.parametrize("key", ["k", "incoming/中文/文件.csv"], ids=["one-letter", "wide"])
+def test_the_timeline_counts_the_key_column_as_the_terminal_shows_it(key: str) -> None:
+    # GIVEN keys narrower than the column's header, or of characters two columns wide
+    jobs = [dataclasses.replace(job, key=key) for job in _timeline_jobs()]
+    out = io.StringIO()
+    Console(file=out, width=80, color_system=None).print(
+        timeline_table(jobs, width=80, now_ms=200_000)
+    )
+    # THEN every cell fits: no status is cut short, no line passes the terminal
+    text = out.getvalue()
+    assert "succeeded" in text
+    assert "running" in text
+    assert all(len(line) <= 80 for line in text.splitlines()), text

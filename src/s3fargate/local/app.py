@@ -96,6 +96,7 @@ def run_dev(config: LocalConfig, console: Console | None = None) -> int:
                 interrupt.wait()
         except KeyboardInterrupt:
             _say_stopping(console, config)
+        interrupt.stopping()
         pipeline.drain()
         _print_final(pipeline, console)
     return CliExit.INTERRUPTED
@@ -121,11 +122,13 @@ def run_demo(
             )
         except KeyboardInterrupt:
             _say_stopping(console, config)
+            interrupt.stopping()
             pipeline.drain()
             _print_final(pipeline, console)
             return CliExit.INTERRUPTED
         latest = _latest(pipeline, keys)
         finished = len(latest) == len(keys) and all(j.status.final for j in latest.values())
+        interrupt.stopping()  # a Ctrl-C now hurries the stop of tasks still running
         pipeline.drain()
         console.print(job_table(_jobs_of(pipeline), title="demo jobs"))
         ok = finished and _print_results(pipeline, keys, console)
@@ -339,17 +342,24 @@ class Interrupt:
 
     def __init__(self, console: Console) -> None:
         self._console = console
-        self._requested = threading.Event()
+        # A plain flag, not an Event: the handler runs in the main thread, which may be inside
+        # an Event's own lock when the signal lands.
+        self._requested = False
         self._hurry: Callable[[], None] | None = None
 
     def on_repeat(self, hurry: Callable[[], None]) -> None:
         """What a second Ctrl-C does."""
         self._hurry = hurry
 
+    def stopping(self) -> None:
+        """The stop has begun (asked for or not): from now on a Ctrl-C hurries it, never
+        aborts it."""
+        self._requested = True
+
     def signalled(self, _signum: int = signal.SIGINT, _frame: object = None) -> None:
         """The signal handler."""
-        if not self._requested.is_set():
-            self._requested.set()
+        if not self._requested:
+            self._requested = True
             raise KeyboardInterrupt
         if self._hurry is not None:
             self._hurry()
@@ -357,13 +367,18 @@ class Interrupt:
 
     def check(self) -> None:
         """Raise ``KeyboardInterrupt`` if a stop was requested."""
-        if self._requested.is_set():
+        if self._requested:
             raise KeyboardInterrupt
 
     def wait(self, seconds: float | None = None) -> None:
         """Sleep up to ``seconds`` (None: until a stop); raise ``KeyboardInterrupt`` as soon as
-        a stop is requested."""
-        self._requested.wait(seconds)
+        a stop is requested (the signal handler raises it out of the sleep)."""
+        self.check()
+        if seconds is not None:
+            time.sleep(seconds)
+        else:
+            while True:
+                time.sleep(3600)
         self.check()
 
 

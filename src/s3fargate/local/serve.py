@@ -16,6 +16,7 @@ streams, one line each way:
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 import threading
@@ -34,8 +35,10 @@ def _item_level_transactions() -> None:
     cancelled transaction: a ledger of a few thousand jobs then costs tens of milliseconds per
     launch, and the copy put back also undoes other requests' writes made meanwhile. Here the
     table copy is skipped and only the items the transaction names are saved and put back on
-    failure: the same answers, in time proportional to the transaction. A moto whose
-    transactions are built otherwise is left as it is (correct, only slower).
+    failure: the same answers, in time proportional to the transaction. Writes are also made
+    one at a time (moto's threaded server has no lock of its own), so a transaction, its
+    conditions and its rollback are atomic against other writes, as DynamoDB's are. A moto
+    whose transactions are built otherwise is left as it is (correct, only slower).
     """
     import copy
 
@@ -87,9 +90,23 @@ def _item_level_transactions() -> None:
                     table.items[hash_value] = item
             raise
 
+    writing = threading.RLock()
+
+    def one_at_a_time(method: Any) -> Any:
+        @functools.wraps(method)
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with writing:
+                return method(self, *args, **kwargs)
+
+        return call
+
     transact_write_items.item_level = True  # type: ignore[attr-defined]
     setattr(models, "copy", _CopyButTables())  # noqa: B010 -- moto does not export it
-    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
+        if hasattr(backend, name):
+            setattr(backend, name, one_at_a_time(getattr(backend, name)))
+    backend.transact_write_items = one_at_a_time(transact_write_items)  # type: ignore[method-assign]
+    backend.transact_write_items.item_level = True  # type: ignore[attr-defined]
 
 
 def _serve(server: Any, name: str) -> None:

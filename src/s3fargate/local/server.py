@@ -66,7 +66,14 @@ class LocalServer:
             text=True,
             start_new_session=True,
         )
-        threading.Thread(target=self._read, name="moto-server-output", daemon=True).start()
+        try:
+            threading.Thread(target=self._read, name="moto-server-output", daemon=True).start()
+            return self._started()
+        except BaseException:  # a Ctrl-C while it starts included: leave no server behind
+            self.stop()
+            raise
+
+    def _started(self) -> str:
         words = self._next_line("start").split()
         if words[0] == "serving":
             self._endpoint = words[1]

@@ -7,6 +7,7 @@ import json
 import time
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 #: How often ``jobs --watch`` reads the ledger again.
 WATCH_EVERY_S = 2.0
+#: Failed reads in a row after which ``jobs --watch`` gives up (a refused connection: at once).
+WATCH_FAILURES = 5
 #: The timeline's bars fit the terminal, within these widths.
 MIN_TIMELINE_WIDTH = 10
 MAX_TIMELINE_WIDTH = 100
@@ -82,15 +85,25 @@ def _watch(target: Target, render: Callable[[], Table], console: Console) -> int
     """Refresh the table until Ctrl-C; when the pipeline stops answering, stop with one line
     (the last table stays on screen, but no longer pretends to be live)."""
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ConnectionError as Unreachable
 
+    gone: Exception
+    failures = 0
     with Live(render(), console=console, auto_refresh=False) as live:
         while True:
             time.sleep(WATCH_EVERY_S)  # Ctrl-C ends it here
             try:
                 table = render()
-            except (BotoCoreError, ClientError) as exc:
+            except Unreachable as exc:  # nothing listens there any more
                 gone = exc
                 break
+            except (BotoCoreError, ClientError) as exc:  # throttled, a token expiring: wait
+                failures += 1
+                if failures >= WATCH_FAILURES:
+                    gone = exc
+                    break
+                continue
+            failures = 0
             live.update(table, refresh=True)
     reason = " ".join(str(gone).split()) or type(gone).__name__
     raise UsageError(f"stopped watching: {target.description} no longer answers ({reason})")
@@ -121,7 +134,7 @@ def timeline_table(
         rows.append((shorten(safe(job.key), KEY_WIDTH), job, marks, f"{seconds:.1f}s"))
     # Every other column at its widest, then the table's lines and padding (1 + 3 per column).
     others = (
-        max(len(key) for key, *_ in rows)
+        max(len("key"), *(cell_len(key) for key, *_ in rows))
         + max(len("status"), *(len(job.status.value) for _, job, _, _ in rows))
         + max(len("total"), *(len(total) for *_, total in rows))
     )

@@ -176,7 +176,7 @@ class Scenario:
         Design.S3FARGATE,
         group=RUN,
         parse=Design,
-        choices=tuple(Design),
+        choices=tuple(d.value for d in Design),
         help="which pipeline to simulate",
     )
     seed: int = option(1, group=RUN, help="the same seed, the same run")
