@@ -96,10 +96,7 @@ def run_dev(config: LocalConfig, console: Console | None = None) -> int:
                 interrupt.wait()
         except KeyboardInterrupt:
             _say_stopping(console, config)
-        interrupt.stopping()
-        pipeline.drain()
-        _print_final(pipeline, console)
-    return CliExit.INTERRUPTED
+        return _stop_interrupted(pipeline, interrupt, console)
 
 
 def run_demo(
@@ -122,10 +119,7 @@ def run_demo(
             )
         except KeyboardInterrupt:
             _say_stopping(console, config)
-            interrupt.stopping()
-            pipeline.drain()
-            _print_final(pipeline, console)
-            return CliExit.INTERRUPTED
+            return _stop_interrupted(pipeline, interrupt, console)
         latest = _latest(pipeline, keys)
         finished = len(latest) == len(keys) and all(j.status.final for j in latest.values())
         interrupt.stopping()  # a Ctrl-C now hurries the stop of tasks still running
@@ -173,6 +167,15 @@ def _upload_and_wait(
             if done == len(keys):
                 return
             interrupt.wait(0.2)
+
+
+def _stop_interrupted(pipeline: LocalPipeline, interrupt: Interrupt, console: Console) -> int:
+    """Stop after a Ctrl-C (another one hurries the stop), show the final state; the exit
+    code."""
+    interrupt.stopping()
+    pipeline.drain()
+    _print_final(pipeline, console)
+    return CliExit.INTERRUPTED
 
 
 def _say_stopping(console: Console, config: LocalConfig) -> None:
