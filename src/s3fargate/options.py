@@ -47,6 +47,11 @@ class Option:
     exclusive: str | None = None
     choices: tuple[str, ...] | None = None
 
+    @property
+    def plain(self) -> bool:
+        """Read as the field's own type, in the field's own unit."""
+        return self.parse is None and self.scale == 1
+
 
 def option(
     default: Any = dataclasses.MISSING,
@@ -111,10 +116,10 @@ def add_options(
                 flag, dest=item.name, action="store_true", default=default, help=text
             )
             continue
-        if opt.parse is None and opt.scale == 1 and kind not in _SCALARS:
+        if opt.plain and kind not in _SCALARS:
             raise TypeError(f"{cls.__name__}.{item.name}: a {kind} option needs parse=")
         # Plain numbers are read by argparse (its usual message); the rest in values_from.
-        reads = _SCALARS.get(kind) if opt.parse is None and opt.scale == 1 else str
+        reads = _SCALARS.get(kind) if opt.plain else str
         section.add_argument(
             flag,
             dest=item.name,
@@ -138,7 +143,7 @@ def values_from(cls: type, args: argparse.Namespace) -> dict[str, Any]:
         if not hasattr(args, item.name):
             continue
         raw = getattr(args, item.name)
-        if not isinstance(raw, str) or (opt.parse is None and opt.scale == 1):
+        if not isinstance(raw, str) or opt.plain:
             values[item.name] = raw
             continue
         try:

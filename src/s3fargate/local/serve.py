@@ -100,7 +100,6 @@ def _item_level_transactions() -> None:
 
         return call
 
-    transact_write_items.item_level = True  # type: ignore[attr-defined]
     setattr(models, "copy", _CopyButTables())  # noqa: B010 -- moto does not export it
     for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
         if hasattr(backend, name):
