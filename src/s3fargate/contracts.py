@@ -63,6 +63,14 @@ SQS_MAX_DELAY_S: Final = 900
 #: A pending or running job with no event for this long is checked with DescribeTasks.
 DEFAULT_RECONCILE_AFTER_S: Final = 600
 
+#: Task sizes by object size (``s3fargate.sizing.TaskSizes.encode``), read by every function.
+ENV_TASK_SIZES: Final = "TASK_SIZES"
+ENV_SPOT_FALLBACK_AFTER: Final = "SPOT_FALLBACK_AFTER"
+#: After this many Spot interruptions of one job, its next attempts run On-Demand.
+DEFAULT_SPOT_FALLBACK_AFTER: Final = 1
+#: Prices the tracker bills tasks at, overriding the region's list prices (JSON).
+ENV_FARGATE_PRICES: Final = "FARGATE_PRICES"
+
 ENV_TASK_LOG_GROUP: Final = "TASK_LOG_GROUP"
 #: The awslogs stream prefix of the task container: streams are ``task/<container>/<task id>``.
 TASK_LOG_STREAM_PREFIX: Final = "task"
@@ -228,8 +236,11 @@ def retry_request(
     size: int | None,
     reason: str,
     requested_at: str,
+    size_up: int = 0,
+    on_demand: bool = False,
 ) -> dict[str, object]:
-    """The queue message that asks the runner for attempt ``attempt`` of job ``job_id``."""
+    """The queue message that asks the runner for attempt ``attempt`` of job ``job_id``
+    (``size_up`` sizes above the object's own; ``on_demand``: not on Spot)."""
     return {
         RETRY_MARKER: RETRY_KIND,
         "job_id": job_id,
@@ -241,4 +252,6 @@ def retry_request(
         "size": size,
         "reason": reason,
         "requested_at": requested_at,
+        "size_up": size_up,
+        "on_demand": on_demand,
     }

@@ -84,6 +84,7 @@ def job_table(
     table.add_column("attempts", justify="right")
     table.add_column("exit", justify="right")
     table.add_column("ran", justify="right")
+    table.add_column("cost", justify="right")
     table.add_column("reason", overflow="fold", style="dim")
     for job in jobs[-limit:]:
         ran = duration_s(job)
@@ -93,14 +94,46 @@ def job_table(
             str(job.attempts or ""),
             "" if job.exit_code is None else str(job.exit_code),
             "" if ran is None else f"{ran:.1f}s",
+            "" if job.cost_usd is None else usd(job.cost_usd),
             Text(safe(job.reason)),
         )
-    notes = [summary] if summary else []
+    notes = [figures_line(jobs)] if jobs else []
+    notes += [summary] if summary else []
     if len(jobs) > limit:
         notes.append(f"{len(jobs) - limit} older jobs not shown (`s3fargate jobs` lists all)")
     if notes:
         table.caption = " · ".join(notes)
     return table
+
+
+def usd(amount: float) -> str:
+    """``$0.0123``: four decimals, enough for a minute of the smallest task."""
+    return f"${amount:.4f}" if amount < 100 else f"${amount:,.2f}"
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered_values = sorted(values)
+    return ordered_values[min(len(ordered_values) - 1, int(share * len(ordered_values)))]
+
+
+def figures_line(jobs: Iterable[Job]) -> str:
+    """The figures the pipeline's dashboard charts, from the ledger's rows: outcomes, retried
+    jobs, upload-to-start and run times (p50/p95), and what the jobs cost."""
+    rows = list(jobs)
+    counts = {status: sum(j.status is status for j in rows) for status in JobStatus}
+    failed = counts[JobStatus.FAILED] + counts[JobStatus.DEAD_LETTERED]
+    parts = [f"{counts[JobStatus.SUCCEEDED]} succeeded", f"{failed} failed"]
+    parts.append(f"{sum(j.attempts > 1 for j in rows)} retried")
+    waits = [(j.started_at - j.created_at) / 1000 for j in rows if j.started_at and j.attempts == 1]
+    runs = [(j.stopped_at - j.started_at) / 1000 for j in rows if j.started_at and j.stopped_at]
+    for label, values in (("upload→start", waits), ("run", runs)):
+        if values:
+            p50, p95 = _percentile(values, 0.5), _percentile(values, 0.95)
+            parts.append(f"{label} p50 {p50:.1f}s p95 {p95:.1f}s")
+    costs = [j.cost_usd for j in rows if j.cost_usd is not None]
+    if costs:
+        parts.append(f"cost {usd(sum(costs))}")
+    return " · ".join(parts)
 
 
 def describe(job: Job) -> str:
@@ -113,6 +146,8 @@ def describe(job: Job) -> str:
     ran = duration_s(job)
     if ran is not None and job.status.final:
         parts.append(f"{ran:.1f}s")
+    if job.cost_usd is not None:
+        parts.append(usd(job.cost_usd))
     if job.reason:
         parts.append(f"({safe(job.reason)})")
     return " ".join(parts)

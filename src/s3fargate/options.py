@@ -46,6 +46,8 @@ class Option:
     #: Options sharing this name exclude each other.
     exclusive: str | None = None
     choices: tuple[str, ...] | None = None
+    #: Given once per value (``--task-size A --task-size B``): the field holds a tuple.
+    repeat: bool = False
 
     @property
     def plain(self) -> bool:
@@ -116,6 +118,16 @@ def add_options(
                 flag, dest=item.name, action="store_true", default=default, help=text
             )
             continue
+        if opt.repeat:
+            section.add_argument(
+                flag,
+                dest=item.name,
+                action="append",
+                metavar=opt.metavar,
+                default=default,
+                help=text,
+            )
+            continue
         if opt.plain and kind not in _SCALARS:
             raise TypeError(f"{cls.__name__}.{item.name}: a {kind} option needs parse=")
         # Plain numbers are read by argparse (its usual message); the rest in values_from.
@@ -143,18 +155,25 @@ def values_from(cls: type, args: argparse.Namespace) -> dict[str, Any]:
         if not hasattr(args, item.name):
             continue
         raw = getattr(args, item.name)
+        if opt.repeat and isinstance(raw, list):
+            values[item.name] = tuple(_read(item, opt, part) for part in raw)
+            continue
         if not isinstance(raw, str) or opt.plain:
             values[item.name] = raw
             continue
-        try:
-            values[item.name] = opt.parse(raw) if opt.parse else float(raw) / opt.scale
-        except OptionError:
-            raise
-        except ValueError as exc:
-            flag = flag_of(item, opt)
-            message = str(exc)
-            raise OptionError(message if flag in message else f"{flag} {raw!r}: {message}") from exc
+        values[item.name] = _read(item, opt, raw)
     return values
+
+
+def _read(item: dataclasses.Field[Any], opt: Option, raw: str) -> Any:
+    try:
+        return opt.parse(raw) if opt.parse else float(raw) / opt.scale
+    except OptionError:
+        raise
+    except ValueError as exc:
+        flag = flag_of(item, opt)
+        message = str(exc)
+        raise OptionError(message if flag in message else f"{flag} {raw!r}: {message}") from exc
 
 
 def _default(item: dataclasses.Field[Any]) -> Any:

@@ -347,21 +347,50 @@ def test_demo_exits_one_when_a_job_fails(tmp_path: Path) -> None:
     assert "some jobs did not succeed" in proc.stdout
 
 
-def test_aws_only_options_are_shown_as_ignored(
+def test_the_demo_prices_its_jobs_at_the_size_it_was_given(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # GIVEN one small file and Fargate sizing options that only mean something on AWS
+    # GIVEN one small file and a Fargate size
     data = tmp_path / "x.csv"
     data.write_text("x\n")
-    # WHEN the demo runs with them
+    # WHEN the demo runs with it
     code = cli.main(
         ["demo", str(data), "--run-dir", str(tmp_path / "d"), "--cpu", "1024", "--memory", "2048"]
     )
-    # THEN (in-process, through the same entry point) it succeeds and says they were ignored
+    # THEN it succeeds, says the memory is enforced, and prices the job
     out = capsys.readouterr().out
     assert code == CliExit.OK, out
-    assert "ignored locally" in out
-    assert "--cpu 1024" in out
+    assert "task memory: 2048 MiB, enforced" in out
+    assert "cost $0.0" in out
+
+
+def test_a_task_out_of_memory_is_retried_one_size_up_to_success(tmp_path: Path) -> None:
+    # GIVEN two sizes: 512 MiB for objects up to 1 KiB, 1 GiB for the rest, and a task that
+    # needs 600 MiB for this small object
+    sizes = [
+        "--task-size",
+        "up_to_bytes=1KiB,cpu=256,memory_limit_mib=512",
+        "--task-size",
+        "cpu=256,memory_limit_mib=1024",
+    ]
+    task = f"{PY} {PROGRAMS / 'memory_task.py'}"
+    with dev_pipeline(tmp_path, "--task-cmd", task, "--retry-delay", "0", *sizes) as dev:
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/needs-600.txt", Body=b"600")
+        job = wait_for(
+            lambda: (
+                _latest(dev).get("incoming/needs-600.txt", {}).get("status") == "succeeded"
+                and _latest(dev)["incoming/needs-600.txt"]
+            ),
+            60,
+            "the job to succeed one size up",
+        )
+    # THEN the first attempt was killed as ECS kills for memory, the second ran one size up
+    assert job["attempts"] == 2
+    assert job["size_up"] == 1
+    assert job["attempt_sizes"] == ["1: 0.25 vCPU, 0.5 GiB", "2: 0.25 vCPU, 1 GiB"]
+    # Each attempt is billed at least a minute at its size (us-east-1 list prices).
+    minute = (0.25 * 0.04048 + 0.5 * 0.004445) / 60 + (0.25 * 0.04048 + 1 * 0.004445) / 60
+    assert job["cost_usd"] >= minute * 0.999
 
 
 def test_an_object_overwritten_before_its_task_starts_is_superseded_not_misread(

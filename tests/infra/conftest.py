@@ -18,7 +18,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
-from s3fargate.infra import S3FargateStack, S3TriggeredFargateTask
+from s3fargate.infra import FargatePrices, S3FargateStack, S3TriggeredFargateTask, TaskSize
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -77,6 +77,19 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
                 "retry_exit_codes": [75, 111],
                 "job_ttl_days": 30,
                 "track_running": True,
+                "task_sizes": [
+                    TaskSize(up_to_bytes=2**30, cpu=512, memory_limit_mib=2048),
+                    TaskSize(
+                        up_to_bytes=None,
+                        cpu=4096,
+                        memory_limit_mib=16384,
+                        ephemeral_storage_gib=120,
+                    ),
+                ],
+                "spot_fallback_after": 2,
+                "fargate_prices": FargatePrices(
+                    vcpu_hour=0.03238, gb_hour=0.00356, storage_gb_hour=0.000111
+                ),
             },
         ),
     }

@@ -14,7 +14,7 @@ from aws_cdk import App, Stack, Validations
 from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks
 
-from s3fargate.infra import S3TriggeredFargateTask
+from s3fargate.infra import FargatePrices, S3TriggeredFargateTask, TaskSize
 from tests.dockerignore import DockerIgnore
 
 if TYPE_CHECKING:
@@ -49,6 +49,29 @@ def _build(**props: Any) -> None:
         ({"retry_exit_codes": [1, 256]}, r"retry_exit_codes\[1\]=256"),
         ({"job_ttl_days": 0}, "job_ttl_days=0"),
         ({"bucket_props": {"versioned": True}, "existing_bucket_obj": object()}, "not both"),
+        (
+            {"task_sizes": [TaskSize(up_to_bytes=None, cpu=256, memory_limit_mib=4096)]},
+            r"task_sizes\[0\]: memory_limit_mib=4096 is not valid with cpu=256",
+        ),
+        (
+            {"task_sizes": [TaskSize(up_to_bytes=10, cpu=256, memory_limit_mib=512)]},
+            "the last size must have up_to_bytes=None",
+        ),
+        (
+            {
+                "task_sizes": [
+                    TaskSize(up_to_bytes=10, cpu=256, memory_limit_mib=512),
+                    TaskSize(up_to_bytes=5, cpu=512, memory_limit_mib=1024),
+                    TaskSize(up_to_bytes=None, cpu=1024, memory_limit_mib=2048),
+                ]
+            },
+            "must grow",
+        ),
+        ({"spot_fallback_after": 0}, "spot_fallback_after=0"),
+        (
+            {"fargate_prices": FargatePrices(vcpu_hour=-1, gb_hour=0, storage_gb_hour=0)},
+            "vcpu_hour=-1",
+        ),
     ],
 )
 def test_invalid_props_raise_before_synthesis(props: dict[str, Any], message: str) -> None:
@@ -121,6 +144,7 @@ def test_lambda_asset_holds_only_the_lambdas_code(synth: Synth) -> None:
         "lambda_runtime",
         "ledger",
         "py.typed",
+        "sizing",
         "taskrunner",
         "tracker",
     ]

@@ -293,7 +293,7 @@ def test_the_services_deliver_what_the_pipeline_wires(
         *((alarm, key, action) for alarm in alarms for action in KEY_ACTIONS),
     }
     found = {(d.source, d.target, d.request.action) for d in service_deliveries(template)}
-    assert len(alarms) == 2
+    assert len(alarms) == 3
     assert found == expected
     polls = {(d.source, d.target) for d in event_source_polls(template)}
     assert polls == {(ids["runner"], ids["queue"]), (ids["tracker"], ids["events"])}

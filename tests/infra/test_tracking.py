@@ -224,7 +224,10 @@ def test_email_subscription_only_when_asked(synth: Synth) -> None:
 
 def test_dead_letter_queues_alarm_to_the_topic(synth: Synth) -> None:
     pipeline = synth.construct("default")
-    alarms = synth.templates["default"].find_resources("AWS::CloudWatch::Alarm")
+    alarms = synth.templates["default"].find_resources(
+        "AWS::CloudWatch::Alarm",
+        {"Properties": {"MetricName": "ApproximateNumberOfMessagesVisible"}},
+    )
     assert len(alarms) == 2
     queues = set()
     for alarm in alarms.values():

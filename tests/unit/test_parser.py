@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from s3fargate import contracts as c
 from s3fargate.events import (
     EventSourceKind,
     MalformedEventError,
@@ -230,3 +231,29 @@ def test_any_valid_key_survives_notification_encoding(key: str, encode_slash: bo
 @given(key=valid_keys)
 def test_any_valid_key_survives_eventbridge_unchanged(key: str) -> None:
     assert _only(parse_event(eventbridge_object_created(key, size=5))).key == key
+
+
+def test_a_retry_carries_its_size_step_and_capacity_and_refuses_bad_ones() -> None:
+    body = c.retry_request(
+        job_id="j",
+        attempt=2,
+        bucket="b",
+        key="incoming/a",
+        version_id=None,
+        etag=None,
+        size=10,
+        reason="r",
+        requested_at="2026-12-03T00:00:00Z",
+        size_up=2,
+        on_demand=True,
+    )
+    (obj,) = parse_message_body(json.dumps(body))
+    assert isinstance(obj, ObjectCreated)
+    assert (obj.size_up, obj.on_demand, obj.attempt) == (2, True, 2)
+    for bad in ({"size_up": -1}, {"size_up": "1"}, {"on_demand": "yes"}):
+        with pytest.raises(MalformedEventError):
+            parse_message_body(json.dumps({**body, **bad}))
+    older = {k: v for k, v in body.items() if k not in ("size_up", "on_demand")}
+    (obj,) = parse_message_body(json.dumps(older))
+    assert isinstance(obj, ObjectCreated)
+    assert (obj.size_up, obj.on_demand) == (0, False)

@@ -10,6 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from s3fargate.events import EventSourceKind, ObjectCreated
+from s3fargate.ledger import Policy
+from s3fargate.sizing import TaskSize, TaskSizes
 from s3fargate.taskrunner import RunnerConfig, client_token, run_task_request
 from s3fargate.taskrunner.request import (
     MAX_OVERRIDES_CHARS,
@@ -17,6 +19,7 @@ from s3fargate.taskrunner.request import (
     job_id_of,
     tag_value,
 )
+from s3fargate.wire import wire_format
 
 CONFIG = RunnerConfig(
     cluster_arn="arn:cluster",
@@ -172,3 +175,66 @@ def test_a_key_whose_result_key_s3_would_refuse_is_not_launched() -> None:
     assert run_task_request(_obj(key=longest), CONFIG)["overrides"]
     with pytest.raises(ResultKeyTooLongError, match="result key would be 1025 bytes"):
         run_task_request(_obj(key=longest + "k"), CONFIG)
+
+
+# --- task sizes and capacity -----------------------------------------------------------------
+GIB = 1024**3
+SIZED = replace(
+    CONFIG,
+    policy=Policy(
+        task_sizes=TaskSizes(
+            (
+                TaskSize(up_to_bytes=GIB, cpu=256, memory_limit_mib=1024),
+                TaskSize(
+                    up_to_bytes=None, cpu=2048, memory_limit_mib=8192, ephemeral_storage_gib=60
+                ),
+            )
+        )
+    ),
+)
+
+
+def _env(request: dict[str, object]) -> dict[str, str]:
+    overrides = request["overrides"]
+    assert isinstance(overrides, dict)
+    return {e["name"]: e["value"] for e in overrides["containerOverrides"][0]["environment"]}
+
+
+@pytest.mark.parametrize(
+    ("size", "size_up", "expected"),
+    [
+        (GIB, 0, {"cpu": "256", "memory": "1024"}),
+        (GIB + 1, 0, {"cpu": "2048", "memory": "8192", "ephemeralStorage": {"sizeInGiB": 60}}),
+        (None, 0, {"cpu": "2048", "memory": "8192", "ephemeralStorage": {"sizeInGiB": 60}}),
+        (5, 1, {"cpu": "2048", "memory": "8192", "ephemeralStorage": {"sizeInGiB": 60}}),
+    ],
+)
+def test_a_sized_request_overrides_the_task_size_and_ecs_accepts_its_shape(
+    size: int | None, size_up: int, expected: dict[str, object]
+) -> None:
+    request = run_task_request(_obj(size=size, size_up=size_up), SIZED)
+    overrides = request["overrides"]
+    assert {k: v for k, v in overrides.items() if k != "containerOverrides"} == expected
+    concurrency = {"256": "4", "2048": "12"}[str(expected["cpu"])]
+    assert _env(request)["S3_READ_CONCURRENCY"] == concurrency
+    wire_format("ecs").check_request("run_task", request)
+
+
+def test_without_sizes_the_request_sets_no_size_and_no_read_concurrency() -> None:
+    request = run_task_request(_obj(size=50 * GIB), CONFIG)
+    assert set(request["overrides"]) == {"containerOverrides"}
+    assert "S3_READ_CONCURRENCY" not in _env(request)
+
+
+def test_an_on_demand_attempt_of_a_spot_pipeline_runs_on_fargate() -> None:
+    spot = replace(CONFIG, capacity_provider="FARGATE_SPOT")
+    assert run_task_request(_obj(), spot)["capacityProviderStrategy"] == [
+        {"capacityProvider": "FARGATE_SPOT", "weight": 1}
+    ]
+    fallback = run_task_request(_obj(on_demand=True), spot)
+    assert fallback["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE", "weight": 1}]
+    assert "launchType" not in fallback
+    # Without Spot, on_demand changes nothing.
+    plain = run_task_request(_obj(on_demand=True), CONFIG)
+    assert plain["launchType"] == "FARGATE"
+    assert "capacityProviderStrategy" not in plain

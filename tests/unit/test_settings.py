@@ -14,6 +14,7 @@ from s3fargate.lambda_runtime.settings import (
     PipelineSettings,
     spec_of,
 )
+from s3fargate.sizing import FargatePrices, TaskSize, TaskSizes
 from s3fargate.taskrunner import RunnerConfig
 from s3fargate.tracker import TrackerConfig
 
@@ -41,6 +42,14 @@ EVERYTHING = PipelineSettings(
     max_attempts=5,
     retry_exit_codes=(75, 111),
     retry_delay_s=10,
+    task_sizes=TaskSizes(
+        (
+            TaskSize(up_to_bytes=10**9, cpu=512, memory_limit_mib=2048),
+            TaskSize(up_to_bytes=None, cpu=4096, memory_limit_mib=16384, ephemeral_storage_gib=60),
+        )
+    ),
+    spot_fallback_after=0,
+    fargate_prices=FargatePrices(vcpu_hour=0.05, gb_hour=0.005, storage_gb_hour=0.0002),
     reconcile_after_s=120,
 )
 

@@ -91,6 +91,14 @@ class TaskStateChange:
     environment: dict[str, str] = field(default_factory=dict)
     #: The name of that container.
     container_name: str | None = None
+    #: When the image pull started (epoch ms): Fargate bills from here to ``stopped_at``.
+    pull_started_at: int | None = None
+    #: The task's size as it ran: CPU units, memory in MiB, ephemeral storage in GiB.
+    cpu: int | None = None
+    memory_mib: int | None = None
+    ephemeral_gib: int | None = None
+    #: ``x86_64`` or ``arm64`` (the task's ``ecs.cpu-architecture`` attribute), when ECS says.
+    architecture: str | None = None
 
     @property
     def stopped(self) -> bool:
@@ -197,8 +205,27 @@ def _task(
         event_time=event_time,
         capacity_provider=detail.get("capacityProviderName") or detail.get("launchType"),
         containers=tuple(_container(item) for item in detail.get("containers") or ()),
+        pull_started_at=ms(detail.get("pullStartedAt")),
+        cpu=_units(detail.get("cpu")),
+        memory_mib=_units(detail.get("memory")),
+        ephemeral_gib=_units((detail.get("ephemeralStorage") or {}).get("sizeInGiB")),
+        architecture=_attribute(detail, "ecs.cpu-architecture"),
         **_job_override(detail),
     )
+
+
+def _units(value: Any) -> int | None:
+    """A size ECS writes as a string (``"1024"``) or a number; None when absent or unreadable
+    (a size given as ``"1 vCPU"`` in a task definition is converted to units by ECS)."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _attribute(detail: Mapping[str, Any], name: str) -> str | None:
+    for item in detail.get("attributes") or ():
+        if isinstance(item, dict) and item.get("name") == name and item.get("value"):
+            return str(item["value"])
+    return None
 
 
 def _iso_ms(text: Any) -> int | None:

@@ -21,7 +21,8 @@ class ObjectCreated:
 
     ``key`` is always the exact, decoded object key, as S3 stores it. ``origin_id`` is the SQS
     message id or EventBridge event id that carried the event: it tells uploads apart where
-    the server sends no ``sequencer``. ``job_id`` and ``attempt`` are set on a retry.
+    the server sends no ``sequencer``. ``job_id``, ``attempt``, ``size_up`` and ``on_demand``
+    are set on a retry.
     """
 
     bucket: str
@@ -36,6 +37,10 @@ class ObjectCreated:
     origin_id: str | None = None
     job_id: str | None = None
     attempt: int = 1
+    #: Run this attempt this many task sizes above the object's own (after resource kills).
+    size_up: int = 0
+    #: Run this attempt on Fargate On-Demand even where the pipeline uses Spot.
+    on_demand: bool = False
 
 
 class SkipReason(enum.StrEnum):

@@ -178,6 +178,12 @@ def _parse_retry(payload: Mapping[str, Any]) -> ParsedEvent:
     if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
         raise ValueError(f"retry attempt must be a whole number of at least 1, got {attempt!r}")
     size = payload.get("size")
+    size_up = payload.get("size_up", 0)
+    if not isinstance(size_up, int) or isinstance(size_up, bool) or size_up < 0:
+        raise ValueError(f"retry size_up must be a whole number of at least 0, got {size_up!r}")
+    on_demand = payload.get("on_demand", False)
+    if not isinstance(on_demand, bool):
+        raise ValueError(f"retry on_demand must be true or false, got {on_demand!r}")
     obj = ObjectCreated(
         bucket=payload["bucket"],
         key=payload["key"],  # raw, as S3 stores it
@@ -190,6 +196,8 @@ def _parse_retry(payload: Mapping[str, Any]) -> ParsedEvent:
         source=EventSourceKind.RETRY,
         job_id=str(payload["job_id"]),
         attempt=attempt,
+        size_up=size_up,
+        on_demand=on_demand,
     )
     if not isinstance(obj.bucket, str) or not isinstance(obj.key, str) or not obj.job_id:
         raise TypeError("retry requests need string bucket, key and job_id")

@@ -2,5 +2,6 @@
 
 from s3fargate.infra.construct import S3TriggeredFargateTask
 from s3fargate.infra.stack import S3FargateStack
+from s3fargate.sizing import FargatePrices, TaskSize
 
-__all__ = ["S3FargateStack", "S3TriggeredFargateTask"]
+__all__ = ["FargatePrices", "S3FargateStack", "S3TriggeredFargateTask", "TaskSize"]

@@ -21,6 +21,7 @@ LAMBDA_MODULES = (
     "events",
     "lambda_runtime",
     "ledger",
+    "sizing",
     "taskrunner",
     "tracker",
 )

@@ -23,12 +23,14 @@ from s3fargate import contracts as c
 from s3fargate.infra import nag
 from s3fargate.infra import validation as v
 from s3fargate.infra.assets import example_task_context, lambda_code_dir
+from s3fargate.infra.dashboard import pipeline_dashboard
 from s3fargate.infra.tracking import JobTracking
 from s3fargate.lambda_runtime.settings import (
     EVENT_SOURCE_LIMITS,
     Function,
     PipelineSettings,
 )
+from s3fargate.sizing import FargatePrices, TaskSize, TaskSizes
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -94,6 +96,9 @@ class S3TriggeredFargateTask(Construct):
         table_props: Mapping[str, Any] | None = None,
         job_ttl_days: int = c.DEFAULT_JOB_TTL_DAYS,
         track_running: bool = False,
+        task_sizes: Sequence[TaskSize] | None = None,
+        spot_fallback_after: int | None = c.DEFAULT_SPOT_FALLBACK_AFTER,
+        fargate_prices: FargatePrices | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         runner_timeout = runner_timeout or Duration.seconds(60)
@@ -114,6 +119,10 @@ class S3TriggeredFargateTask(Construct):
             retry_exit_codes=tuple(retry_exit_codes),
             job_ttl_days=job_ttl_days,
             capacity_provider=None if capacity_provider == "FARGATE" else capacity_provider,
+            task_sizes=TaskSizes.of(task_sizes),
+            # The functions' variable: 0 means never.
+            spot_fallback_after=spot_fallback_after or 0,
+            fargate_prices=fargate_prices,
         )
         settings.check()
         v.check_task_size(cpu, memory_limit_mib)
@@ -122,6 +131,7 @@ class S3TriggeredFargateTask(Construct):
         v.check_ranges(
             max_concurrency=(max_concurrency, *limits.max_concurrency),
             runner_memory_mib=(runner_memory_mib, 128, 10240),
+            spot_fallback_after=(spot_fallback_after, 1, 100),
             batch_size=(batch_size, *limits.batch_size(windowed=max_batching_window is not None)),
         )
         v.check_choice("network", network, ("public", "private"))
@@ -174,6 +184,13 @@ class S3TriggeredFargateTask(Construct):
         )
         self.table = self.tracking.table
         self.topic = self.tracking.topic
+        self.dashboard = pipeline_dashboard(
+            self,
+            "Dashboard",
+            pipeline_id=self.pipeline_id,
+            queue=self.queue,
+            dead_letter_queue=self.dead_letter_queue,
+        )
 
         self.runner_log_group = logs.LogGroup(self, "RunnerLogs", retention=log_retention)
         self.runner = self._runner(timeout=runner_timeout, memory_mib=runner_memory_mib, code=code)

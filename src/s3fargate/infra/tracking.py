@@ -30,6 +30,7 @@ from s3fargate import contracts as c
 from s3fargate.events.ecs import tracked_statuses
 from s3fargate.infra import nag
 from s3fargate.ledger import store as ledger_store
+from s3fargate.tracker import metrics as jm
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -43,6 +44,24 @@ RECONCILE_EVERY = Duration.minutes(5)
 TRACKER_TIMEOUT = Duration.seconds(60)
 RECONCILER_TIMEOUT = Duration.minutes(5)
 ECS_TASK_STATE_CHANGE = "ECS Task State Change"
+
+
+#: The failed-jobs alarm: over this share of the jobs ending in one window failed.
+FAILED_JOBS_ALARM_PERCENT = 10
+FAILED_JOBS_WINDOW_MINUTES = 15
+
+
+def job_metric(
+    pipeline_id: str, name: str, statistic: str, period: Duration | None = None
+) -> cloudwatch.Metric:
+    """One of the tracker's per-job metrics for this pipeline."""
+    return cloudwatch.Metric(
+        namespace=jm.NAMESPACE,
+        metric_name=name,
+        dimensions_map=jm.dimensions(pipeline_id),
+        statistic=statistic,
+        period=period or Duration.minutes(5),
+    )
 
 
 class JobTracking(Construct):
@@ -154,6 +173,7 @@ class JobTracking(Construct):
             self._dead_letter_alarm(
                 "EventsDeadLetterAlarm", self.events_dead_letter_queue, "task state changes"
             ),
+            self._failed_jobs_alarm(pipeline_id),
         ]
         self._acknowledge_nag_findings()
 
@@ -239,6 +259,36 @@ class JobTracking(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        return self._publishing(name, alarm)
+
+    def _failed_jobs_alarm(self, pipeline_id: str) -> cloudwatch.Alarm:
+        """Alarm when more than ``FAILED_JOBS_ALARM_PERCENT`` of the jobs that ended in a
+        window failed (the tracker's metrics; no jobs: not breaching)."""
+        period = Duration.minutes(FAILED_JOBS_WINDOW_MINUTES)
+        rate = cloudwatch.MathExpression(
+            expression="IF(ok + bad > 0, 100 * bad / (ok + bad), 0)",
+            using_metrics={
+                "ok": job_metric(pipeline_id, jm.SUCCEEDED, "Sum", period),
+                "bad": job_metric(pipeline_id, jm.FAILED, "Sum", period),
+            },
+            label="failed jobs (%)",
+            period=period,
+        )
+        alarm = cloudwatch.Alarm(
+            self,
+            "FailedJobsAlarm",
+            alarm_description=f"s3fargate: over {FAILED_JOBS_ALARM_PERCENT}% of the jobs that "
+            f"ended in {FAILED_JOBS_WINDOW_MINUTES} minutes failed",
+            metric=rate,
+            threshold=FAILED_JOBS_ALARM_PERCENT,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        return self._publishing("FailedJobsAlarm", alarm)
+
+    def _publishing(self, name: str, alarm: cloudwatch.Alarm) -> cloudwatch.Alarm:
+        """``alarm``, publishing to the topic."""
         alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
         # enforce_ssl gives the topic a policy of its own, which replaces SNS's default policy:
         # without this statement CloudWatch may not publish the alarm. Conditioned on this

@@ -2,42 +2,23 @@
 
 from __future__ import annotations
 
-#: Fargate's allowed memory (MiB) per CPU unit value (AWS Fargate task size documentation).
-FARGATE_MEMORY_BY_CPU: dict[int, range] = {
-    256: range(512, 2048 + 1, 512),
-    512: range(1024, 4096 + 1, 1024),
-    1024: range(2048, 8192 + 1, 1024),
-    2048: range(4096, 16384 + 1, 1024),
-    4096: range(8192, 30720 + 1, 1024),
-    8192: range(16384, 61440 + 1, 4096),
-    16384: range(32768, 122880 + 1, 8192),
-}
-EPHEMERAL_STORAGE_GIB = range(21, 200 + 1)
+from s3fargate.sizing.sizes import ephemeral_storage_problem, task_size_problem
+
 MAX_VISIBILITY_TIMEOUT_S = 12 * 3600
 
 
 def check_task_size(cpu: int, memory_mib: int) -> None:
     """Refuse CPU/memory pairs Fargate does not run."""
-    allowed = FARGATE_MEMORY_BY_CPU.get(cpu)
-    if allowed is None:
-        raise ValueError(
-            f"cpu={cpu} is not a Fargate CPU value; use one of {sorted(FARGATE_MEMORY_BY_CPU)}"
-        )
-    if memory_mib not in allowed:
-        step = allowed.step
-        raise ValueError(
-            f"memory_limit_mib={memory_mib} is not valid with cpu={cpu}: Fargate allows "
-            f"{allowed.start}-{allowed.stop - 1} MiB in steps of {step} for that CPU"
-        )
+    problem = task_size_problem(cpu, memory_mib)
+    if problem:
+        raise ValueError(problem)
 
 
 def check_ephemeral_storage(gib: int | None) -> None:
     """Refuse ephemeral storage outside Fargate's 21-200 GiB (None keeps the 20 GiB default)."""
-    if gib is not None and gib not in EPHEMERAL_STORAGE_GIB:
-        raise ValueError(
-            f"ephemeral_storage_gib={gib} is out of range: Fargate takes 21-200 GiB "
-            "(leave it unset for the default 20 GiB)"
-        )
+    problem = ephemeral_storage_problem(gib)
+    if problem:
+        raise ValueError(problem)
 
 
 def check_range(name: str, value: int | None, low: int, high: int) -> None:

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from s3fargate import contracts as c
 from s3fargate.lambda_runtime.exceptions import ConfigurationError
 from s3fargate.ledger import Policy
+from s3fargate.sizing import FargatePrices, TaskSizes
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 
 class Function(enum.StrEnum):
@@ -37,7 +38,7 @@ EVERY_FUNCTION: Final = RUNNER | TRACKING
 ENV_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
 SERVICE_NAMES: Final = {function: f"s3fargate-{function.value}" for function in Function}
 
-Kind = Literal["text", "number", "texts", "numbers"]
+Kind = Literal["text", "number", "texts", "numbers", "encoded"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,9 @@ class Spec:
     pattern: str | None = None
     #: What a valid value looks like, for error messages.
     expected: str = ""
+    #: For an ``encoded`` setting: reads the variable back (its value has ``encode()`` and
+    #: ``problems()``); raises ``ValueError`` on text it cannot read.
+    decode: Callable[[str], Any] | None = None
 
     @property
     def bounds(self) -> tuple[int, int]:
@@ -157,6 +161,33 @@ class PipelineSettings:
         c.DEFAULT_RETRY_DELAY_S,
         Spec(c.ENV_RETRY_DELAY_S, "number", TRACKING, low=0, high=c.SQS_MAX_DELAY_S),
     )
+    #: Sizes by object size; empty: every task runs at the task definition's size.
+    task_sizes: TaskSizes = _setting(  # noqa: RUF009 -- a field() with its spec
+        TaskSizes(),
+        Spec(
+            c.ENV_TASK_SIZES,
+            "encoded",
+            EVERY_FUNCTION,
+            decode=TaskSizes.decode,
+            expected="up_to_bytes:cpu:memory_limit_mib[:ephemeral_storage_gib],... (last '*')",
+        ),
+    )
+    #: Spot interruptions of one job after which its next attempts run On-Demand (0: never).
+    spot_fallback_after: int = _setting(
+        c.DEFAULT_SPOT_FALLBACK_AFTER,
+        Spec(c.ENV_SPOT_FALLBACK_AFTER, "number", TRACKING, low=0, high=100),
+    )
+    #: The prices the tracker bills tasks at; None: the list prices of the cluster's region.
+    fargate_prices: FargatePrices | None = _setting(  # noqa: RUF009 -- a field() with its spec
+        None,
+        Spec(
+            c.ENV_FARGATE_PRICES,
+            "encoded",
+            TRACKING,
+            decode=FargatePrices.decode,
+            expected="a JSON object with vcpu_hour, gb_hour and storage_gb_hour",
+        ),
+    )
     #: A pending or running job with no event for this long is checked with DescribeTasks.
     reconcile_after_s: int = _setting(
         c.DEFAULT_RECONCILE_AFTER_S,
@@ -171,9 +202,11 @@ class PipelineSettings:
             if function not in spec.used_by:
                 continue
             value = getattr(self, item.name)
-            if value is None or value == ():
+            if value is None or value == () or (spec.kind == "encoded" and not value):
                 continue
-            if spec.kind in ("texts", "numbers"):
+            if spec.kind == "encoded":
+                environment[spec.env] = value.encode()
+            elif spec.kind in ("texts", "numbers"):
                 environment[spec.env] = ",".join(str(part) for part in value)
             else:
                 environment[spec.env] = str(value)
@@ -234,6 +267,10 @@ class PipelineSettings:
             value = getattr(self, item.name)
             if value is None:
                 continue
+            if spec.kind == "encoded":
+                what = spec.env if naming == "env" else item.name
+                problems.extend(f"{what}: {problem}" for problem in value.problems())
+                continue
             listed = spec.kind in ("texts", "numbers")
             for index, part in enumerate(value) if listed else ((None, value),):
                 if placeholders and _placeholder(part):
@@ -268,6 +305,8 @@ class PipelineSettings:
             input_prefix=self.input_prefix,
             results_prefix=self.results_prefix,
             ttl_days=self.job_ttl_days,
+            task_sizes=self.task_sizes,
+            spot_fallback_after=self.spot_fallback_after or None,
         )
 
 
@@ -288,6 +327,12 @@ def _expect(spec: Spec) -> str:
 
 
 def _parse(raw: str, spec: Spec, problems: list[str]) -> Any:
+    if spec.kind == "encoded" and spec.decode is not None:
+        try:
+            return spec.decode(raw)
+        except ValueError as exc:
+            problems.append(f"{spec.env} must be {spec.expected}: {exc}")
+            return None
     if spec.kind == "text":
         return raw.upper() if spec.choices else raw
     parts = (

@@ -81,6 +81,8 @@ class TaskChanged:
     output_keys: tuple[str, ...] = ()
     #: How many outputs the result document lists.
     output_count: int = 0
+    #: What the task cost, as Fargate bills it (None: not priced).
+    cost_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

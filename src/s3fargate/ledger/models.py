@@ -83,6 +83,22 @@ class Job:
     output_keys: tuple[str, ...] = ()
     output_count: int | None = None
     receive_count: int | None = None
+    #: How many sizes above the object's own its next attempt runs (``task_sizes``): one more
+    #: each time a task of the job is killed for memory or disk.
+    size_up: int = 0
+    #: How many of the job's tasks Fargate Spot interrupted.
+    spot_interruptions: int = 0
+    #: The job's next attempts run on Fargate On-Demand (after ``spot_fallback_after``
+    #: interruptions on Spot).
+    on_demand: bool = False
+    #: The size each stopped attempt ran at, for a person (``2: 1 vCPU, 4 GiB, Spot``).
+    attempt_sizes: tuple[str, ...] = ()
+    #: What the job's tasks cost, every attempt, priced as Fargate bills (USD; None: none
+    #: priced yet).
+    cost_usd: float | None = None
+    #: The highest attempt whose stop is counted in the fields above (so a repeated stop
+    #: event adds nothing).
+    accounted_attempts: int = 0
     #: Waiting in the ledger's waiting room (no queue message): the tracker launches it when a
     #: slot under the cap frees up.
     parked: bool = False

@@ -27,6 +27,8 @@ def job_summary(job: Job, *, log_stream: str | None = None) -> dict[str, object]
         "stop_code": job.stop_code,
         "reason": job.reason,
         "task_arn": job.task_arn,
+        "cost_usd": job.cost_usd,
+        "attempt_sizes": list(job.attempt_sizes),
         "log_stream": log_stream,
     }
 

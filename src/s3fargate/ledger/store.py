@@ -332,6 +332,18 @@ class LedgerStore:
             for item in page.get("Items", []):
                 yield from_item(item)
 
+    def count_with_status(self, status: JobStatus) -> int:
+        """How many rows are in ``status`` (the index's count; no rows are read back)."""
+        pages = self._dynamodb.get_paginator("query").paginate(
+            TableName=self.table,
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="#s = :s",
+            ExpressionAttributeNames={"#s": STATUS_ATTRIBUTE},
+            ExpressionAttributeValues={":s": {"S": status.value}},
+            Select="COUNT",
+        )
+        return sum(int(page.get("Count", 0)) for page in pages)
+
     def parked_jobs(self, limit: int) -> list[Job]:
         """Up to ``limit`` jobs of the waiting room, longest waiting first.
 
@@ -450,6 +462,8 @@ def to_item(job: Job) -> dict[str, Any]:
         if value is None or value == ():
             continue
         plain = list(value) if isinstance(value, tuple) else value
+        if isinstance(plain, float):
+            plain = Decimal(repr(plain))  # DynamoDB numbers: boto3 refuses floats
         item[name] = _serialize(plain.value if isinstance(plain, JobStatus) else plain)
     return item
 
@@ -462,7 +476,7 @@ def from_item(item: dict[str, Any]) -> Job:
             continue
         value = _deserialize(raw)
         values[name] = (
-            int(value)
+            _number(name, value)
             if isinstance(value, Decimal)
             else tuple(value)
             if isinstance(value, list)
@@ -470,3 +484,11 @@ def from_item(item: dict[str, Any]) -> Job:
         )
     values["status"] = JobStatus(values["status"])
     return Job(**values)
+
+
+def _number(name: str, value: Decimal) -> int | float:
+    """A DynamoDB number as the row's type: whole numbers are ints, except the cost."""
+    return int(value) if name not in _FLOAT_FIELDS else float(value)
+
+
+_FLOAT_FIELDS = frozenset({"cost_usd"})

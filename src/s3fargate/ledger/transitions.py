@@ -26,6 +26,8 @@ from s3fargate.ledger.changes import (
     Waiting,
 )
 from s3fargate.ledger.models import Job, JobStatus, ObjectRef
+from s3fargate.sizing import TaskSizes
+from s3fargate.sizing.sizes import DEFAULT_EPHEMERAL_GIB
 
 if TYPE_CHECKING:
     from s3fargate.events.ecs import TaskStateChange
@@ -36,6 +38,8 @@ PLATFORM_STOP_CODES = frozenset(
     {"TaskFailedToStart", "SpotInterruption", "TerminationNotice", "ServiceSchedulerInitiated"}
 )
 USER_STOP_CODE = "UserInitiated"
+SPOT_INTERRUPTION = "SpotInterruption"
+SPOT_CAPACITY = "FARGATE_SPOT"
 OOM_MARKER = "OutOfMemoryError"
 _MS_PER_DAY = 86_400_000
 
@@ -52,6 +56,10 @@ class Policy:
     input_prefix: str = c.DEFAULT_INPUT_PREFIX
     results_prefix: str = c.DEFAULT_RESULTS_PREFIX
     ttl_days: int = c.DEFAULT_JOB_TTL_DAYS
+    #: Sizes by object size: a task killed for memory or disk is retried one size up.
+    task_sizes: TaskSizes = field(default_factory=TaskSizes)
+    #: Spot interruptions of one job after which it runs On-Demand (None: never).
+    spot_fallback_after: int | None = c.DEFAULT_SPOT_FALLBACK_AFTER
 
     def retry_delay_s(self, attempts_done: int) -> int:
         """The delay before attempt ``attempts_done + 1``."""
@@ -74,6 +82,8 @@ class Decision:
     retry: RetryOrder | None = None
     #: The job just ended badly (failed, dead-lettered): tell the operators.
     notify: bool = False
+    #: The row before the change (None: there was none), for what the change added.
+    previous: Job | None = None
 
 
 NO_CHANGE = Decision(row=None)
@@ -284,12 +294,16 @@ def _task_stopped(  # noqa: PLR0911 -- one return per way a task ends
     row: Job | None, base: Job, change: TaskChanged, policy: Policy, now_ms: int
 ) -> Decision:
     event = change.event
-    stopped = replace(
-        base,
-        exit_code=event.exit_code,
-        stop_code=event.stop_code,
-        stopped_reason=event.stopped_reason,
-        container_reason=event.container_reason,
+    stopped = _accounted(
+        replace(
+            base,
+            exit_code=event.exit_code,
+            stop_code=event.stop_code,
+            stopped_reason=event.stopped_reason,
+            container_reason=event.container_reason,
+        ),
+        change,
+        policy,
     )
     code = event.exit_code
     if code == 0:
@@ -315,6 +329,8 @@ def _task_stopped(  # noqa: PLR0911 -- one return per way a task ends
         return _changed(row, replace(stopped, status=JobStatus.CANCELLED, reason=reason), now_ms)
     if event.stop_code in PLATFORM_STOP_CODES or code is None:
         why = f"{event.stop_code or 'stopped'}: {event.stopped_reason or 'no reason given'}"
+        if stopped.on_demand and not base.on_demand:
+            why += f"; after {stopped.spot_interruptions} Spot interruption(s) it runs On-Demand"
         return _retry_or_fail(row, stopped, why, policy, now_ms)
     if code == c.EXIT_SUPERSEDED:
         reason = (
@@ -322,13 +338,90 @@ def _task_stopped(  # noqa: PLR0911 -- one return per way a task ends
             "a job of its own"
         )
         return _changed(row, replace(stopped, status=JobStatus.CANCELLED, reason=reason), now_ms)
-    if OOM_MARKER in (event.container_reason or ""):
-        reason = f"out of memory (exit {code}: {event.container_reason}): raise memory_limit_mib"
-        return _changed(row, replace(stopped, status=JobStatus.FAILED, reason=reason), now_ms, True)
+    resource = _resource_kill(code, event.container_reason)
+    if resource is not None:
+        return _resource_killed(row, stopped, resource, policy, now_ms)
     if code in policy.retry_exit_codes:
         return _retry_or_fail(row, stopped, f"exited with code {code}", policy, now_ms)
     reason = f"exited with code {code}"
     return _changed(row, replace(stopped, status=JobStatus.FAILED, reason=reason), now_ms, True)
+
+
+def _resource_kill(code: int | None, container_reason: str | None) -> str | None:
+    """``memory`` or ``disk`` when the task was killed for want of it (None: it was not)."""
+    if OOM_MARKER in (container_reason or ""):
+        return "memory"
+    if code == c.EXIT_NO_SPACE:
+        return "disk"
+    return None
+
+
+def _resource_killed(
+    row: Job | None, stopped: Job, resource: str, policy: Policy, now_ms: int
+) -> Decision:
+    """A task killed for memory or disk: the next attempt one size up, while there is one."""
+    event_reason = stopped.container_reason or stopped.stopped_reason or "no reason given"
+    if resource == "memory":
+        what = f"out of memory (exit {stopped.exit_code}: {event_reason})"
+        remedy = "memory_limit_mib"
+    else:
+        what = f"out of disk space (exit {stopped.exit_code}: the object does not fit)"
+        remedy = "ephemeral_storage_gib"
+    sizes = policy.task_sizes
+    if not sizes.can_grow(stopped.size, stopped.size_up):
+        largest = " of the largest task size" if sizes else ""
+        reason = f"{what}: raise {remedy}{largest}"
+        if stopped.attempts > 1:
+            reason = f"attempt {stopped.attempts} {reason}"
+        return _changed(row, replace(stopped, status=JobStatus.FAILED, reason=reason), now_ms, True)
+    was = sizes.for_attempt(stopped.size, stopped.size_up)
+    bigger = sizes.for_attempt(stopped.size, stopped.size_up + 1)
+    if stopped.attempts >= policy.max_attempts:
+        reason = (
+            f"gave up after {stopped.attempts} attempt(s); last: {what} at {was.label} "
+            f"(max_attempts {policy.max_attempts} reached before the next size, {bigger.label})"
+        )
+        return _changed(row, replace(stopped, status=JobStatus.FAILED, reason=reason), now_ms, True)
+    retrying = replace(
+        stopped,
+        status=JobStatus.RETRYING,
+        size_up=stopped.size_up + 1,
+        reason=f"attempt {stopped.attempts} {what} at {was.label}; attempt "
+        f"{stopped.attempts + 1} runs one size up, at {bigger.label}",
+        next_attempt_at=stopped.stopped_at or now_ms,
+    )
+    # No back-off: a bigger task is a different request, not the same one tried too soon.
+    order = RetryOrder(attempt=stopped.attempts + 1, delay_s=0)
+    return _changed(row, retrying, now_ms, retry=order)
+
+
+def _accounted(stopped: Job, change: TaskChanged, policy: Policy) -> Job:
+    """The first stop of an attempt adds its cost, its size and a Spot interruption to the
+    row; a repeated or late one adds nothing."""
+    event = change.event
+    attempt = event.attempt or stopped.attempts or 1
+    if attempt <= stopped.accounted_attempts:
+        return stopped
+    spot = (event.capacity_provider or "") == SPOT_CAPACITY
+    sizes = stopped.attempt_sizes
+    if event.cpu and event.memory_mib:
+        label = f"{event.cpu / 1024:g} vCPU, {event.memory_mib / 1024:g} GiB"
+        if event.ephemeral_gib and event.ephemeral_gib > DEFAULT_EPHEMERAL_GIB:
+            label += f", {event.ephemeral_gib} GiB disk"
+        sizes = (*sizes, f"{attempt}: {label}{', Spot' if spot else ''}")
+    interruptions = stopped.spot_interruptions + (event.stop_code == SPOT_INTERRUPTION)
+    limit = policy.spot_fallback_after
+    cost = stopped.cost_usd
+    if change.cost_usd is not None:
+        cost = (cost or 0.0) + change.cost_usd
+    return replace(
+        stopped,
+        accounted_attempts=attempt,
+        attempt_sizes=sizes,
+        cost_usd=cost,
+        spot_interruptions=interruptions,
+        on_demand=stopped.on_demand or (limit is not None and interruptions >= limit),
+    )
 
 
 def _task_lost(row: Job | None, change: TaskLost, policy: Policy, now_ms: int) -> Decision:
@@ -421,4 +514,5 @@ def _changed(
         row=replace(new, updated_at=now_ms, revision=(old.revision if old else 0) + 1),
         retry=retry,
         notify=notify,
+        previous=old,
     )

@@ -25,6 +25,7 @@ from s3fargate.local import preflight
 from s3fargate.local.console import JobView, LedgerFollower
 from s3fargate.local.pipeline import SINGLE_PUT, LocalPipeline
 from s3fargate.rundir import LOCAL_REGION, RunState, credentials_shell_prefix
+from s3fargate.sizing.sizes import format_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -54,9 +55,15 @@ def _banner(pipeline: LocalPipeline, console: Console) -> None:
     console.print(Text(f"task: {task}{limit}{retries}; logs in {config.run_dir}/"))
     if config.faults.any:
         console.print(Text(f"injecting faults: {config.faults.describe()}", style="yellow"))
-    if config.ignored_options:
-        ignored = ", ".join(config.ignored_options)
-        console.print(Text(f"ignored locally (they size Fargate tasks on AWS): {ignored}"))
+    if config.task_sizes:
+        sizes = "; ".join(
+            f"{'up to ' + format_bytes(s.up_to_bytes) if s.up_to_bytes is not None else 'larger'}: "
+            f"{s.label}"
+            for s in config.task_sizes
+        )
+        console.print(Text(f"task sizes: {sizes} (one size up after a memory kill)"))
+    elif config.memory is not None:
+        console.print(Text(f"task memory: {config.memory} MiB, enforced"))
 
 
 def _jobs_of(pipeline: LocalPipeline) -> list[Job]:

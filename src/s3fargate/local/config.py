@@ -13,6 +13,8 @@ from s3fargate import contracts as c
 from s3fargate.lambda_runtime.settings import spec_of
 from s3fargate.local.faults import Faults
 from s3fargate.options import option
+from s3fargate.sizing import TaskSize, TaskSizes
+from s3fargate.sizing.sizes import task_size_problem
 
 # The one home of each local default; the CLI shows these in its help.
 DEFAULT_BUCKET = "s3fargate-local"
@@ -41,13 +43,16 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 #: The help's sections for these options.
-SERVER, PIPELINE, RETRIES, AWS_ONLY = "server", "pipeline", "retries", "aws-only"
+SERVER, PIPELINE, RETRIES, SIZE = "server", "pipeline", "retries", "size"
 OPTION_GROUPS = {
     SERVER: "server",
     PIPELINE: "pipeline (the same vocabulary as the CDK construct)",
     RETRIES: "retries and fault injection (the construct's props)",
-    AWS_ONLY: "AWS-only (accepted and ignored locally)",
+    SIZE: "task size and cost (jobs are priced as Fargate bills them on AWS)",
 }
+#: A task's size when neither --cpu, --memory nor --task-size says (the construct's default).
+DEFAULT_CPU = 256
+DEFAULT_MEMORY_MIB = 512
 
 
 class LocalConfigError(ValueError):
@@ -81,8 +86,8 @@ def parse_exit_codes(text: str) -> frozenset[int]:
 class LocalConfig:
     """Options of ``s3fargate dev`` / ``demo``.
 
-    ``cpu`` and ``memory`` only matter on AWS (Fargate sizes); locally they are accepted and
-    reported as ignored, so one configuration serves both.
+    ``memory`` (and each ``--task-size``'s memory) is enforced on the task's processes;
+    ``cpu`` is not (the machine's cores are shared); both price each job as Fargate would.
     """
 
     # --- the server -------------------------------------------------------------------------
@@ -192,11 +197,31 @@ class LocalConfig:
         shown="",
         help="inject Fargate failures: spot=P,start-failure=P,seed=N (probabilities 0-1)",
     )
-    # --- AWS only --------------------------------------------------------------------------
+    # --- task size ---------------------------------------------------------------------------
     cpu: int | None = option(
-        None, group=AWS_ONLY, metavar="UNITS", help="Fargate CPU units (1024 = 1 vCPU)"
+        None,
+        group=SIZE,
+        metavar="UNITS",
+        help="CPU units of a task (1024 = 1 vCPU): priced, not enforced locally (default 256)",
     )
-    memory: int | None = option(None, group=AWS_ONLY, metavar="MIB", help="Fargate memory in MiB")
+    memory: int | None = option(
+        None,
+        group=SIZE,
+        metavar="MIB",
+        help="memory of a task in MiB: a task using more is killed as ECS kills it for memory "
+        "(exit 137, OutOfMemoryError)",
+    )
+    task_sizes: tuple[TaskSize, ...] = option(
+        (),
+        group=SIZE,
+        flag="--task-size",
+        metavar="SIZE",
+        parse=TaskSize.parse,
+        repeat=True,
+        help="a task size by object size, repeatable, smallest first: "
+        "up_to_bytes=1GiB,cpu=1024,memory_limit_mib=4096[,ephemeral_storage_gib=50]; "
+        "the last without up_to_bytes. A task killed for memory is retried one size up",
+    )
     # --- not options -----------------------------------------------------------------------
     extra_env: dict[str, str] = field(default_factory=dict)
     #: ECS forgets a stopped task after about an hour: DescribeTasks then answers MISSING.
@@ -235,6 +260,17 @@ class LocalConfig:
             for value in values:
                 if value is not None and not low <= value <= high:
                     problems.append(f"{flag} must be {what}{low}-{high}, got {value}")
+        problems += [
+            problem.replace("task_sizes", "--task-size") for problem in self.sizes.problems()
+        ]
+        if self.cpu is not None or self.memory is not None:
+            cpu = self.cpu if self.cpu is not None else DEFAULT_CPU
+            memory = self.memory if self.memory is not None else DEFAULT_MEMORY_MIB
+            problem = task_size_problem(cpu, memory)
+            if problem:
+                problems.append(
+                    problem.replace("cpu=", "--cpu ").replace("memory_limit_mib=", "--memory ")
+                )
         if problems:
             raise LocalConfigError("; ".join(problems))
 
@@ -250,11 +286,6 @@ class LocalConfig:
         return name
 
     @property
-    def ignored_options(self) -> list[str]:
-        """Options given that only apply on AWS."""
-        ignored = []
-        if self.cpu is not None:
-            ignored.append(f"--cpu {self.cpu}")
-        if self.memory is not None:
-            ignored.append(f"--memory {self.memory}")
-        return ignored
+    def sizes(self) -> TaskSizes:
+        """The ``--task-size`` sizes."""
+        return TaskSizes(self.task_sizes)

@@ -7,7 +7,12 @@ does for ECS (:mod:`s3fargate.wire`): DescribeTasks gives ``datetime`` times, as
 Each task emits PENDING, RUNNING and STOPPED events (increasing ``version``, ``stopCode``,
 the container's exit code) into the tracker's queue, which the same tracker code consumes as
 on AWS. ``--faults`` makes attempts fail as Fargate
-tasks do: Spot interruptions and tasks that never start.
+tasks do: Spot interruptions, tasks that never start, and out-of-memory kills.
+
+A task's memory (``--memory``, or the size RunTask asks for) is enforced: the memory its
+processes hold is checked every ``MEMORY_CHECK_S``, and a task over its limit is killed and
+reported as ECS reports an out-of-memory kill (exit 137, ``OutOfMemoryError``). Events carry
+the task's size, capacity and image-pull time, so the tracker prices jobs as on AWS.
 """
 
 from __future__ import annotations
@@ -29,11 +34,12 @@ from typing import TYPE_CHECKING, Any
 from s3fargate import contracts as c
 from s3fargate.events.ecs import ecs_timestamp
 from s3fargate.lambda_runtime.paginators import list_tasks_paginator
-from s3fargate.local.config import task_search_path
+from s3fargate.local.config import DEFAULT_CPU, DEFAULT_MEMORY_MIB, task_search_path
 from s3fargate.local.faults import Fault, FaultDraws, Faults
 from s3fargate.local.tasklog import HEAD_BYTES, TAIL_BYTES, copy_bounded
-from s3fargate.processes import die_with_parent
+from s3fargate.processes import die_with_parent, resident_bytes
 from s3fargate.rundir.credentials import LOCAL_CREDENTIALS, LOCAL_REGION
+from s3fargate.sizing.sizes import DEFAULT_EPHEMERAL_GIB
 from s3fargate.wire import wire_format
 
 if TYPE_CHECKING:
@@ -54,6 +60,11 @@ CONTAINER_NAME = "task"
 SPOT_REASON = "Your Spot Task was interrupted."
 #: How soon a second Ctrl-C during the grace period kills the tasks.
 HURRY_CHECK_S = 0.1
+#: How often a task's memory is measured against its limit.
+MEMORY_CHECK_S = 0.1
+#: ECS's container reason for an out-of-memory kill, and the exit code it reports.
+OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+OOM_EXIT_CODE = 137
 START_FAILURE_REASON = (
     "CannotPullContainerError: pull image manifest has been retried 5 time(s) "
     "(injected by --faults)"
@@ -101,6 +112,14 @@ class _Task:
     stop_code: str | None = None
     stopped_reason: str | None = None
     exit_code: int | None = None
+    #: The task's size (CPU units, MiB, GiB) and capacity provider, as RunTask gave them.
+    cpu: int = DEFAULT_CPU
+    memory_mib: int = DEFAULT_MEMORY_MIB
+    ephemeral_gib: int = DEFAULT_EPHEMERAL_GIB
+    capacity: str = "FARGATE"
+    #: Enforce ``memory_mib`` on the task's processes.
+    memory_enforced: bool = False
+    container_reason: str | None = None
     output: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -114,6 +133,8 @@ class _Task:
         }
         if self.exit_code is not None:
             container["exitCode"] = self.exit_code
+        if self.container_reason is not None:
+            container["reason"] = self.container_reason
         detail: dict[str, Any] = {
             "taskArn": self.arn,
             "clusterArn": LOCAL_CLUSTER_ARN,
@@ -122,13 +143,19 @@ class _Task:
             "desiredStatus": "STOPPED" if self.last_status == "STOPPED" else "RUNNING",
             "startedBy": self.started_by,
             "launchType": "FARGATE",
-            "capacityProviderName": "FARGATE",
+            "capacityProviderName": self.capacity,
+            "cpu": str(self.cpu),
+            "memory": str(self.memory_mib),
+            "ephemeralStorage": {"sizeInGiB": self.ephemeral_gib},
+            "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
             "version": self.version,
             "createdAt": when(self.created_at),
             "overrides": self.overrides,
             "containers": [container],
         }
         for name, value in (
+            # No image to pull locally: the billable time starts when the process is started.
+            ("pullStartedAt", None if self.started_at is None else when(self.started_at)),
             ("startedAt", None if self.started_at is None else when(self.started_at)),
             ("stoppedAt", None if self.stopped_at is None else when(self.stopped_at)),
             ("stopCode", self.stop_code),
@@ -227,6 +254,7 @@ class LocalEcs:
                 log_path=self.log_path(arn),
                 fault=self._faults.next(),
                 created_at=time.time(),
+                **self._size(request),
             )
             self._tasks[arn] = task
             if token:
@@ -240,6 +268,22 @@ class LocalEcs:
         with task.lock:
             document = task.describe(_epoch)
         return _ECS.response("run_task", {"tasks": [document], "failures": []})
+
+    def _size(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The task's size and capacity: RunTask's overrides, else the configured size."""
+        overrides = request.get("overrides") or {}
+        config = self._config
+        strategy = request.get("capacityProviderStrategy") or ()
+        memory = overrides.get("memory") or config.memory
+        return {
+            "cpu": int(overrides.get("cpu") or config.cpu or DEFAULT_CPU),
+            "memory_mib": int(memory or DEFAULT_MEMORY_MIB),
+            "ephemeral_gib": int(
+                (overrides.get("ephemeralStorage") or {}).get("sizeInGiB") or DEFAULT_EPHEMERAL_GIB
+            ),
+            "capacity": str(strategy[0]["capacityProvider"]) if strategy else "FARGATE",
+            "memory_enforced": memory is not None,
+        }
 
     def get_paginator(self, operation_name: str) -> Paginator[Any]:
         """``get_paginator("list_tasks")``, as the ECS client offers it."""
@@ -388,6 +432,30 @@ class LocalEcs:
         ).start()
         if task.fault is Fault.SPOT_INTERRUPTION:
             threading.Timer(0.05, self._interrupt, args=(task,)).start()
+        elif task.fault is Fault.OUT_OF_MEMORY:
+            threading.Timer(0.05, self._out_of_memory, args=(task,)).start()
+        elif task.memory_enforced:
+            threading.Thread(
+                target=self._watch_memory, args=(task,), name="task-memory", daemon=True
+            ).start()
+
+    def _watch_memory(self, task: _Task) -> None:
+        """Kill the task as ECS does once its processes hold more than its memory."""
+        limit = task.memory_mib * 1024 * 1024
+        process = task.process
+        while process is not None and process.poll() is None:
+            if resident_bytes(process.pid) > limit:
+                self._out_of_memory(task)
+                return
+            time.sleep(MEMORY_CHECK_S)
+
+    def _out_of_memory(self, task: _Task) -> None:
+        """An out-of-memory kill: SIGKILL, reported with ECS's container reason and 137."""
+        with task.lock:
+            if task.last_status == "STOPPED" or task.process is None:
+                return
+            task.container_reason = OOM_REASON
+        _signal_group(task.process, signal.SIGKILL)
 
     def _interrupt(self, task: _Task) -> None:
         """A Spot interruption: the task gets SIGTERM and stops with ``SpotInterruption``."""
@@ -408,7 +476,9 @@ class LocalEcs:
         with task.lock:
             stop_code = task.stop_code or "EssentialContainerExited"
             reason = task.stopped_reason or "Essential container in task exited"
-        self._stopped(task, stop_code=stop_code, reason=reason, exit_code=exit_code_of(returncode))
+            killed = task.container_reason == OOM_REASON
+        exit_code = OOM_EXIT_CODE if killed else exit_code_of(returncode)
+        self._stopped(task, stop_code=stop_code, reason=reason, exit_code=exit_code)
 
     def _stopped(
         self, task: _Task, *, stop_code: str, reason: str, exit_code: int | None = None

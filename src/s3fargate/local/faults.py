@@ -1,8 +1,10 @@
 """Fault injection for the local ECS stand-in: the failures Fargate has, on demand.
 
-``--faults spot=P,start-failure=P,seed=N``: each attempt, with probability P, is interrupted
-as Fargate Spot interrupts a task (SIGTERM, exit 143, ``stopCode`` ``SpotInterruption``), or
-fails to start (``TaskFailedToStart``, no process at all). ``seed`` makes the draws repeatable.
+``--faults spot=P,start-failure=P,oom=P,seed=N``: each attempt, with probability P, is
+interrupted as Fargate Spot interrupts a task (SIGTERM, exit 143, ``stopCode``
+``SpotInterruption``), fails to start (``TaskFailedToStart``, no process at all), or is killed
+for memory as ECS kills a container (SIGKILL, exit 137, ``OutOfMemoryError``). ``seed`` makes
+the draws repeatable.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Fault(enum.Enum):
     NONE = "none"
     SPOT_INTERRUPTION = "spot"
     START_FAILURE = "start-failure"
+    OUT_OF_MEMORY = "oom"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +35,12 @@ class Faults:
 
     spot: float = 0.0
     start_failure: float = 0.0
+    oom: float = 0.0
     seed: int | None = None
 
     @classmethod
     def parse(cls, text: str) -> Faults:
-        """Read ``spot=P,start-failure=P,seed=N`` (any subset, any order).
+        """Read ``spot=P,start-failure=P,oom=P,seed=N`` (any subset, any order).
 
         Raises:
             FaultSpecError: an unknown name, a probability outside 0-1, or a bad seed.
@@ -57,10 +61,10 @@ class Faults:
                         f"--faults: seed must be a whole number, got {raw!r}"
                     ) from None
                 continue
-            field = {"spot": "spot", "start-failure": "start_failure"}.get(name)
+            field = {"spot": "spot", "start-failure": "start_failure", "oom": "oom"}.get(name)
             if field is None:
                 raise FaultSpecError(
-                    f"--faults: unknown fault {name!r}; use spot=P, start-failure=P, seed=N"
+                    f"--faults: unknown fault {name!r}; use spot=P, start-failure=P, oom=P, seed=N"
                 )
             try:
                 probability = float(raw)
@@ -70,18 +74,22 @@ class Faults:
                 raise FaultSpecError(f"--faults: {name} must be a probability 0-1, got {raw!r}")
             values[field] = probability
         faults = cls(**values)  # type: ignore[arg-type]
-        if faults.spot + faults.start_failure > 1.0:
-            raise FaultSpecError("--faults: spot and start-failure together exceed 1")
+        if faults.spot + faults.start_failure + faults.oom > 1.0:
+            raise FaultSpecError("--faults: spot, start-failure and oom together exceed 1")
         return faults
 
     @property
     def any(self) -> bool:
         """True when some fault can happen."""
-        return self.spot > 0 or self.start_failure > 0
+        return self.spot > 0 or self.start_failure > 0 or self.oom > 0
 
     def describe(self) -> str:
         """``spot=0.3, start-failure=0.1, seed=7`` for the banner."""
-        parts = [f"spot={self.spot:g}", f"start-failure={self.start_failure:g}"]
+        parts = [
+            f"spot={self.spot:g}",
+            f"start-failure={self.start_failure:g}",
+            f"oom={self.oom:g}",
+        ]
         if self.seed is not None:
             parts.append(f"seed={self.seed}")
         return ", ".join(parts)
@@ -103,4 +111,6 @@ class FaultDraws:
             return Fault.START_FAILURE
         if draw < self._faults.start_failure + self._faults.spot:
             return Fault.SPOT_INTERRUPTION
+        if draw < self._faults.start_failure + self._faults.spot + self._faults.oom:
+            return Fault.OUT_OF_MEMORY
         return Fault.NONE

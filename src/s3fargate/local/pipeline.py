@@ -370,6 +370,7 @@ class LocalPipeline:
             retry_exit_codes=tuple(sorted(config.retry_exit_codes)),
             retry_delay_s=config.retry_delay,
             reconcile_after_s=RECONCILE_AFTER_S,
+            task_sizes=config.sizes,
         )
 
     def _logger(self, part: str) -> Logger:

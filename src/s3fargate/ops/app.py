@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from s3fargate.display import STATUS_STYLE, job_table, safe, shorten
+from s3fargate.display import STATUS_STYLE, figures_line, job_table, safe, shorten
 from s3fargate.exit_codes import CliExit, UsageError
 from s3fargate.ledger import JobStatus
 from s3fargate.ops import jobs as ledger_view
@@ -151,8 +151,9 @@ def timeline_table(
             mark, style = PHASE_MARK.get(cell, (" ", ""))
             bar.append(mark, style=style)
         table.add_row(Text(key), Text(job.status.value, style=STATUS_STYLE[job.status]), bar, total)
-    table.caption = f"· waiting  ▒ pending  █ running; {span_ms / 1000:.1f}s in all" + (
-        f" · {summary}" if summary else ""
+    table.caption = (
+        f"· waiting  ▒ pending  █ running; {span_ms / 1000:.1f}s in all · {figures_line(jobs)}"
+        + (f" · {summary}" if summary else "")
     )
     return table
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from s3fargate.lambda_runtime.settings import AssignPublicIp
+    from s3fargate.sizing import TaskSizes
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,11 @@ class RunnerConfig:
     notification_topic_arn: str | None = None
     #: How long the rows the runner creates are kept, and where results land.
     policy: Policy = field(default_factory=Policy)
+
+    @property
+    def task_sizes(self) -> TaskSizes:
+        """Sizes by object size (empty: the task definition's size for every task)."""
+        return self.policy.task_sizes
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RunnerConfig:

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from s3fargate import contracts as c
 from s3fargate.ledger import identity
+from s3fargate.sizing import read_concurrency_for
 
 if TYPE_CHECKING:
     from s3fargate.events import ObjectCreated
+    from s3fargate.sizing import TaskSize
     from s3fargate.taskrunner.config import RunnerConfig
 
 #: ECS limit on the serialized container overrides.
@@ -84,6 +86,45 @@ def tag_value(text: str) -> str:
     return safe[:MAX_TAG_VALUE_CHARS]
 
 
+SPOT_CAPACITY = "FARGATE_SPOT"
+ON_DEMAND_CAPACITY = "FARGATE"
+
+
+def size_of(obj: ObjectCreated, config: RunnerConfig) -> TaskSize | None:
+    """The task size ``obj``'s attempt runs at (None: the task definition's)."""
+    sizes = config.task_sizes
+    return sizes.for_attempt(obj.size, obj.size_up) if sizes else None
+
+
+def task_overrides(obj: ObjectCreated, config: RunnerConfig) -> dict[str, Any]:
+    """RunTask ``overrides``: the job's environment for the container, and, with task sizes,
+    the task-level CPU, memory and storage of the attempt's size.
+
+    The container definition sets no CPU or memory of its own, so the container gets the
+    whole task and needs no container-level values.
+    """
+    environment = task_environment(obj)
+    overrides: dict[str, Any] = {}
+    size = size_of(obj, config)
+    if size is not None:
+        overrides["cpu"] = str(size.cpu)
+        overrides["memory"] = str(size.memory_limit_mib)
+        if size.ephemeral_storage_gib is not None:
+            overrides["ephemeralStorage"] = {"sizeInGiB": size.ephemeral_storage_gib}
+        environment.append(
+            {"name": c.ENV_S3_READ_CONCURRENCY, "value": str(read_concurrency_for(size.cpu))}
+        )
+    overrides["containerOverrides"] = [{"name": config.container_name, "environment": environment}]
+    return overrides
+
+
+def capacity_of(obj: ObjectCreated, config: RunnerConfig) -> str | None:
+    """The capacity provider of ``obj``'s attempt (None: the ``FARGATE`` launch type)."""
+    if config.capacity_provider == SPOT_CAPACITY and obj.on_demand:
+        return ON_DEMAND_CAPACITY
+    return config.capacity_provider
+
+
 def run_task_request(obj: ObjectCreated, config: RunnerConfig) -> dict[str, Any]:
     """The keyword arguments of ``ecs.run_task`` that launch one task for ``obj``.
 
@@ -98,11 +139,7 @@ def run_task_request(obj: ObjectCreated, config: RunnerConfig) -> dict[str, Any]
     )
     if problem:
         raise ResultKeyTooLongError(f"not launched: {problem}")
-    overrides = {
-        "containerOverrides": [
-            {"name": config.container_name, "environment": task_environment(obj)}
-        ]
-    }
+    overrides = task_overrides(obj, config)
     size = len(json.dumps(overrides, ensure_ascii=False))
     if size > MAX_OVERRIDES_CHARS:
         raise OverridesTooLargeError(
@@ -128,10 +165,9 @@ def run_task_request(obj: ObjectCreated, config: RunnerConfig) -> dict[str, Any]
         ],
         "enableECSManagedTags": True,
     }
-    if config.capacity_provider:
-        request["capacityProviderStrategy"] = [
-            {"capacityProvider": config.capacity_provider, "weight": 1}
-        ]
+    capacity = capacity_of(obj, config)
+    if capacity:
+        request["capacityProviderStrategy"] = [{"capacityProvider": capacity, "weight": 1}]
     else:
         request["launchType"] = "FARGATE"
     return request

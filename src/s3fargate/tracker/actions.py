@@ -64,6 +64,8 @@ class JobActions:
             size=row.size,
             reason=row.reason or "retry",
             requested_at=datetime.now(UTC).isoformat(),
+            size_up=row.size_up,
+            on_demand=row.on_demand,
         )
         self._sqs.send_message(
             QueueUrl=self._queue_url,

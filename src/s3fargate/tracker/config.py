@@ -12,6 +12,8 @@ from s3fargate.ledger import Policy
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from s3fargate.sizing import FargatePrices
+
 
 @dataclass(frozen=True, slots=True)
 class TrackerConfig:
@@ -26,6 +28,8 @@ class TrackerConfig:
     task_log_group: str | None = None
     reconcile_after_s: int = c.DEFAULT_RECONCILE_AFTER_S
     policy: Policy = field(default_factory=Policy)
+    #: The prices tasks are billed at (None: the list prices of the cluster's region).
+    fargate_prices: FargatePrices | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> TrackerConfig:
@@ -49,4 +53,5 @@ class TrackerConfig:
             task_log_group=settings.task_log_group,
             reconcile_after_s=settings.reconcile_after_s,
             policy=settings.policy,
+            fargate_prices=settings.fargate_prices,
         )

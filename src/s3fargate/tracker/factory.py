@@ -12,13 +12,14 @@ from s3fargate.ledger.notifications import Notifier
 from s3fargate.ledger.store import now_ms
 from s3fargate.tracker.actions import JobActions
 from s3fargate.tracker.config import TrackerConfig
+from s3fargate.tracker.metrics import JobMetrics
 from s3fargate.tracker.reconciler import Reconciler
 from s3fargate.tracker.tracker import Tracker
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools import Logger, Metrics
 
     from s3fargate.tracker.waiting_room import WaitingRoom
 
@@ -63,9 +64,11 @@ def build_tracker(
     *,
     logger: Logger | None = None,
     clock: Callable[[], int] = now_ms,
+    metrics: Metrics | None = None,
 ) -> TrackerParts:
     """The tracker and reconciler as the Lambdas build them, from an environment and a client
-    factory (the simulator passes simulated clients and its virtual clock)."""
+    factory (the simulator passes simulated clients and its virtual clock). With ``metrics``
+    (the Lambdas'), both record per-job figures into it."""
     settings = PipelineSettings.from_environment(environ, Function.TRACKER)
     config = TrackerConfig.from_settings(settings)
     store = LedgerStore(
@@ -86,6 +89,7 @@ def build_tracker(
     # One ECS client for the reconciler's DescribeTasks and the waiting room's launches.
     ecs = client("ecs")
     room = waiting_room(settings, store, ecs, logger)
+    figures = JobMetrics(metrics, pipeline_id=settings.pipeline_id) if metrics else None
     tracker = Tracker(
         config=config,
         store=store,
@@ -93,6 +97,7 @@ def build_tracker(
         logger=logger,
         waiting_room=room,
         s3=client("s3"),
+        metrics=figures,
     )
     reconciler = Reconciler(
         config=config,
@@ -102,5 +107,6 @@ def build_tracker(
         ecs=ecs,
         clock=clock,
         waiting_room=room,
+        metrics=figures,
     )
     return TrackerParts(config=config, tracker=tracker, reconciler=reconciler)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from s3fargate.ledger import Job, LedgerStore
     from s3fargate.tracker.actions import JobActions
     from s3fargate.tracker.config import TrackerConfig
+    from s3fargate.tracker.metrics import JobMetrics
     from s3fargate.tracker.tracker import Tracker
     from s3fargate.tracker.waiting_room import WaitingRoom
 
@@ -56,6 +57,7 @@ class Reconciler:
         ecs: Any,
         clock: Callable[[], int],
         waiting_room: WaitingRoom | None = None,
+        metrics: JobMetrics | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -64,6 +66,7 @@ class Reconciler:
         self._ecs = ecs
         self._clock = clock
         self._waiting_room = waiting_room
+        self._metrics = metrics
 
     def run(self) -> ReconcileReport:
         """Check every quiet in-flight job once."""
@@ -86,6 +89,12 @@ class Reconciler:
             self._describe(arns[start : start + DESCRIBE_BATCH], by_arn, report)
         if self._waiting_room is not None:
             report.released = self._waiting_room.top_up()
+        if self._metrics is not None:
+            count = self._store.count_with_status
+            self._metrics.gauges(
+                in_flight=count(JobStatus.PENDING) + count(JobStatus.RUNNING),
+                waiting=count(JobStatus.WAITING),
+            )
         return report
 
     def _describe(self, arns: list[str], by_arn: dict[str, Job], report: ReconcileReport) -> None:

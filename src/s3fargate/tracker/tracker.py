@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from s3fargate.events.ecs import parse_task_state_change
 from s3fargate.events.exceptions import MalformedEventError
 from s3fargate.lambda_runtime.settings import SERVICE_NAMES, Function
 from s3fargate.ledger import TaskChanged
+from s3fargate.tracker.billing import task_cost
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from s3fargate.ledger import Job, LedgerStore
     from s3fargate.tracker.actions import JobActions
     from s3fargate.tracker.config import TrackerConfig
+    from s3fargate.tracker.metrics import JobMetrics
     from s3fargate.tracker.waiting_room import WaitingRoom
 
 
@@ -50,6 +53,7 @@ class Tracker:
         logger: Logger | None = None,
         waiting_room: WaitingRoom | None = None,
         s3: Any = None,
+        metrics: JobMetrics | None = None,
     ) -> None:
         self.config = config
         self._store = store
@@ -58,6 +62,8 @@ class Tracker:
         self._s3 = s3
         self._logger = logger or Logger(service=SERVICE_NAMES[Function.TRACKER])
         self._waiting_room = waiting_room
+        #: Per-job figures for CloudWatch (the Lambda flushes them); None: none recorded.
+        self._metrics = metrics
         self._processor = BatchProcessor(
             event_type=EventType.SQS, raise_on_entire_batch_failure=False
         )
@@ -93,7 +99,9 @@ class Tracker:
         if job_id is None:
             self._logger.warning("task has no job id in its overrides", extra=where)
             return
-        applied = self._with_result(change)
+        applied = dataclasses.replace(
+            self._with_result(change), cost_usd=task_cost(change, self.config.fargate_prices)
+        )
         room = self._waiting_room
         heir, looked = None, False
         if change.stopped and room is not None and room.admits:
@@ -110,6 +118,8 @@ class Tracker:
             )
             return
         self._actions.carry_out(decision)
+        if self._metrics is not None:
+            self._metrics.job_changed(decision)
         if heir is not None and room is not None:
             self._launch_heir(room, heir)
         elif change.stopped and not looked:
@@ -127,6 +137,7 @@ class Tracker:
                 "exit_code": row.exit_code,
                 "stop_code": row.stop_code,
                 "reason": row.reason,
+                "cost_usd": row.cost_usd,
                 "retry_in_s": decision.retry.delay_s if decision.retry else None,
             },
         )

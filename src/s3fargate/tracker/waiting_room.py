@@ -178,4 +178,6 @@ def object_of(job: Job) -> ObjectCreated:
         source=EventSourceKind.RETRY,
         job_id=job.job_id,
         attempt=job.attempts + 1,
+        size_up=job.size_up,
+        on_demand=job.on_demand,
     )

@@ -1,0 +1,190 @@
+"""One size up on resource kills, Spot's fallback to On-Demand, and each job's cost."""
+
+from __future__ import annotations
+
+import pytest
+
+from s3fargate.events.ecs import parse_task_state_change
+from s3fargate.ledger import Admitted, Job, JobStatus, ObjectRef, Policy, TaskChanged, apply
+from s3fargate.sizing import TaskSize, TaskSizes
+from s3fargate.tracker.actions import JobActions
+from s3fargate.tracker.billing import task_cost
+from s3fargate.tracker.metrics import COST, FAILED, RETRIED, RUN_TIME, SUCCEEDED, job_figures
+from tests.builders import ecs_event
+
+JOB = "job-1"
+GIB = 1024**3
+SIZES = TaskSizes(
+    (
+        TaskSize(up_to_bytes=GIB, cpu=256, memory_limit_mib=512),
+        TaskSize(up_to_bytes=10 * GIB, cpu=1024, memory_limit_mib=4096),
+        TaskSize(up_to_bytes=None, cpu=4096, memory_limit_mib=16384),
+    )
+)
+SIZED = Policy(max_attempts=5, task_sizes=SIZES)
+SMALL = ObjectRef(bucket="inbox", key="incoming/a.csv", size=1024)
+
+
+def _stop(name: str, attempt: int, *, exit_code: int | None = None, arn: str = "") -> TaskChanged:
+    event = ecs_event(
+        name, job_id=JOB, attempt=attempt, task_arn=arn or f"arn:aws:ecs:r:1:task/c/t{attempt}"
+    )
+    if exit_code is not None:
+        event["detail"]["containers"][0]["exitCode"] = exit_code
+    change = parse_task_state_change(event)
+    return TaskChanged(change, cost_usd=task_cost(change))
+
+
+def _launch(row: Job | None, attempt: int, policy: Policy, ref: ObjectRef = SMALL) -> Job:
+    decision = apply(row, Admitted(ref, attempt), job_id=JOB, policy=policy, now_ms=attempt)
+    assert decision.row is not None
+    return decision.row
+
+
+def _after(row: Job, change: TaskChanged, policy: Policy) -> tuple[Job, int | None]:
+    decision = apply(row, change, job_id=JOB, policy=policy, now_ms=10_000)
+    assert decision.row is not None
+    return decision.row, decision.retry.attempt if decision.retry else None
+
+
+def test_an_out_of_memory_task_is_retried_one_size_up_until_it_fits() -> None:
+    row = _launch(None, 1, SIZED)
+    row, retry = _after(row, _stop("fargate-stopped-oom", 1), SIZED)
+    assert row.status is JobStatus.RETRYING
+    assert retry == 2
+    assert row.size_up == 1
+    assert "attempt 1 out of memory" in (row.reason or "")
+    assert "attempt 2 runs one size up, at 1 vCPU, 4 GiB" in (row.reason or "")
+    # The runner's next attempt reads size_up from the retry message.
+    assert SIZES.for_attempt(row.size, row.size_up) == SIZES.sizes[1]
+    row = _launch(row, 2, SIZED)
+    row, _ = _after(row, _stop("fargate-stopped-exit-0", 2), SIZED)
+    assert row.status is JobStatus.SUCCEEDED
+    assert row.size_up == 1
+
+
+def test_past_the_largest_size_an_out_of_memory_task_fails_as_without_sizes() -> None:
+    big = ObjectRef(bucket="inbox", key="incoming/big.bin", size=20 * GIB)
+    row = _launch(None, 1, SIZED, big)
+    row, retry = _after(row, _stop("fargate-stopped-oom", 1), SIZED)
+    assert row.status is JobStatus.FAILED
+    assert retry is None
+    assert "out of memory (exit 137" in (row.reason or "")
+    assert "raise memory_limit_mib of the largest task size" in (row.reason or "")
+    plain = _launch(None, 1, Policy())
+    plain, _ = _after(plain, _stop("fargate-stopped-oom", 1), Policy())
+    assert plain.status is JobStatus.FAILED
+    assert (plain.reason or "").endswith("raise memory_limit_mib")
+
+
+def test_a_task_out_of_disk_is_retried_one_size_up() -> None:
+    row = _launch(None, 1, SIZED)
+    row, retry = _after(row, _stop("fargate-stopped-exit-1", 1, exit_code=5), SIZED)
+    assert row.status is JobStatus.RETRYING
+    assert retry == 2
+    assert row.size_up == 1
+    assert "out of disk space" in (row.reason or "")
+    plain = _launch(None, 1, Policy())
+    plain, _ = _after(plain, _stop("fargate-stopped-exit-1", 1, exit_code=5), Policy())
+    assert plain.status is JobStatus.FAILED
+    assert "raise ephemeral_storage_gib" in (plain.reason or "")
+
+
+def test_escalation_counts_against_max_attempts() -> None:
+    policy = Policy(max_attempts=1, task_sizes=SIZES)
+    row = _launch(None, 1, policy)
+    row, retry = _after(row, _stop("fargate-stopped-oom", 1), policy)
+    assert row.status is JobStatus.FAILED
+    assert retry is None
+    assert "gave up after 1 attempt(s)" in (row.reason or "")
+    assert "max_attempts 1 reached before the next size, 1 vCPU, 4 GiB" in (row.reason or "")
+
+
+def test_after_one_spot_interruption_the_next_attempts_run_on_demand() -> None:
+    policy = Policy(max_attempts=3)
+    row = _launch(None, 1, policy)
+    row, retry = _after(row, _stop("spot-interruption", 1), policy)
+    assert row.status is JobStatus.RETRYING
+    assert retry == 2
+    assert row.spot_interruptions == 1
+    assert row.on_demand
+    assert "runs On-Demand" in (row.reason or "")
+    body = _retry_body(row)
+    assert body["on_demand"] is True
+    assert body["size_up"] == 0
+
+
+def test_without_a_fallback_every_attempt_stays_on_spot() -> None:
+    policy = Policy(max_attempts=3, spot_fallback_after=None)
+    row = _launch(None, 1, policy)
+    row, _ = _after(row, _stop("spot-interruption", 1), policy)
+    row = _launch(row, 2, policy)
+    row, _ = _after(row, _stop("spot-interruption", 2, arn="arn:aws:ecs:r:1:task/c/t2"), policy)
+    assert row.spot_interruptions == 2
+    assert not row.on_demand
+
+
+def test_a_fallback_after_two_waits_for_the_second_interruption() -> None:
+    policy = Policy(max_attempts=4, spot_fallback_after=2)
+    row = _launch(None, 1, policy)
+    row, _ = _after(row, _stop("spot-interruption", 1), policy)
+    assert not row.on_demand
+    row = _launch(row, 2, policy)
+    row, _ = _after(row, _stop("spot-interruption", 2), policy)
+    assert row.on_demand
+
+
+def test_the_cost_adds_up_over_attempts_and_a_repeated_stop_adds_nothing() -> None:
+    row = _launch(None, 1, SIZED)
+    first = _stop("fargate-stopped-oom", 1)
+    row, _ = _after(row, first, SIZED)
+    assert first.cost_usd is not None
+    assert row.cost_usd == pytest.approx(first.cost_usd)
+    assert row.attempt_sizes == ("1: 0.25 vCPU, 0.5 GiB",)
+    # The same stop again, even under a newer version, is already counted.
+    again = _stop("fargate-stopped-oom", 1)
+    event = ecs_event("fargate-stopped-oom", job_id=JOB, attempt=1, version=99)
+    event["detail"]["taskArn"] = again.event.task_arn
+    repeated = TaskChanged(parse_task_state_change(event), cost_usd=first.cost_usd)
+    decision = apply(row, repeated, job_id=JOB, policy=SIZED, now_ms=11_000)
+    assert (decision.row or row).cost_usd == pytest.approx(first.cost_usd)
+    row = _launch(row, 2, SIZED)
+    second = _stop("spot-interruption", 2)
+    row, _ = _after(row, second, SIZED)
+    assert second.cost_usd is not None
+    assert row.cost_usd == pytest.approx(first.cost_usd + second.cost_usd)
+    assert row.attempt_sizes[-1] == "2: 0.25 vCPU, 0.5 GiB, Spot"
+
+
+def test_metrics_count_outcomes_retries_cost_and_run_time_once() -> None:
+    row = _launch(None, 1, SIZED)
+    decision = apply(row, _stop("fargate-stopped-oom", 1), job_id=JOB, policy=SIZED, now_ms=5)
+    names = [name for name, _ in job_figures(decision)]
+    assert RETRIED in names
+    assert COST in names
+    assert RUN_TIME in names
+    assert SUCCEEDED not in names
+    assert FAILED not in names
+    assert decision.row is not None
+    row = _launch(decision.row, 2, SIZED)
+    decision = apply(row, _stop("fargate-stopped-exit-0", 2), job_id=JOB, policy=SIZED, now_ms=6)
+    assert [n for n, _ in job_figures(decision) if n in (SUCCEEDED, FAILED)] == [SUCCEEDED]
+
+
+def _retry_body(row: Job) -> dict[str, object]:
+    sent: list[dict[str, object]] = []
+
+    class Sqs:
+        def send_message(self, **kw: object) -> None:
+            import json
+
+            sent.append(json.loads(str(kw["MessageBody"])))
+
+    JobActions(sqs=Sqs(), queue_url="q").queue_attempt(row, _order(row))  # type: ignore[arg-type]
+    return sent[0]
+
+
+def _order(row: Job) -> object:
+    from s3fargate.ledger import RetryOrder
+
+    return RetryOrder(attempt=row.attempts + 1, delay_s=0)
