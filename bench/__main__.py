@@ -12,6 +12,7 @@ BENCHMARKS = {
     "local": "bench.local_bench",
     "files": "bench.files_bench",
     "sim": "bench.sim_bench",
+    "sizing": "bench.sizing_bench",
 }
 
 

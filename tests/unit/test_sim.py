@@ -16,9 +16,10 @@ from s3fargate.sim import Design, Durations, Scenario, ScenarioError, simulate
 from s3fargate.sim import designs as designs_module
 from s3fargate.sim.bridge import SimClient, client_error, run
 from s3fargate.sim.ecs import QUOTA_REASON, Ecs
-from s3fargate.sim.scenario import Backlog
+from s3fargate.sim.scenario import Backlog, ObjectSizes
 from s3fargate.sim.sqs import Queue
 from s3fargate.sim.tokens import TokenBucket
+from s3fargate.sizing import TaskSize
 from s3fargate.taskrunner.ledger_recorder import LedgerRecorder
 from s3fargate.taskrunner.runner import TaskRunner
 from s3fargate.tracker.tracker import Tracker
@@ -444,3 +445,77 @@ def test_a_cap_counted_per_runner_is_caught_as_a_broken_promise(
     # THEN the simulator reports the cap passed (and the makespan below the physical floor)
     assert result.peak_running > 3
     assert any("over the cap of 3" in v for v in result.violations)
+
+
+# --- sizes, escalation, Spot's fallback, cost ------------------------------------------------
+SIZES = (
+    TaskSize(up_to_bytes=10**9, cpu=256, memory_limit_mib=1024),
+    TaskSize(up_to_bytes=8 * 10**9, cpu=1024, memory_limit_mib=4096),
+    TaskSize(up_to_bytes=25 * 10**9, cpu=2048, memory_limit_mib=12288),
+    TaskSize(up_to_bytes=None, cpu=4096, memory_limit_mib=24576),
+)
+SIZED = Scenario(
+    uploads=200,
+    object_sizes=ObjectSizes(10**6, 50 * 10**9),
+    memory_per_gb=400,
+    seconds_per_gb=10,
+    vcpu_quota=10_000,
+    task_sizes=SIZES,
+)
+
+
+def _single(scenario: Scenario) -> Scenario:
+    largest = scenario.task_sizes[-1]
+    return dataclasses.replace(
+        scenario, task_sizes=(), cpu=largest.cpu / 1024, memory_gb=largest.memory_limit_mib / 1024
+    )
+
+
+def test_sized_tasks_cost_under_half_of_one_size_and_none_dies_of_memory() -> None:
+    sized, single = simulate(SIZED), simulate(_single(SIZED))
+    assert sized.succeeded == single.succeeded == SIZED.uploads
+    assert sized.out_of_memory == single.out_of_memory == 0
+    assert sized.cost.fargate < 0.5 * single.cost.fargate
+    assert sized.makespan_s <= 1.1 * single.makespan_s
+    # The same objects in both runs, and in every run of the seed.
+    assert SIZED.object_size_list() == _single(SIZED).object_size_list()
+    assert min(SIZED.object_size_list()) >= 10**6
+    assert max(SIZED.object_size_list()) <= 50 * 10**9
+
+
+def test_a_task_killed_for_memory_succeeds_one_size_up_unless_no_size_holds_it() -> None:
+    tight = dataclasses.replace(SIZED, memory_per_gb=600, max_attempts=4)
+    result = simulate(tight)
+    needs = [600 * size / 1e9 for size in tight.object_size_list()]
+    # Every object whose need fits the largest size succeeds, after kills lower down.
+    assert result.succeeded == sum(need <= SIZES[-1].memory_limit_mib for need in needs)
+    assert result.out_of_memory > result.objects - result.succeeded
+    assert result.failed == result.objects - result.succeeded
+
+
+def test_spot_with_its_fallback_finishes_every_object_for_under_half_the_on_demand_cost() -> None:
+    spot = Scenario(
+        uploads=300,
+        task_seconds=Durations(300, 900),
+        spot=True,
+        spot_interruption_rate=0.05,
+        vcpu_quota=1000,
+        spot_vcpu_quota=1000,
+        max_attempts=3,
+    )
+    on_spot, on_demand = (
+        simulate(spot),
+        simulate(dataclasses.replace(spot, spot=False, spot_interruption_rate=0)),
+    )
+    assert on_spot.interrupted > 0
+    assert on_spot.succeeded == spot.uploads
+    assert on_spot.cost.fargate < 0.5 * on_demand.cost.fargate
+
+
+def test_object_sizes_and_task_sizes_are_read_in_the_construct_s_units() -> None:
+    assert ObjectSizes.parse("1MB-50GB") == ObjectSizes(10**6, 50 * 10**9)
+    for bad in ("50GB-1MB", "1MB", "x-1GB", "0-1GB"):
+        with pytest.raises(ScenarioError, match="--object-sizes"):
+            ObjectSizes.parse(bad)
+    with pytest.raises(ScenarioError, match="--task-size"):
+        dataclasses.replace(SIZED, task_sizes=SIZES[:1] + SIZES[:1]).check()

@@ -41,6 +41,17 @@ def run_simulation(
     if compare:
         other = Design.ORIGINAL if scenario.design == Design.S3FARGATE else Design.S3FARGATE
         scenarios.append(dataclasses.replace(scenario, design=other))
+    if scenario.task_sizes:
+        # The same burst at one size, the largest (what a pipeline without sizes must run).
+        largest = scenario.task_sizes[-1]
+        scenarios.append(
+            dataclasses.replace(
+                scenario,
+                task_sizes=(),
+                cpu=largest.cpu / 1024,
+                memory_gb=largest.memory_limit_mib / 1024,
+            )
+        )
     results = [_run(s) for s in scenarios]
     if plot_path is not None:
         plot(results, plot_path)
@@ -50,10 +61,22 @@ def run_simulation(
     if as_json:
         document = results[0].as_dict()
         for other_result in results[1:]:
-            document[other_result.scenario.design.value] = other_result.as_dict()
+            if other_result.scenario.design == scenario.design:
+                document["single_size"] = other_result.as_dict()
+                document["sizing"] = sizing_comparison(results[0], other_result)
+            else:
+                document[other_result.scenario.design.value] = other_result.as_dict()
         print(json.dumps(document, indent=2))
         return code
     console.print(results_table(results))
+    if scenario.task_sizes:
+        versus = sizing_comparison(results[0], results[-1])
+        console.print(
+            f"with task sizes: cost {versus['cost_ratio']:.2f}x and makespan "
+            f"{versus['makespan_ratio']:.2f}x those of one size fitting the largest object; "
+            f"{results[0].out_of_memory} tasks killed for memory with sizes, "
+            f"{results[-1].out_of_memory} at one size"
+        )
     for result in results:
         console.print(f"\n[bold]{result.scenario.design.value}[/bold]")
         console.print(chart(result.samples))
@@ -86,3 +109,15 @@ def _run(scenario: Scenario) -> Result:
             progress.update(task, completed=done, virtual=f"{virtual_s / 3600:.2f} h simulated")
 
         return simulate(scenario, progress=advance)
+
+
+def sizing_comparison(sized: Result, single: Result) -> dict[str, float]:
+    """Cost and makespan with task sizes, as ratios of those at one size."""
+    return {
+        "cost_ratio": round(sized.cost.fargate / single.cost.fargate, 4)
+        if single.cost.fargate
+        else 0.0,
+        "makespan_ratio": round(sized.makespan_s / single.makespan_s, 4)
+        if single.makespan_s
+        else 0.0,
+    }

@@ -30,6 +30,7 @@ from s3fargate.sim.lambdas import EventSourceMapping
 from s3fargate.sim.scenario import Backlog
 from s3fargate.sim.sqs import Queue
 from s3fargate.sim.world import EVENT_DELAY_S, body
+from s3fargate.sizing import TaskSizes
 from s3fargate.taskrunner.factory import build_runner, ledger_recorder
 from s3fargate.taskrunner.runner import TaskRunner
 from s3fargate.tracker.factory import TrackerParts, build_tracker
@@ -73,6 +74,8 @@ def settings(world: World, queue_url: str) -> PipelineSettings:
         max_receive_count=scenario.max_receive_count,
         queue_url=queue_url,
         max_attempts=scenario.max_attempts,
+        task_sizes=TaskSizes(scenario.task_sizes),
+        spot_fallback_after=scenario.spot_fallback_after,
     )
 
 

@@ -23,6 +23,8 @@ from s3fargate.sim.bridge import client_error
 from s3fargate.sim.metrics import ObjectFate
 from s3fargate.sim.scenario import LAUNCH_BURST, LAUNCHES_PER_S, RUNTASK_CALLS_PER_S, START_SECONDS
 from s3fargate.sim.tokens import TokenBucket
+from s3fargate.sizing import billed_seconds, prices_for, task_bill
+from s3fargate.sizing.sizes import CPU_UNITS_PER_VCPU
 
 if TYPE_CHECKING:
     import random
@@ -41,6 +43,9 @@ TASK_DEFINITION_ARN = f"arn:aws:ecs:sim:{ACCOUNT}:task-definition/s3fargate-task
 FORGET_AFTER_S = 3600.0
 QUOTA_REASON = "You've reached the limit on the number of vCPUs you can run concurrently"
 SPOT = "FARGATE_SPOT"
+OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+#: The simulated tasks run in us-east-1, on x86.
+PRICES = prices_for("us-east-1", "x86_64")
 
 
 def iso(t: float) -> str:
@@ -70,6 +75,11 @@ class Task:
     stop_code: str | None = None
     stopped_reason: str | None = None
     exit_code: int | None = None
+    #: The task's size as RunTask set it (CPU units, MiB) and its object's size in bytes.
+    cpu: int = 256
+    memory_mib: int = 512
+    object_size: int = 0
+    container_reason: str | None = None
 
     def describe(self, when: Callable[[float], Any] = epoch) -> dict[str, Any]:
         """The task as DescribeTasks shows it on the wire, or (``when=iso``) as the event's
@@ -77,6 +87,8 @@ class Task:
         container: dict[str, Any] = {"name": "task", "lastStatus": self.last_status}
         if self.exit_code is not None:
             container["exitCode"] = self.exit_code
+        if self.container_reason is not None:
+            container["reason"] = self.container_reason
         detail: dict[str, Any] = {
             "taskArn": self.arn,
             "clusterArn": CLUSTER_ARN,
@@ -86,12 +98,16 @@ class Task:
             "startedBy": self.started_by,
             "launchType": "FARGATE",
             "capacityProviderName": self.capacity,
+            "cpu": str(self.cpu),
+            "memory": str(self.memory_mib),
             "version": self.version,
             "createdAt": when(self.created_at),
             "overrides": self.overrides,
             "containers": [container],
         }
         for name, value in (
+            # The image pull starts as the task is provisioned (billing starts there).
+            ("pullStartedAt", when(self.created_at)),
             ("startedAt", when(self.started_at) if self.started_at is not None else None),
             ("stoppedAt", when(self.stopped_at) if self.stopped_at is not None else None),
             ("stopCode", self.stop_code),
@@ -111,6 +127,10 @@ class EcsTotals:
     quota_refusals: int = 0
     interrupted: int = 0
     failed_to_start: int = 0
+    #: Tasks killed for memory (their size too small for their object).
+    out_of_memory: int = 0
+    #: What Fargate billed, in USD (per task: its size, per second, one-minute minimum).
+    fargate_usd: float = 0.0
     vcpu_seconds: float = 0.0
     gb_seconds: float = 0.0
     peak_running: int = 0
@@ -156,7 +176,7 @@ class Ecs:
         strategy = request.get("capacityProviderStrategy") or []
         capacity = strategy[0]["capacityProvider"] if strategy else "FARGATE"
         quota = self.scenario.spot_vcpu_quota if capacity == SPOT else self.scenario.vcpu_quota
-        if self._vcpus.get(capacity, 0.0) + self.scenario.cpu > quota + 1e-9:
+        if self._vcpus.get(capacity, 0.0) + self._vcpu_of(request) > quota + 1e-9:
             self.totals.quota_refusals += 1
             return {"tasks": [], "failures": [{"reason": QUOTA_REASON}]}
         bucket = self._launches.setdefault(capacity, TokenBucket(LAUNCH_BURST, LAUNCHES_PER_S))
@@ -199,6 +219,16 @@ class Ecs:
         return {"tasks": tasks, "failures": failures}
 
     # --- Fargate ------------------------------------------------------------------------------
+    def _size_of(self, request: dict[str, Any]) -> tuple[int, int]:
+        """CPU units and MiB: RunTask's overrides, else the task definition's."""
+        overrides = request.get("overrides") or {}
+        cpu = int(overrides.get("cpu") or round(self.scenario.cpu * CPU_UNITS_PER_VCPU))
+        memory = int(overrides.get("memory") or round(self.scenario.memory_gb * 1024))
+        return cpu, memory
+
+    def _vcpu_of(self, request: dict[str, Any]) -> float:
+        return self._size_of(request)[0] / CPU_UNITS_PER_VCPU
+
     def _new_task(self, request: dict[str, Any], capacity: str) -> Task:
         overrides = request.get("overrides") or {}
         environment = {
@@ -207,7 +237,12 @@ class Ecs:
             for e in o.get("environment", [])
         }
         key = environment.get(c.ENV_S3_KEY, "")
+        cpu, memory = self._size_of(request)
+        size = environment.get(c.ENV_S3_SIZE, "")
         task = Task(
+            cpu=cpu,
+            memory_mib=memory,
+            object_size=int(size) if size.isdigit() else 0,
             arn=f"arn:aws:ecs:sim:{ACCOUNT}:task/s3fargate/{next(self._ids):08x}",
             capacity=capacity,
             started_by=str(request.get("startedBy") or ""),
@@ -217,7 +252,7 @@ class Ecs:
         )
         self._tasks[task.arn] = task
         self._active[task.arn] = task
-        self._vcpus[capacity] = self._vcpus.get(capacity, 0.0) + self.scenario.cpu
+        self._vcpus[capacity] = self._vcpus.get(capacity, 0.0) + cpu / CPU_UNITS_PER_VCPU
         self.totals.launched += 1
         self.totals.peak_running = max(self.totals.peak_running, len(self._active))
         fate = self.fates.setdefault(key, ObjectFate(key))
@@ -239,7 +274,16 @@ class Ecs:
         yield self.env.timeout(start)
         task.started_at = self.env.now
         self._change(task, "RUNNING")
+        gigabytes = task.object_size / 1e9
         duration = rng.uniform(scenario.task_seconds.low, scenario.task_seconds.high)
+        duration += scenario.seconds_per_gb * gigabytes
+        if scenario.memory_per_gb * gigabytes > task.memory_mib:
+            # Memory grows as the object is read: the kill comes part-way through.
+            yield self.env.timeout(rng.uniform(0.1, 0.9) * duration)
+            self.totals.out_of_memory += 1
+            task.container_reason = OOM_REASON
+            self._stop(task, 137, "EssentialContainerExited", "Essential container in task exited")
+            return
         if task.capacity == SPOT and rng.random() < scenario.spot_interruption_rate:
             yield self.env.timeout(rng.uniform(0, duration))
             self.totals.interrupted += 1
@@ -252,10 +296,18 @@ class Ecs:
         task.stopped_at = self.last_stop = self.env.now
         task.exit_code, task.stop_code, task.stopped_reason = exit_code, stop_code, reason
         del self._active[task.arn]
-        self._vcpus[task.capacity] -= self.scenario.cpu
-        billed = max(task.stopped_at - task.created_at, 60.0)  # per second, one-minute minimum
-        self.totals.vcpu_seconds += billed * self.scenario.cpu
-        self.totals.gb_seconds += billed * self.scenario.memory_gb
+        vcpu = task.cpu / CPU_UNITS_PER_VCPU
+        self._vcpus[task.capacity] -= vcpu
+        seconds = billed_seconds(round(task.created_at * 1000), round(task.stopped_at * 1000))
+        self.totals.vcpu_seconds += seconds * vcpu
+        self.totals.gb_seconds += seconds * task.memory_mib / 1024
+        self.totals.fargate_usd += task_bill(
+            cpu=task.cpu,
+            memory_mib=task.memory_mib,
+            seconds=seconds,
+            prices=PRICES,
+            spot=task.capacity == SPOT,
+        ).usd
         fate = self.fates[task.key]
         fate.active -= 1
         if exit_code == 0 and fate.succeeded_at is None:

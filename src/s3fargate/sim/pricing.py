@@ -1,4 +1,5 @@
-"""List prices (us-east-1, USD, Linux/x86) for the cost of a simulated burst."""
+"""List prices (us-east-1, USD) for the cost of a simulated burst: Fargate as each task is
+billed (``s3fargate.sizing``), and the requests and Lambda time around it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from s3fargate.sim.world import World
 
-#: Fargate On-Demand per vCPU-hour and per GB-hour; Spot is billed at about 30% of it.
-FARGATE_VCPU_HOUR = 0.04048
-FARGATE_GB_HOUR = 0.004445
-SPOT_SHARE = 0.3
 #: Per million requests: SQS (64 KB chunks), Lambda invocations, DynamoDB on-demand request
 #: units (an item under 1 KB written, under 4 KB read), SNS publishes. ECS's API is free.
 PER_MILLION = {
@@ -49,13 +46,9 @@ class Cost:
         }
 
 
-def cost_of(world: World, *, spot: bool) -> Cost:
-    """The cost of what ``world`` did."""
-    totals = world.ecs.totals
-    share = SPOT_SHARE if spot else 1.0
-    fargate = share * (
-        totals.vcpu_seconds / 3600 * FARGATE_VCPU_HOUR + totals.gb_seconds / 3600 * FARGATE_GB_HOUR
-    )
+def cost_of(world: World) -> Cost:
+    """The cost of what ``world`` did (Fargate: each task as billed, ``sizing.pricing``)."""
+    fargate = world.ecs.totals.fargate_usd
     ops = world.requests.by_operation
     writes = ops["dynamodb:put_item"]
     reads = sum(n for op, n in ops.items() if op.startswith("dynamodb:")) - writes

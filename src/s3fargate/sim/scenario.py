@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import enum
 import math
+import random
 from dataclasses import dataclass
 
 from s3fargate import contracts as c
 from s3fargate.lambda_runtime.settings import EVENT_SOURCE_LIMITS, spec_of
 from s3fargate.options import option
+from s3fargate.sizing import TaskSize, TaskSizes
+from s3fargate.sizing.sizes import parse_bytes
 
 #: AWS's documented limits (docs/design.md, "AWS limits").
 RUNTASK_CALLS_PER_S = 20.0
@@ -50,6 +53,34 @@ OPTION_GROUPS = {
 
 class ScenarioError(ValueError):
     """A scenario that cannot be simulated; the message names the option and what is allowed."""
+
+
+#: Each upload's object size when no --object-sizes is given.
+DEFAULT_OBJECT_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSizes:
+    """Object sizes drawn log-uniformly between ``low`` and ``high`` bytes."""
+
+    low: int
+    high: int
+
+    @classmethod
+    def parse(cls, text: str) -> ObjectSizes:
+        """``1MB-50GB`` (units as ``--task-size``'s ``up_to_bytes``)."""
+        low_text, sep, high_text = text.partition("-")
+        try:
+            low, high = parse_bytes(low_text), parse_bytes(high_text)
+        except ValueError as exc:
+            raise ScenarioError(f"--object-sizes {text!r}: {exc}") from None
+        if not sep or low is None or high is None or not 0 < low <= high:
+            raise ScenarioError(f"--object-sizes must be LOW-HIGH, 0 < LOW <= HIGH, got {text!r}")
+        return cls(low, high)
+
+    def draw(self, rng: random.Random) -> int:
+        """One size."""
+        return int(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +147,34 @@ class Scenario:
         scale=1024,
         help="memory per task in MiB, as the construct's memory_limit_mib",
     )
+    object_sizes: ObjectSizes | None = option(
+        None,
+        group=BURST,
+        metavar="LOW-HIGH",
+        parse=ObjectSizes.parse,
+        help="object sizes, log-uniform between two sizes (1MB-50GB); default: 1 MiB each",
+    )
+    memory_per_gb: float = option(
+        0.0,
+        group=BURST,
+        metavar="MIB",
+        help="memory a task needs per GB of its object, in MiB: a task with less is killed for "
+        "memory, as ECS kills it (0: every task fits)",
+    )
+    seconds_per_gb: float = option(
+        0.0, group=BURST, metavar="S", help="run time a task adds per GB of its object"
+    )
+    task_sizes: tuple[TaskSize, ...] = option(
+        (),
+        group=BURST,
+        flag="--task-size",
+        metavar="SIZE",
+        parse=TaskSize.parse,
+        repeat=True,
+        help="the construct's task_sizes, one per option, smallest first: "
+        "up_to_bytes=1GiB,cpu=1024,memory_limit_mib=4096; the last without up_to_bytes. "
+        "The report adds the same burst at one size (the largest) for comparison",
+    )
     # --- the account and the pipeline -------------------------------------------------------
     vcpu_quota: float = option(
         DEFAULT_VCPU_QUOTA,
@@ -161,6 +220,13 @@ class Scenario:
     )
     # --- Fargate's failures -----------------------------------------------------------------
     spot: bool = option(False, group=FAILURES, help="run tasks on Fargate Spot")
+    spot_fallback_after: int = option(
+        c.DEFAULT_SPOT_FALLBACK_AFTER,
+        group=FAILURES,
+        metavar="N",
+        help="the construct's spot_fallback_after: after N interruptions a job runs On-Demand "
+        "(0: never)",
+    )
     spot_interruption_rate: float = option(
         0.0, group=FAILURES, metavar="P", help="share of Spot tasks interrupted while running"
     )
@@ -181,6 +247,13 @@ class Scenario:
     )
     seed: int = option(1, group=RUN, help="the same seed, the same run")
     backlog: Backlog = Backlog.WAITING_ROOM
+
+    def object_size_list(self) -> list[int]:
+        """Each upload's object size, the same for every run of this seed (and design)."""
+        if self.object_sizes is None:
+            return [DEFAULT_OBJECT_SIZE] * self.uploads
+        rng = random.Random(f"object-sizes-{self.seed}")  # noqa: S311 -- a simulation
+        return [self.object_sizes.draw(rng) for _ in range(self.uploads)]
 
     def check(self) -> None:
         """Refuse what cannot be simulated, naming every problem.
@@ -230,12 +303,23 @@ class Scenario:
         ):
             if not 0 <= rate < 1:
                 problems.append(f"{name} must be at least 0 and below 1, got {rate:g}")
+        problems += self._sizing_problems()
         if self.spot_interruption_rate and not self.spot:
             problems.append("--spot-interruption-rate needs --spot (On-Demand is not interrupted)")
         if not 0 <= self.upload_seconds <= 86_400:
             problems.append(f"--upload-seconds must be 0-86400, got {self.upload_seconds:g}")
         if problems:
             raise ScenarioError("; ".join(problems))
+
+    def _sizing_problems(self) -> list[str]:
+        problems = [
+            p.replace("task_sizes", "--task-size") for p in TaskSizes(self.task_sizes).problems()
+        ]
+        if not (0 <= self.memory_per_gb <= 1e6 and 0 <= self.seconds_per_gb <= 1e6):
+            problems.append("--memory-per-gb and --seconds-per-gb must be 0-1000000")
+        if not 0 <= self.spot_fallback_after <= 100:
+            problems.append(f"--spot-fallback-after must be 0-100, got {self.spot_fallback_after}")
+        return problems
 
     def _infinite(self) -> list[str]:
         """Options that are not finite numbers (``inf``, ``nan``), each named once."""

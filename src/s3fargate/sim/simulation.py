@@ -42,6 +42,9 @@ class Result:
     tasks: int
     throttled: int
     quota_refusals: int
+    #: Tasks killed for memory, and Spot tasks interrupted.
+    out_of_memory: int
+    interrupted: int
     requests: dict[str, int]
     requests_by_operation: dict[str, int]
     cost: Cost
@@ -70,7 +73,9 @@ class Result:
         if cap is not None and self.peak_running > cap:
             found.append(f"{self.peak_running} tasks ran at once, over the cap of {cap}")
         floor = self.scenario.floor_s()
-        if self.succeeded == self.objects and self.makespan_s < floor:
+        # The floor assumes every task of the scenario's --cpu; sized tasks may be smaller.
+        sized = bool(self.scenario.task_sizes)
+        if self.succeeded == self.objects and self.makespan_s < floor and not sized:
             found.append(
                 f"makespan {self.makespan_s:.0f} s is below the physical floor {floor:.0f} s: "
                 "more tasks ran at once than the quota and the cap allow"
@@ -96,6 +101,8 @@ class Result:
             "tasks": self.tasks,
             "throttled_requests": self.throttled,
             "quota_refusals": self.quota_refusals,
+            "out_of_memory_kills": self.out_of_memory,
+            "spot_interruptions": self.interrupted,
             "peak_running": self.peak_running,
             "violations": self.violations,
             "requests_per_object": round(self.requests_per_object, 2),
@@ -120,6 +127,13 @@ class Result:
                 "start_failure_rate": s.start_failure_rate,
                 "duplicate_rate": s.duplicate_rate,
                 "seed": s.seed,
+                "object_sizes": None
+                if s.object_sizes is None
+                else [s.object_sizes.low, s.object_sizes.high],
+                "memory_per_gb": s.memory_per_gb,
+                "seconds_per_gb": s.seconds_per_gb,
+                "task_sizes": [size.encode() for size in s.task_sizes],
+                "spot_fallback_after": s.spot_fallback_after,
             },
         }
 
@@ -160,9 +174,11 @@ def simulate(scenario: Scenario, *, progress: Callable[[float, int], None] | Non
         tasks=world.ecs.totals.launched,
         throttled=world.ecs.totals.throttled,
         quota_refusals=world.ecs.totals.quota_refusals,
+        out_of_memory=world.ecs.totals.out_of_memory,
+        interrupted=world.ecs.totals.interrupted,
         requests=dict(world.requests.by_service),
         requests_by_operation=dict(world.requests.by_operation),
-        cost=cost_of(world, spot=scenario.spot),
+        cost=cost_of(world),
         peak_running=world.ecs.totals.peak_running,
         slots_held=pipeline.slots_held() if settled else 0,
         settled=settled,

@@ -139,13 +139,14 @@ class World:
     ) -> Generator[simpy.Event, Any, None]:
         """The burst: each upload's S3 notification, delivered at least once."""
         n, spread = self.scenario.uploads, self.scenario.upload_seconds
+        sizes = self.scenario.object_size_list()
         for i in range(n):
             at = spread * i / n
             if at > self.env.now:
                 yield self.env.timeout(at - self.env.now)
             key = upload_key(i)
             self.fates[key] = ObjectFate(key)
-            record = s3_record(key, i, self.env.now)
+            record = s3_record(key, i, self.env.now, sizes[i])
             deliver(record, self.rng.uniform(*NOTIFICATION_DELAY_S))
             if self.rng.random() < self.scenario.duplicate_rate:
                 deliver(record, self.rng.uniform(1.0, 30.0))
@@ -155,7 +156,7 @@ class World:
             self.sent_to_tracker(event)
 
 
-def s3_record(key: str, n: int, t: float) -> dict[str, Any]:
+def s3_record(key: str, n: int, t: float, size: int = 1024 * 1024) -> dict[str, Any]:
     """The S3 event notification of upload ``n`` (keys URL-encoded, as S3 sends them)."""
     return {
         "Records": [
@@ -170,7 +171,7 @@ def s3_record(key: str, n: int, t: float) -> dict[str, Any]:
                     "bucket": {"name": BUCKET, "arn": f"arn:aws:s3:::{BUCKET}"},
                     "object": {
                         "key": quote_plus(key, safe="/"),
-                        "size": 1024 * 1024,
+                        "size": size,
                         "eTag": f"{n:032x}",
                         "sequencer": f"{n + 1:016X}",
                     },
