@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 #: Keys longer than this are cut in the middle in tables (``logs`` takes the full key).
 KEY_WIDTH = 60
+#: Tables keep at least this much of a key on one line before folding it.
+KEY_MIN_WIDTH = 36
 
 STATUS_STYLE = {
     JobStatus.WAITING: "yellow",
@@ -78,15 +80,21 @@ def job_table(
     jobs: list[Job], *, title: str = "jobs", limit: int = 50, summary: str | None = None
 ) -> Table:
     """A table of the last ``limit`` jobs: key, status, attempts, exit code, time, reason."""
-    table = Table(title=title, title_justify="left", expand=False)
-    table.add_column("key", overflow="fold")
+    # One space between columns: seven columns fit 80 terminal columns.
+    table = Table(
+        title=title, title_justify="left", expand=False, collapse_padding=True, pad_edge=False
+    )
+    shown = jobs[-limit:]
+    # The key is what a person looks for: the reason column wraps first.
+    widest = max((len(shorten(safe(job.key))) for job in shown), default=3)
+    table.add_column("key", overflow="fold", min_width=min(widest, KEY_MIN_WIDTH))
     table.add_column("status")
     table.add_column("attempts", justify="right")
     table.add_column("exit", justify="right")
     table.add_column("ran", justify="right")
     table.add_column("cost", justify="right")
     table.add_column("reason", overflow="fold", style="dim")
-    for job in jobs[-limit:]:
+    for job in shown:
         ran = duration_s(job)
         table.add_row(
             Text(shorten(safe(job.key))),

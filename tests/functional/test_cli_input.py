@@ -246,7 +246,9 @@ def test_help_shows_every_option_with_its_default(capsys: pytest.CaptureFixture[
     assert "(default: 3)" in text
     assert "(default: 10.0)" in text
     assert "(default: .s3fargate/dev)" in text
-    assert "Fargate CPU units (1024 = 1 vCPU)" in text
+    assert "CPU units of a task (1024 = 1 vCPU)" in text
+    assert "a task using more is killed as ECS kills it for memory" in text
+    assert "--task-size SIZE a task size by object size, repeatable" in text
 
 
 def test_prefixes_mean_the_same_in_every_command(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger, Metrics
 from s3fargate.lambda_runtime.clients import create_client
 from s3fargate.lambda_runtime.settings import ENV_SERVICE_NAME, SERVICE_NAMES, Function
 from s3fargate.tracker.factory import build_tracker
-from s3fargate.tracker.metrics import NAMESPACE, SERVICE
+from s3fargate.tracker.metrics import NAMESPACE, SERVICE, flush
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,17 +27,21 @@ parts = build_tracker(os.environ, create_client, logger=logger, metrics=metrics)
 config, tracker, reconciler = parts.config, parts.tracker, parts.reconciler
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Apply an SQS batch of ECS task-state-change events; return partial batch failures."""
-    return tracker.handle(event, context)
+    try:
+        return tracker.handle(event, context)
+    finally:
+        flush(metrics)
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def reconcile(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One reconciler pass (scheduled every 5 minutes)."""
-    report = reconciler.run()
+    try:
+        report = reconciler.run()
+    finally:
+        flush(metrics)
     logger.info("reconciled", extra=vars(report))
     return vars(report)

@@ -68,6 +68,12 @@ def _unit(name: str) -> MetricUnit:
     return MetricUnit.Count if name != COST else MetricUnit.NoUnit
 
 
+def flush(metrics: Metrics) -> None:
+    """Write what ``metrics`` holds (an invocation that changed nothing writes nothing)."""
+    if metrics.metric_set:
+        metrics.flush_metrics()
+
+
 def dimensions(pipeline_id: str) -> dict[str, str]:
     """Every metric's dimensions, as the dashboard and the alarm must name them."""
     return {"service": SERVICE, PIPELINE_DIMENSION: pipeline_id}
