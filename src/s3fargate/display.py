@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 
 #: Keys longer than this are cut in the middle in tables (``logs`` takes the full key).
 KEY_WIDTH = 60
-#: Tables keep at least this much of a key on one line before folding it.
-KEY_MIN_WIDTH = 36
 
 STATUS_STYLE = {
     JobStatus.WAITING: "yellow",
@@ -80,14 +78,12 @@ def job_table(
     jobs: list[Job], *, title: str = "jobs", limit: int = 50, summary: str | None = None
 ) -> Table:
     """A table of the last ``limit`` jobs: key, status, attempts, exit code, time, reason."""
-    # One space between columns: seven columns fit 80 terminal columns.
+    # One space between columns, so that seven columns fit 80 terminal columns.
     table = Table(
         title=title, title_justify="left", expand=False, collapse_padding=True, pad_edge=False
     )
     shown = jobs[-limit:]
-    # The key is what a person looks for: the reason column wraps first.
-    widest = max((len(shorten(safe(job.key))) for job in shown), default=3)
-    table.add_column("key", overflow="fold", min_width=min(widest, KEY_MIN_WIDTH))
+    table.add_column("key", overflow="fold")
     table.add_column("status")
     table.add_column("attempts", justify="right")
     table.add_column("exit", justify="right")

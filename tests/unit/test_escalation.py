@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from s3fargate.events.ecs import parse_task_state_change
@@ -188,3 +190,29 @@ def _order(row: Job) -> object:
     from s3fargate.ledger import RetryOrder
 
     return RetryOrder(attempt=row.attempts + 1, delay_s=0)
+
+
+def test_the_new_fields_survive_a_round_trip_through_dynamodb_s_types() -> None:
+    from s3fargate.ledger.store import from_item, to_item
+
+    job = Job(
+        job_id=JOB,
+        bucket="inbox",
+        key="incoming/a.csv",
+        status=JobStatus.RETRYING,
+        size_up=2,
+        spot_interruptions=1,
+        on_demand=True,
+        attempt_sizes=("1: 0.25 vCPU, 0.5 GiB, Spot",),
+        cost_usd=0.000315420,
+        accounted_attempts=1,
+    )
+    item = to_item(job)
+    assert item["cost_usd"] == {"N": "0.00031542"}
+    assert item["on_demand"] == {"BOOL": True}
+    back = from_item(item)
+    assert back == job
+    assert isinstance(back.cost_usd, float)
+    whole = from_item(to_item(replace(job, cost_usd=2.0)))
+    assert whole.cost_usd == 2.0
+    assert isinstance(whole.cost_usd, float)

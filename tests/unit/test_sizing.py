@@ -178,3 +178,37 @@ def test_a_stopped_task_event_is_priced_from_its_image_pull_to_its_stop() -> Non
 
 def test_a_running_task_is_not_priced() -> None:
     assert task_cost(parse_task_state_change(ecs_event("fargate-running"))) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("up_to_bytes=1GiB,cpu=1024,memory_limit_mib=4096", TaskSize(GIB, 1024, 4096)),
+        ("up_to_bytes=500MB,cpu=256,memory_limit_mib=512", TaskSize(500 * 10**6, 256, 512)),
+        ("up_to_bytes=1048576,cpu=256,memory_limit_mib=512", TaskSize(2**20, 256, 512)),
+        (
+            "cpu=4096,memory_limit_mib=16384,ephemeral_storage_gib=100",
+            TaskSize(None, 4096, 16384, 100),
+        ),
+        ("up_to_bytes=none, cpu=512, memory_limit_mib=1024", TaskSize(None, 512, 1024)),
+    ],
+)
+def test_a_size_as_a_person_writes_it(text: str, size: TaskSize) -> None:
+    assert TaskSize.parse(text) == size
+
+
+def test_a_failed_job_s_notice_says_what_it_cost() -> None:
+    from s3fargate.ledger import Job, JobStatus
+    from s3fargate.ledger.notifications import job_summary
+
+    job = Job(
+        job_id="j",
+        bucket="b",
+        key="incoming/a",
+        status=JobStatus.FAILED,
+        cost_usd=0.0123,
+        attempt_sizes=("1: 0.25 vCPU, 0.5 GiB",),
+    )
+    summary = job_summary(job)
+    assert summary["cost_usd"] == 0.0123
+    assert summary["attempt_sizes"] == ["1: 0.25 vCPU, 0.5 GiB"]
