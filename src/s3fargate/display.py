@@ -128,7 +128,11 @@ def figures_line(jobs: Iterable[Job]) -> str:
     failed = counts[JobStatus.FAILED] + counts[JobStatus.DEAD_LETTERED]
     parts = [f"{counts[JobStatus.SUCCEEDED]} succeeded", f"{failed} failed"]
     parts.append(f"{sum(j.attempts > 1 for j in rows)} retried")
-    waits = [(j.started_at - j.created_at) / 1000 for j in rows if j.started_at and j.attempts == 1]
+    waits = [
+        max(0, j.started_at - j.uploaded_at) / 1000
+        for j in rows
+        if j.started_at and j.attempts == 1
+    ]
     runs = [(j.stopped_at - j.started_at) / 1000 for j in rows if j.started_at and j.stopped_at]
     for label, values in (("upload→start", waits), ("run", runs)):
         if values:

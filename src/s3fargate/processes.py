@@ -34,8 +34,9 @@ _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def resident_bytes(pid: int) -> int:
-    """The resident memory of process ``pid`` and all its descendants (Linux ``/proc``; 0 when
-    it is gone or ``/proc`` is not there)."""
+    """The memory process ``pid`` and all its descendants hold (Linux ``/proc``; 0 when it is
+    gone or ``/proc`` is not there). Each process counts its proportional share of pages it
+    shares with others (PSS), so forked workers are not counted twice, as a cgroup would not."""
     total = 0
     pending = [pid]
     seen: set[int] = set()
@@ -45,8 +46,7 @@ def resident_bytes(pid: int) -> int:
             continue
         seen.add(current)
         try:
-            with open(f"/proc/{current}/statm", encoding="ascii") as statm:
-                total += int(statm.read().split()[1]) * _PAGE_BYTES
+            total += _own_bytes(current)
             # Each thread lists the children it started.
             for thread in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{thread}/children", encoding="ascii") as kids:
@@ -54,3 +54,17 @@ def resident_bytes(pid: int) -> int:
         except (OSError, ValueError, IndexError):
             continue  # exited meanwhile
     return total
+
+
+def _own_bytes(pid: int) -> int:
+    """``pid``'s proportional set size, or its resident set where the kernel has no
+    ``smaps_rollup`` (before Linux 4.14)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except FileNotFoundError:
+        pass
+    with open(f"/proc/{pid}/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * _PAGE_BYTES

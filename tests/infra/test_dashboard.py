@@ -79,7 +79,7 @@ def test_a_rate_of_failed_jobs_alarms_to_the_topic(synth: Synth) -> None:
     assert properties["Threshold"] == 10
     assert properties["TreatMissingData"] == "notBreaching"
     queries = {q["Id"]: q for q in properties["Metrics"]}
-    assert "100 * bad / (ok + bad)" in next(
+    assert "100 * FILL(bad, 0) / (FILL(ok, 0) + FILL(bad, 0))" in next(
         q["Expression"] for q in queries.values() if "Expression" in q
     )
     names = {

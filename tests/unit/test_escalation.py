@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
 from s3fargate.events.ecs import parse_task_state_change
-from s3fargate.ledger import Admitted, Job, JobStatus, ObjectRef, Policy, TaskChanged, apply
+from s3fargate.ledger import (
+    Admitted,
+    Job,
+    JobStatus,
+    ObjectRef,
+    Policy,
+    RetryRequested,
+    TaskChanged,
+    apply,
+)
 from s3fargate.sizing import TaskSize, TaskSizes
 from s3fargate.tracker.actions import JobActions
 from s3fargate.tracker.billing import task_cost
@@ -80,8 +90,17 @@ def test_past_the_largest_size_an_out_of_memory_task_fails_as_without_sizes() ->
 
 
 def test_a_task_out_of_disk_is_retried_one_size_up() -> None:
-    row = _launch(None, 1, SIZED)
-    row, retry = _after(row, _stop("fargate-stopped-exit-1", 1, exit_code=5), SIZED)
+    disks = Policy(
+        max_attempts=3,
+        task_sizes=TaskSizes(
+            (
+                TaskSize(up_to_bytes=GIB, cpu=256, memory_limit_mib=512),
+                TaskSize(up_to_bytes=None, cpu=256, memory_limit_mib=512, ephemeral_storage_gib=80),
+            )
+        ),
+    )
+    row = _launch(None, 1, disks)
+    row, retry = _after(row, _stop("fargate-stopped-exit-1", 1, exit_code=5), disks)
     assert row.status is JobStatus.RETRYING
     assert retry == 2
     assert row.size_up == 1
@@ -216,3 +235,67 @@ def test_the_new_fields_survive_a_round_trip_through_dynamodb_s_types() -> None:
     whole = from_item(to_item(replace(job, cost_usd=2.0)))
     assert whole.cost_usd == 2.0
     assert isinstance(whole.cost_usd, float)
+
+
+def test_a_repeated_stop_of_an_escalated_attempt_skips_no_size_and_orders_no_second_retry() -> None:
+    row = _launch(None, 1, SIZED)
+    row, _ = _after(row, _stop("fargate-stopped-oom", 1), SIZED)
+    assert row.size_up == 1
+    event = ecs_event("fargate-stopped-oom", job_id=JOB, attempt=1, version=50)
+    event["detail"]["taskArn"] = row.task_arn
+    decision = apply(
+        row, TaskChanged(parse_task_state_change(event)), job_id=JOB, policy=SIZED, now_ms=20_000
+    )
+    assert decision.retry is None
+    after = decision.row or row
+    assert after.size_up == 1
+    assert after.status is JobStatus.RETRYING
+
+
+def test_an_operator_retry_of_a_job_out_of_memory_runs_one_size_up() -> None:
+    policy = Policy(max_attempts=1, task_sizes=SIZES)
+    row = _launch(None, 1, policy)
+    row, _ = _after(row, _stop("fargate-stopped-oom", 1), policy)
+    assert row.status is JobStatus.FAILED
+    assert row.size_up == 0
+    decision = apply(row, RetryRequested("by hand"), job_id=JOB, policy=policy, now_ms=30_000)
+    assert decision.row is not None
+    assert decision.retry is not None
+    assert decision.row.size_up == 1
+    assert _retry_body(decision.row)["size_up"] == 1
+
+
+def test_exit_5_listed_in_retry_exit_codes_is_retried_as_listed_not_resized() -> None:
+    policy = Policy(max_attempts=3, task_sizes=SIZES, retry_exit_codes=frozenset({5}))
+    row = _launch(None, 1, policy)
+    row, retry = _after(row, _stop("fargate-stopped-exit-1", 1, exit_code=5), policy)
+    assert row.status is JobStatus.RETRYING
+    assert retry == 2
+    assert row.size_up == 0
+
+
+def test_a_disk_kill_does_not_grow_to_a_size_with_no_more_disk() -> None:
+    # SIZES' first two sizes both have the default 20 GiB.
+    row = _launch(None, 1, SIZED)
+    row, retry = _after(row, _stop("fargate-stopped-exit-1", 1, exit_code=5), SIZED)
+    assert row.status is JobStatus.FAILED
+    assert retry is None
+    assert "raise ephemeral_storage_gib of the next task size" in (row.reason or "")
+
+
+def test_the_price_is_the_size_runtask_asked_for_and_the_wait_runs_from_the_upload() -> None:
+    event = ecs_event("fargate-stopped-oom", job_id=JOB, attempt=1)
+    event["detail"]["overrides"].update(
+        {"cpu": "1024", "memory": "4096", "ephemeralStorage": {"sizeInGiB": 50}}
+    )
+    change = parse_task_state_change(event)
+    assert (change.cpu, change.memory_mib, change.ephemeral_gib) == (1024, 4096, 50)
+    job = Job(
+        job_id=JOB,
+        bucket="b",
+        key="k",
+        status=JobStatus.RUNNING,
+        event_time="2026-11-29T10:15:01Z",
+        created_at=1_764_411_302_000,
+    )
+    assert job.uploaded_at == int(datetime(2026, 11, 29, 10, 15, 1, tzinfo=UTC).timestamp() * 1000)

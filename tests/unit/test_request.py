@@ -231,9 +231,11 @@ def test_an_on_demand_attempt_of_a_spot_pipeline_runs_on_fargate() -> None:
     assert run_task_request(_obj(), spot)["capacityProviderStrategy"] == [
         {"capacityProvider": "FARGATE_SPOT", "weight": 1}
     ]
+    # The FARGATE launch type: On-Demand on any cluster, with no provider to associate.
     fallback = run_task_request(_obj(on_demand=True), spot)
-    assert fallback["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE", "weight": 1}]
-    assert "launchType" not in fallback
+    assert fallback["launchType"] == "FARGATE"
+    assert "capacityProviderStrategy" not in fallback
+    wire_format("ecs").check_request("run_task", fallback)
     # Without Spot, on_demand changes nothing.
     plain = run_task_request(_obj(on_demand=True), CONFIG)
     assert plain["launchType"] == "FARGATE"

@@ -190,6 +190,7 @@ def parse_described_task(task: Mapping[str, Any]) -> TaskStateChange:
 def _task(
     detail: Mapping[str, Any], ms: Callable[[Any], int | None], *, event_time: str | None = None
 ) -> TaskStateChange:
+    overrides = detail.get("overrides") or {}
     return TaskStateChange(
         task_arn=str(detail["taskArn"]),
         cluster_arn=str(detail["clusterArn"]),
@@ -206,9 +207,14 @@ def _task(
         capacity_provider=detail.get("capacityProviderName") or detail.get("launchType"),
         containers=tuple(_container(item) for item in detail.get("containers") or ()),
         pull_started_at=ms(detail.get("pullStartedAt")),
-        cpu=_units(detail.get("cpu")),
-        memory_mib=_units(detail.get("memory")),
-        ephemeral_gib=_units((detail.get("ephemeralStorage") or {}).get("sizeInGiB")),
+        # The size RunTask asked for, when it overrode the task definition's.
+        cpu=_units(overrides.get("cpu") or detail.get("cpu")),
+        memory_mib=_units(overrides.get("memory") or detail.get("memory")),
+        ephemeral_gib=_units(
+            (overrides.get("ephemeralStorage") or detail.get("ephemeralStorage") or {}).get(
+                "sizeInGiB"
+            )
+        ),
         architecture=_attribute(detail, "ecs.cpu-architecture"),
         **_job_override(detail),
     )

@@ -266,7 +266,8 @@ class JobTracking(Construct):
         window failed (the tracker's metrics; no jobs: not breaching)."""
         period = Duration.minutes(FAILED_JOBS_WINDOW_MINUTES)
         rate = cloudwatch.MathExpression(
-            expression="IF(ok + bad > 0, 100 * bad / (ok + bad), 0)",
+            # A window where every job failed has no JobsSucceeded datapoint: FILL makes it 0.
+            expression="100 * FILL(bad, 0) / (FILL(ok, 0) + FILL(bad, 0))",
             using_metrics={
                 "ok": job_metric(pipeline_id, jm.SUCCEEDED, "Sum", period),
                 "bad": job_metric(pipeline_id, jm.FAILED, "Sum", period),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 
 class JobStatus(enum.StrEnum):
@@ -115,6 +116,20 @@ class Job:
     revision: int = 0
     #: When DynamoDB may delete the row (epoch seconds; the table's TTL attribute).
     expires_at: int | None = None
+
+    @property
+    def uploaded_at(self) -> int:
+        """When the object was uploaded (S3's event time, epoch ms), else when the job's row
+        was created."""
+        if self.event_time:
+            try:
+                moment = datetime.fromisoformat(self.event_time.replace("Z", "+00:00"))
+            except ValueError:
+                return self.created_at
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            return int(moment.timestamp() * 1000)
+        return self.created_at
 
     @property
     def task_arn(self) -> str | None:

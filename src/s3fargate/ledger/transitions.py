@@ -27,6 +27,7 @@ from s3fargate.ledger.changes import (
 )
 from s3fargate.ledger.models import Job, JobStatus, ObjectRef
 from s3fargate.sizing import TaskSizes
+from s3fargate.sizing.pricing import SPOT_CAPACITY
 from s3fargate.sizing.sizes import DEFAULT_EPHEMERAL_GIB
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ PLATFORM_STOP_CODES = frozenset(
 )
 USER_STOP_CODE = "UserInitiated"
 SPOT_INTERRUPTION = "SpotInterruption"
-SPOT_CAPACITY = "FARGATE_SPOT"
 OOM_MARKER = "OutOfMemoryError"
 _MS_PER_DAY = 86_400_000
 
@@ -237,11 +237,16 @@ def _operator_retry(
     if row is None or not row.status.final:
         return NO_CHANGE  # nothing to retry, or it is still in flight
     attempt = row.attempts + 1
+    size_up = row.size_up
+    resource = _resource_kill(row.exit_code, row.container_reason)
+    if resource is not None and _grows_for(resource, row, policy.task_sizes):
+        size_up += 1  # it ended for want of memory or disk: the retry runs one size up
     new = replace(
         row,
         status=JobStatus.RETRYING,
         reason=f"retry requested: {change.reason}",
         next_attempt_at=now_ms,
+        size_up=size_up,
     )
     return _changed(row, new, now_ms, retry=RetryOrder(attempt=attempt, delay_s=0))
 
@@ -294,6 +299,15 @@ def _task_stopped(  # noqa: PLR0911 -- one return per way a task ends
     row: Job | None, base: Job, change: TaskChanged, policy: Policy, now_ms: int
 ) -> Decision:
     event = change.event
+    attempt = event.attempt or base.attempts or 1
+    if (
+        row is not None
+        and row.accounted_attempts >= attempt
+        and row.status not in (JobStatus.PENDING, JobStatus.RUNNING)
+    ):
+        # ECS reported this attempt's stop again (a newer version of the same STOPPED task):
+        # it was decided already, so it moves nothing (no second retry, no size skipped).
+        return _changed(row, replace(row, task_version=base.task_version), now_ms)
     stopped = _accounted(
         replace(
             base,
@@ -339,7 +353,7 @@ def _task_stopped(  # noqa: PLR0911 -- one return per way a task ends
         )
         return _changed(row, replace(stopped, status=JobStatus.CANCELLED, reason=reason), now_ms)
     resource = _resource_kill(code, event.container_reason)
-    if resource is not None:
+    if resource == "memory" or (resource == "disk" and code not in policy.retry_exit_codes):
         return _resource_killed(row, stopped, resource, policy, now_ms)
     if code in policy.retry_exit_codes:
         return _retry_or_fail(row, stopped, f"exited with code {code}", policy, now_ms)
@@ -368,9 +382,12 @@ def _resource_killed(
         what = f"out of disk space (exit {stopped.exit_code}: the object does not fit)"
         remedy = "ephemeral_storage_gib"
     sizes = policy.task_sizes
-    if not sizes.can_grow(stopped.size, stopped.size_up):
-        largest = " of the largest task size" if sizes else ""
-        reason = f"{what}: raise {remedy}{largest}"
+    if not _grows_for(resource, stopped, sizes):
+        which = ""
+        if sizes:
+            top = not sizes.can_grow(stopped.size, stopped.size_up)
+            which = " of the largest task size" if top else " of the next task size"
+        reason = f"{what}: raise {remedy}{which}"
         if stopped.attempts > 1:
             reason = f"attempt {stopped.attempts} {reason}"
         return _changed(row, replace(stopped, status=JobStatus.FAILED, reason=reason), now_ms, True)
@@ -393,6 +410,19 @@ def _resource_killed(
     # No back-off: a bigger task is a different request, not the same one tried too soon.
     order = RetryOrder(attempt=stopped.attempts + 1, delay_s=0)
     return _changed(row, retrying, now_ms, retry=order)
+
+
+def _grows_for(resource: str, job: Job, sizes: TaskSizes) -> bool:
+    """True when the next size has more of ``resource`` than the one ``job`` ran at."""
+    if not sizes.can_grow(job.size, job.size_up):
+        return False
+    was = sizes.for_attempt(job.size, job.size_up)
+    bigger = sizes.for_attempt(job.size, job.size_up + 1)
+    if resource == "memory":
+        return bigger.memory_limit_mib > was.memory_limit_mib
+    return (bigger.ephemeral_storage_gib or DEFAULT_EPHEMERAL_GIB) > (
+        was.ephemeral_storage_gib or DEFAULT_EPHEMERAL_GIB
+    )
 
 
 def _accounted(stopped: Job, change: TaskChanged, policy: Policy) -> Job:

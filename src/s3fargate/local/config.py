@@ -195,7 +195,7 @@ class LocalConfig:
         metavar="SPEC",
         parse=Faults.parse,
         shown="",
-        help="inject Fargate failures: spot=P,start-failure=P,seed=N (probabilities 0-1)",
+        help="inject Fargate failures: spot=P,start-failure=P,oom=P,seed=N (probabilities 0-1)",
     )
     # --- task size ---------------------------------------------------------------------------
     cpu: int | None = option(
@@ -208,8 +208,9 @@ class LocalConfig:
         None,
         group=SIZE,
         metavar="MIB",
-        help="memory of a task in MiB: a task using more is killed as ECS kills it for memory "
-        "(exit 137, OutOfMemoryError)",
+        help="memory of a task in MiB, enforced: a task using more is killed as ECS kills it for "
+        "memory (exit 137, OutOfMemoryError); without it (or --task-size) none is enforced and "
+        "jobs are priced at 512",
     )
     task_sizes: tuple[TaskSize, ...] = option(
         (),

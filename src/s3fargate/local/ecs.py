@@ -120,6 +120,8 @@ class _Task:
     #: Enforce ``memory_mib`` on the task's processes.
     memory_enforced: bool = False
     container_reason: str | None = None
+    #: The process's exit status, once it has exited (before its output is drained).
+    returncode: int | None = None
     output: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -434,7 +436,7 @@ class LocalEcs:
             threading.Timer(0.05, self._interrupt, args=(task,)).start()
         elif task.fault is Fault.OUT_OF_MEMORY:
             threading.Timer(0.05, self._out_of_memory, args=(task,)).start()
-        elif task.memory_enforced:
+        if task.memory_enforced:
             threading.Thread(
                 target=self._watch_memory, args=(task,), name="task-memory", daemon=True
             ).start()
@@ -452,8 +454,8 @@ class LocalEcs:
     def _out_of_memory(self, task: _Task) -> None:
         """An out-of-memory kill: SIGKILL, reported with ECS's container reason and 137."""
         with task.lock:
-            if task.last_status == "STOPPED" or task.process is None:
-                return
+            if task.returncode is not None or task.process is None or task.last_status == "STOPPED":
+                return  # it exited by itself first: its own exit code stands
             task.container_reason = OOM_REASON
         _signal_group(task.process, signal.SIGKILL)
 
@@ -468,6 +470,8 @@ class LocalEcs:
 
     def _reap(self, task: _Task, process: subprocess.Popen[bytes]) -> None:
         code = process.wait()
+        with task.lock:
+            task.returncode = code
         if task.output is not None:
             task.output.join(timeout=10)  # the log is complete before the task is reported
         self._reaped(task, code)
@@ -476,7 +480,10 @@ class LocalEcs:
         with task.lock:
             stop_code = task.stop_code or "EssentialContainerExited"
             reason = task.stopped_reason or "Essential container in task exited"
-            killed = task.container_reason == OOM_REASON
+            # Only the SIGKILL it was sent ends a task for memory; an exit in between stands.
+            killed = task.container_reason == OOM_REASON and returncode == -signal.SIGKILL
+            if not killed:
+                task.container_reason = None
         exit_code = OOM_EXIT_CODE if killed else exit_code_of(returncode)
         self._stopped(task, stop_code=stop_code, reason=reason, exit_code=exit_code)
 

@@ -86,10 +86,6 @@ def tag_value(text: str) -> str:
     return safe[:MAX_TAG_VALUE_CHARS]
 
 
-SPOT_CAPACITY = "FARGATE_SPOT"
-ON_DEMAND_CAPACITY = "FARGATE"
-
-
 def size_of(obj: ObjectCreated, config: RunnerConfig) -> TaskSize | None:
     """The task size ``obj``'s attempt runs at (None: the task definition's)."""
     sizes = config.task_sizes
@@ -119,9 +115,10 @@ def task_overrides(obj: ObjectCreated, config: RunnerConfig) -> dict[str, Any]:
 
 
 def capacity_of(obj: ObjectCreated, config: RunnerConfig) -> str | None:
-    """The capacity provider of ``obj``'s attempt (None: the ``FARGATE`` launch type)."""
-    if config.capacity_provider == SPOT_CAPACITY and obj.on_demand:
-        return ON_DEMAND_CAPACITY
+    """The capacity provider of ``obj``'s attempt (None: the ``FARGATE`` launch type, which
+    runs On-Demand on any cluster, with no capacity provider to associate)."""
+    if obj.on_demand:
+        return None
     return config.capacity_provider
 
 

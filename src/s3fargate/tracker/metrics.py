@@ -58,7 +58,7 @@ def job_figures(decision: Decision) -> list[tuple[str, float]]:
         figures.append((RUN_TIME, max(0, new.stopped_at - new.started_at) / 1000))
     started_now = new.started_at is not None and (old is None or old.started_at is None)
     if started_now and new.started_at is not None and new.attempts == 1:
-        figures.append((UPLOAD_TO_START, max(0, new.started_at - new.created_at) / 1000))
+        figures.append((UPLOAD_TO_START, max(0, new.started_at - new.uploaded_at) / 1000))
     return figures
 
 

@@ -119,4 +119,6 @@ class Reconciler:
                 TaskLost(task_arn=arn, reason="ECS no longer knows the task (MISSING)"),
             )
             self._actions.carry_out(decision)
+            if self._metrics is not None:
+                self._metrics.job_changed(decision)
             report.lost += 1
