@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from s3fargate.sizing import TaskSize
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
@@ -68,6 +70,22 @@ def option(
     if default_factory is not dataclasses.MISSING:
         return field(default_factory=default_factory, metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+def task_sizes_option(*, group: str, note: str) -> Any:
+    """The construct's ``task_sizes`` as a repeatable ``--task-size`` option (``dev``,
+    ``simulate``); ``note`` ends the help with what the command does with them."""
+    return option(
+        (),
+        group=group,
+        flag="--task-size",
+        metavar="SIZE",
+        parse=TaskSize.parse,
+        repeat=True,
+        help="the construct's task_sizes, one per option, smallest first: "
+        "up_to_bytes=1GiB,cpu=1024,memory_limit_mib=4096[,ephemeral_storage_gib=50]; the last "
+        f"without up_to_bytes. {note}",
+    )
 
 
 def options_of(cls: type) -> list[tuple[dataclasses.Field[Any], Option]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from s3fargate import contracts as c
 from s3fargate.lambda_runtime.settings import spec_of
 from s3fargate.local.faults import Faults
-from s3fargate.options import option
+from s3fargate.options import option, task_sizes_option
 from s3fargate.sizing import TaskSize, TaskSizes
 from s3fargate.sizing.sizes import task_size_problem
 
@@ -212,16 +212,8 @@ class LocalConfig:
         "memory (exit 137, OutOfMemoryError); without it (or --task-size) none is enforced and "
         "jobs are priced at 512",
     )
-    task_sizes: tuple[TaskSize, ...] = option(
-        (),
-        group=SIZE,
-        flag="--task-size",
-        metavar="SIZE",
-        parse=TaskSize.parse,
-        repeat=True,
-        help="a task size by object size, repeatable, smallest first: "
-        "up_to_bytes=1GiB,cpu=1024,memory_limit_mib=4096[,ephemeral_storage_gib=50]; "
-        "the last without up_to_bytes. A task killed for memory is retried one size up",
+    task_sizes: tuple[TaskSize, ...] = task_sizes_option(
+        group=SIZE, note="Each task's memory is enforced; one killed for it runs one size up"
     )
     # --- not options -----------------------------------------------------------------------
     extra_env: dict[str, str] = field(default_factory=dict)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from s3fargate import contracts as c
 from s3fargate.lambda_runtime.settings import EVENT_SOURCE_LIMITS, spec_of
-from s3fargate.options import option
+from s3fargate.options import option, task_sizes_option
 from s3fargate.sizing import TaskSize, TaskSizes
 from s3fargate.sizing.sizes import parse_bytes
 
@@ -164,16 +164,9 @@ class Scenario:
     seconds_per_gb: float = option(
         0.0, group=BURST, metavar="S", help="run time a task adds per GB of its object"
     )
-    task_sizes: tuple[TaskSize, ...] = option(
-        (),
+    task_sizes: tuple[TaskSize, ...] = task_sizes_option(
         group=BURST,
-        flag="--task-size",
-        metavar="SIZE",
-        parse=TaskSize.parse,
-        repeat=True,
-        help="the construct's task_sizes, one per option, smallest first: "
-        "up_to_bytes=1GiB,cpu=1024,memory_limit_mib=4096; the last without up_to_bytes. "
-        "The report adds the same burst at one size (the largest) for comparison",
+        note="The report adds the same burst at one size (the largest) for comparison",
     )
     # --- the account and the pipeline -------------------------------------------------------
     vcpu_quota: float = option(
