@@ -24,6 +24,9 @@ from s3fargate import contracts as c
 from s3fargate.events.exceptions import MalformedEventError
 
 ECS_SOURCE = "aws.ecs"
+#: The container ``reason`` ECS gives for an out-of-memory kill (the container exits 137).
+OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+OOM_EXIT_CODE = 137
 TASK_STATE_CHANGE = "ECS Task State Change"
 #: Task ``lastStatus`` values in lifecycle order (ECS's task lifecycle).
 LIFECYCLE = (

@@ -26,7 +26,7 @@ from s3fargate.ledger.changes import (
     Waiting,
 )
 from s3fargate.ledger.models import Job, JobStatus, ObjectRef
-from s3fargate.sizing import TaskSizes
+from s3fargate.sizing import TaskSize, TaskSizes
 from s3fargate.sizing.pricing import SPOT_CAPACITY
 from s3fargate.sizing.sizes import DEFAULT_EPHEMERAL_GIB
 
@@ -435,10 +435,14 @@ def _accounted(stopped: Job, change: TaskChanged, policy: Policy) -> Job:
     spot = (event.capacity_provider or "") == SPOT_CAPACITY
     sizes = stopped.attempt_sizes
     if event.cpu and event.memory_mib:
-        label = f"{event.cpu / 1024:g} vCPU, {event.memory_mib / 1024:g} GiB"
-        if event.ephemeral_gib and event.ephemeral_gib > DEFAULT_EPHEMERAL_GIB:
-            label += f", {event.ephemeral_gib} GiB disk"
-        sizes = (*sizes, f"{attempt}: {label}{', Spot' if spot else ''}")
+        disk = event.ephemeral_gib
+        ran_at = TaskSize(
+            up_to_bytes=None,
+            cpu=event.cpu,
+            memory_limit_mib=event.memory_mib,
+            ephemeral_storage_gib=disk if disk and disk > DEFAULT_EPHEMERAL_GIB else None,
+        )
+        sizes = (*sizes, f"{attempt}: {ran_at.label}{', Spot' if spot else ''}")
     interruptions = stopped.spot_interruptions + (event.stop_code == SPOT_INTERRUPTION)
     limit = policy.spot_fallback_after
     cost = stopped.cost_usd

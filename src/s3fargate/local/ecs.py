@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from s3fargate import contracts as c
-from s3fargate.events.ecs import ecs_timestamp
+from s3fargate.events.ecs import OOM_EXIT_CODE, OOM_REASON, ecs_timestamp
 from s3fargate.lambda_runtime.paginators import list_tasks_paginator
 from s3fargate.local.config import DEFAULT_CPU, DEFAULT_MEMORY_MIB, task_search_path
 from s3fargate.local.faults import Fault, FaultDraws, Faults
@@ -62,9 +62,6 @@ SPOT_REASON = "Your Spot Task was interrupted."
 HURRY_CHECK_S = 0.1
 #: How often a task's memory is measured against its limit.
 MEMORY_CHECK_S = 0.1
-#: ECS's container reason for an out-of-memory kill, and the exit code it reports.
-OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
-OOM_EXIT_CODE = 137
 START_FAILURE_REASON = (
     "CannotPullContainerError: pull image manifest has been retried 5 time(s) "
     "(injected by --faults)"

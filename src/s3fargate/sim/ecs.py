@@ -18,12 +18,19 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from s3fargate import contracts as c
-from s3fargate.events.ecs import ECS_SOURCE, TASK_STATE_CHANGE, ecs_timestamp
+from s3fargate.events.ecs import (
+    ECS_SOURCE,
+    OOM_EXIT_CODE,
+    OOM_REASON,
+    TASK_STATE_CHANGE,
+    ecs_timestamp,
+)
 from s3fargate.sim.bridge import client_error
 from s3fargate.sim.metrics import ObjectFate
 from s3fargate.sim.scenario import LAUNCH_BURST, LAUNCHES_PER_S, RUNTASK_CALLS_PER_S, START_SECONDS
 from s3fargate.sim.tokens import TokenBucket
 from s3fargate.sizing import billed_seconds, prices_for, task_bill
+from s3fargate.sizing.pricing import SPOT_CAPACITY as SPOT
 from s3fargate.sizing.sizes import CPU_UNITS_PER_VCPU
 
 if TYPE_CHECKING:
@@ -42,8 +49,6 @@ TASK_DEFINITION_ARN = f"arn:aws:ecs:sim:{ACCOUNT}:task-definition/s3fargate-task
 #: DescribeTasks forgets a stopped task after about an hour.
 FORGET_AFTER_S = 3600.0
 QUOTA_REASON = "You've reached the limit on the number of vCPUs you can run concurrently"
-SPOT = "FARGATE_SPOT"
-OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 #: The simulated tasks run in us-east-1, on x86.
 PRICES = prices_for("us-east-1", "x86_64")
 
@@ -282,7 +287,12 @@ class Ecs:
             yield self.env.timeout(rng.uniform(0.1, 0.9) * duration)
             self.totals.out_of_memory += 1
             task.container_reason = OOM_REASON
-            self._stop(task, 137, "EssentialContainerExited", "Essential container in task exited")
+            self._stop(
+                task,
+                OOM_EXIT_CODE,
+                "EssentialContainerExited",
+                "Essential container in task exited",
+            )
             return
         if task.capacity == SPOT and rng.random() < scenario.spot_interruption_rate:
             yield self.env.timeout(rng.uniform(0, duration))
