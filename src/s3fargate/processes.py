@@ -1,15 +1,25 @@
-"""Child processes: they do not outlive their parent, and their memory is measured (Linux;
-elsewhere a no-op)."""
+"""Child processes: they do not outlive their parent, their descendants can be found and ended
+whatever session or process group they moved to, and their memory is measured (Linux;
+elsewhere the lookups find nothing and the calls are no-ops)."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
-#: prctl's option: the signal a process gets when its parent dies.
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+#: prctl's options: the signal a process gets when its parent dies; orphans of descendants
+#: come to this process (not to init), so they stay in its tree.
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+#: How often :func:`kill_all` looks again for processes that are still there.
+_KILL_POLL_S = 0.01
 
 
 def _find_prctl() -> Any:
@@ -30,29 +40,129 @@ def die_with_parent() -> None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def become_subreaper() -> bool:
+    """Make this process the reaper of its descendants' orphans: a child that double-forks or
+    moves to a session of its own stays in this process's tree instead of going to init.
+    Kept across ``exec``. Returns False where the kernel has no such option."""
+    return _PRCTL is not None and _PRCTL(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (each thread lists those it started)."""
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for thread in threads:
+        with (
+            contextlib.suppress(OSError, ValueError),
+            open(f"/proc/{pid}/task/{thread}/children", encoding="ascii") as kids,
+        ):
+            found.extend(int(child) for child in kids.read().split())
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, nearest first (``pid`` itself not included)."""
+    found: list[int] = []
+    seen = {pid}
+    pending = children(pid)
+    while pending:
+        current = pending.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        found.append(current)
+        pending.extend(children(current))
+    return found
+
+
+def is_zombie(pid: int) -> bool:
+    """True when ``pid`` has exited and waits to be reaped (or is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            # The state follows the command name, which is in parentheses and may hold any.
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def living(pids: Iterable[int]) -> list[int]:
+    """The processes of ``pids`` that have not exited."""
+    return [pid for pid in pids if not is_zombie(pid)]
+
+
+def describe(pid: int) -> str:
+    """``pid`` and its command line, shortened, for a message (``1234 sleep 300``)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            words = file.read().split(b"\0")
+        line = " ".join(w.decode("utf-8", "replace") for w in words if w)
+    except OSError:
+        line = ""
+    if not line:
+        try:
+            with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as comm:
+                line = comm.read().strip()
+        except OSError:
+            line = "?"
+    return f"{pid} {line[:60]}{'…' if len(line) > 60 else ''}"
+
+
+def signal_all(pids: Iterable[int], sig: signal.Signals) -> None:
+    """Send ``sig`` to each of ``pids`` that is still there."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def kill_all(find: Callable[[], list[int]], *, timeout: float = 10.0) -> list[int]:
+    """SIGKILL every process ``find`` lists until it lists none that are alive: each round
+    stops them first, so none can start another between the listing and the kill.
+
+    Returns the processes still alive after ``timeout`` (none, unless they are not ours to
+    kill)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = living(find())
+        if not alive or time.monotonic() > deadline:
+            return alive
+        signal_all(alive, signal.SIGSTOP)
+        # Those started between the listing and the stop are found and stopped too.
+        signal_all(living(find()), signal.SIGSTOP)
+        signal_all(living(find()), signal.SIGKILL)
+        time.sleep(_KILL_POLL_S)
+
+
+def reap_children() -> None:
+    """Collect the exit status of every child of this process that has exited (orphans that
+    came to this subreaper); never waits."""
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def resident_bytes(pid: int) -> int:
-    """The memory process ``pid`` and all its descendants hold (Linux ``/proc``; 0 when it is
-    gone or ``/proc`` is not there). Each process counts its proportional share of pages it
-    shares with others (PSS), so forked workers are not counted twice, as a cgroup would not."""
+    """The memory process ``pid`` and all its descendants hold (see :func:`memory_of`)."""
+    return memory_of([pid, *descendants(pid)])
+
+
+def memory_of(pids: Iterable[int]) -> int:
+    """The memory the processes ``pids`` hold (Linux ``/proc``; 0 for those gone). Each
+    process counts its proportional share of pages it shares with others (PSS), so forked
+    workers are not counted twice, as a cgroup would not."""
     total = 0
-    pending = [pid]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        try:
-            total += _own_bytes(current)
-            # Each thread lists the children it started.
-            for thread in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{thread}/children", encoding="ascii") as kids:
-                    pending.extend(int(child) for child in kids.read().split())
-        except (OSError, ValueError, IndexError):
-            continue  # exited meanwhile
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):  # exited meanwhile
+            total += _own_bytes(pid)
     return total
 
 

@@ -68,7 +68,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
                 "ephemeral_storage_gib": 100,
                 "cpu_architecture": ecs.CpuArchitecture.ARM64,
                 "suffix": ".csv",
-                "versioned": True,
+                "noncurrent_version_expiration_days": 30,
                 "max_receive_count": 50,
                 "runner_timeout": Duration.seconds(120),
                 "max_concurrency": 5,
@@ -103,6 +103,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         existing_vpc=vpc,
         vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
         task_image=ecs.ContainerImage.from_registry("public.ecr.aws/docker/library/busybox:1.36"),
+        allow_all_outbound=True,
     )
     stacks["existing"] = existing
     # Two pipelines on one cluster: each must see only its own tasks.

@@ -14,6 +14,8 @@ from s3fargate.infra.assets import BundleError, locked_versions
 from tests.infra.conftest import task_definition_family_arn
 
 if TYPE_CHECKING:
+    from aws_cdk.assertions import Template
+
     from tests.infra.conftest import Synth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,14 +154,97 @@ def test_bucket_removes_incomplete_multipart_uploads_after_a_day(synth: Synth) -
         "AWS::S3::Bucket",
         {
             "LifecycleConfiguration": {
-                "Rules": [
-                    {
-                        "Id": "AbortIncompleteMultipartUploads",
-                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-                        "Status": "Enabled",
-                    }
-                ]
+                "Rules": Match.array_with(
+                    [
+                        {
+                            "Id": "AbortIncompleteMultipartUploads",
+                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                            "Status": "Enabled",
+                        }
+                    ]
+                )
             }
+        },
+    )
+
+
+def test_results_can_be_recovered_for_a_week_by_default(synth: Synth) -> None:
+    # A task that overwrites or deletes an object (results included) leaves its old version;
+    # old versions expire after 7 days (30 where configured), and so do lone delete markers.
+    for variant, days in (("default", 7), ("private", 30)):
+        synth.templates[variant].has_resource_properties(
+            "AWS::S3::Bucket",
+            {
+                "VersioningConfiguration": {"Status": "Enabled"},
+                "LifecycleConfiguration": {
+                    "Rules": Match.array_with(
+                        [
+                            {
+                                "Id": "ExpireNoncurrentVersions",
+                                "NoncurrentVersionExpiration": {"NoncurrentDays": days},
+                                "ExpiredObjectDeleteMarker": True,
+                                "Status": "Enabled",
+                            }
+                        ]
+                    )
+                },
+            },
+        )
+
+
+def _egress(template: Template) -> list[dict[str, object]]:
+    (group,) = [
+        g
+        for g in template.find_resources("AWS::EC2::SecurityGroup").values()
+        if "s3fargate tasks" in g["Properties"]["GroupDescription"]
+    ]
+    return list(group["Properties"].get("SecurityGroupEgress", []))
+
+
+def test_tasks_may_reach_only_https_by_default(synth: Synth) -> None:
+    # A parser exploited by an upload gets no channel out beyond HTTPS to the AWS APIs.
+    for variant in ("default", "private"):
+        (rule,) = _egress(synth.templates[variant])
+        assert rule["IpProtocol"] == "tcp", (variant, rule)
+        assert (rule["FromPort"], rule["ToPort"]) == (443, 443), (variant, rule)
+        assert rule["CidrIp"] == "0.0.0.0/0", (variant, rule)
+
+
+def test_allow_all_outbound_opens_the_tasks_egress(synth: Synth) -> None:
+    (rule,) = _egress(synth.templates["existing"])
+    assert rule["IpProtocol"] == "-1"
+    assert rule["CidrIp"] == "0.0.0.0/0"
+
+
+def test_the_reconcilers_schedule_retries_keeps_what_fails_and_alarms(synth: Synth) -> None:
+    template = synth.templates["default"]
+    tracking = synth.construct("default").tracking
+    dlq = synth.resolve("default", tracking.reconciler_dead_letter_queue.queue_arn)
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "rate(5 minutes)",
+            "Targets": [
+                Match.object_like(
+                    {
+                        "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 300},
+                        "DeadLetterConfig": {"Arn": dlq},
+                    }
+                )
+            ],
+        },
+    )
+    topic = synth.resolve("default", synth.construct("default").topic.topic_arn)
+    reconciler = synth.resolve("default", tracking.reconciler.function_name)
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "Errors",
+            "Namespace": "AWS/Lambda",
+            "Dimensions": [{"Name": "FunctionName", "Value": reconciler}],
+            "EvaluationPeriods": 2,
+            "Threshold": 1,
+            "AlarmActions": [topic],
         },
     )
 
@@ -234,8 +319,8 @@ def test_queues_refuse_insecure_transport(synth: Synth) -> None:
         for s in p["Properties"]["PolicyDocument"]["Statement"]
         if s["Effect"] == "Deny" and s.get("Sid") != "OnlyThisAccountsBucket"
     ]
-    # the upload queue, the events queue, and their dead-letter queues
-    assert len(denies) == 4
+    # the upload queue, the events queue, their dead-letter queues, the reconciler's
+    assert len(denies) == 5
     for deny in denies:
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 

@@ -144,6 +144,13 @@ def rule_targets(template: ResolvedTemplate) -> Iterator[Delivery]:
                 "events.amazonaws.com", action, template.arn(rule), target["Arn"]
             )
             yield Delivery(rule, receiver, request)
+            # What EventBridge could not deliver, it sends to the target's dead-letter queue.
+            dead_letters = target.get("DeadLetterConfig", {}).get("Arn")
+            if dead_letters is not None:
+                request = _from_service(
+                    "events.amazonaws.com", "sqs:SendMessage", template.arn(rule), dead_letters
+                )
+                yield Delivery(rule, template.logical_id(dead_letters), request)
 
 
 def alarm_actions(template: ResolvedTemplate) -> Iterator[Delivery]:
@@ -278,6 +285,7 @@ def test_the_services_deliver_what_the_pipeline_wires(
             "events": tracking.events_queue,
             "schedule": tracking.schedule,
             "reconciler": tracking.reconciler,
+            "reconciler-dlq": tracking.reconciler_dead_letter_queue,
             "topic": pipeline.topic,
             "runner": pipeline.runner,
             "tracker": tracking.tracker,
@@ -289,11 +297,12 @@ def test_the_services_deliver_what_the_pipeline_wires(
         (ids["bucket"], ids["queue"], "sqs:SendMessage"),
         (ids["rule"], ids["events"], "sqs:SendMessage"),
         (ids["schedule"], ids["reconciler"], "lambda:InvokeFunction"),
+        (ids["schedule"], ids["reconciler-dlq"], "sqs:SendMessage"),
         *((alarm, ids["topic"], "sns:Publish") for alarm in alarms),
         *((alarm, key, action) for alarm in alarms for action in KEY_ACTIONS),
     }
     found = {(d.source, d.target, d.request.action) for d in service_deliveries(template)}
-    assert len(alarms) == 3
+    assert len(alarms) == 5
     assert found == expected
     polls = {(d.source, d.target) for d in event_source_polls(template)}
     assert polls == {(ids["runner"], ids["queue"]), (ids["tracker"], ids["events"])}

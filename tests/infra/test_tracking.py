@@ -228,7 +228,7 @@ def test_dead_letter_queues_alarm_to_the_topic(synth: Synth) -> None:
         "AWS::CloudWatch::Alarm",
         {"Properties": {"MetricName": "ApproximateNumberOfMessagesVisible"}},
     )
-    assert len(alarms) == 2
+    assert len(alarms) == 3
     queues = set()
     for alarm in alarms.values():
         properties = alarm["Properties"]
@@ -241,6 +241,7 @@ def test_dead_letter_queues_alarm_to_the_topic(synth: Synth) -> None:
     assert queues == {
         str(synth.resolve("default", pipeline.dead_letter_queue.queue_name)),
         str(synth.resolve("default", pipeline.tracking.events_dead_letter_queue.queue_name)),
+        str(synth.resolve("default", pipeline.tracking.reconciler_dead_letter_queue.queue_name)),
     }
 
 

@@ -11,7 +11,7 @@ import gzip
 from typing import TYPE_CHECKING
 
 from s3fargate.task import main
-from s3fargate.task.download import local_name
+from s3fargate.task.download import key_name
 
 if TYPE_CHECKING:
     from s3fargate.task import S3Object
@@ -22,7 +22,7 @@ LEVEL = 6
 
 def compress(obj: S3Object) -> dict[str, object]:
     """Write ``<name>.gz`` and report the sizes."""
-    name = f"{local_name(obj.key)}.gz"
+    name = f"{key_name(obj.key)}.gz"
     with obj.outputs.open(name, content_type="application/gzip") as out:
         with gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=LEVEL) as zipped:
             for chunk in obj.chunks():

@@ -39,6 +39,12 @@ Network = Literal["public", "private"]
 CapacityProvider = Literal["FARGATE", "FARGATE_SPOT"]
 RUNNER_HANDLER = "s3fargate.taskrunner.handler.handler"
 RUNNER_RUNTIME = lambda_.Runtime.PYTHON_3_14
+#: Days a replaced or deleted object's old version is kept (a task's mistake, or an attack
+#: through one, can be undone meanwhile).
+DEFAULT_NONCURRENT_VERSION_DAYS = 7
+#: The only traffic a task may start: HTTPS, to S3, ECR, CloudWatch Logs and STS. DNS to the
+#: VPC's resolver is not subject to security groups.
+TASK_EGRESS_PORT = 443
 
 
 def pipeline_id_for(scope: Construct) -> str:
@@ -51,8 +57,9 @@ class S3TriggeredFargateTask(Construct):
     """Runs one ECS Fargate task for every object created under ``input_prefix``.
 
     The minimal use is one statement, ``S3TriggeredFargateTask(self, "Files")``: a new bucket
-    (no public access, TLS only, SSE-S3), a queue with a dead-letter queue, the runner Lambda,
-    a 2-AZ VPC without NAT gateways, a cluster and a 256/512 task running the example task.
+    (no public access, TLS only, SSE-S3, versioned: what a task overwrites can be recovered),
+    a queue with a dead-letter queue, the runner Lambda, a 2-AZ VPC without NAT gateways, a
+    cluster and a 256/512 task running the example task, whose only way out is HTTPS.
     Each main resource can instead be passed in (``existing_*``) or configured (``*_props``),
     not both. Invalid props raise ``ValueError`` before synthesis.
     """
@@ -64,7 +71,8 @@ class S3TriggeredFargateTask(Construct):
         *,
         existing_bucket_obj: s3.IBucket | None = None,
         bucket_props: Mapping[str, Any] | None = None,
-        versioned: bool = False,
+        versioned: bool = True,
+        noncurrent_version_expiration_days: int | None = DEFAULT_NONCURRENT_VERSION_DAYS,
         input_prefix: str = c.DEFAULT_INPUT_PREFIX,
         results_prefix: str = c.DEFAULT_RESULTS_PREFIX,
         suffix: str | None = None,
@@ -80,6 +88,7 @@ class S3TriggeredFargateTask(Construct):
         existing_vpc: ec2.IVpc | None = None,
         vpc_subnets: ec2.SubnetSelection | None = None,
         assign_public_ip: bool | None = None,
+        allow_all_outbound: bool = False,
         existing_cluster: ecs.ICluster | None = None,
         capacity_provider: CapacityProvider = "FARGATE",
         task_image: ecs.ContainerImage | None = None,
@@ -132,6 +141,7 @@ class S3TriggeredFargateTask(Construct):
             max_concurrency=(max_concurrency, *limits.max_concurrency),
             runner_memory_mib=(runner_memory_mib, 128, 10240),
             spot_fallback_after=(spot_fallback_after, 1, 100),
+            noncurrent_version_expiration_days=(noncurrent_version_expiration_days, 1, 36500),
             batch_size=(batch_size, *limits.batch_size(windowed=max_batching_window is not None)),
         )
         v.check_choice("network", network, ("public", "private"))
@@ -148,7 +158,9 @@ class S3TriggeredFargateTask(Construct):
         #: sharing a cluster never count or track each other's tasks.
         self.pipeline_id = pipeline_id_for(self)
         # Each builder returns what it creates; the attributes are the construct's public API.
-        self.bucket: s3.IBucket = existing_bucket_obj or self._new_bucket(versioned, bucket_props)
+        self.bucket: s3.IBucket = existing_bucket_obj or self._new_bucket(
+            versioned, noncurrent_version_expiration_days, bucket_props
+        )
         self.dead_letter_queue = self._dead_letter_queue()
         self.queue = self._queue(visibility_s, max_receive_count, queue_props)
         self._notify_queue_of_uploads(suffix)
@@ -156,7 +168,7 @@ class S3TriggeredFargateTask(Construct):
         self.vpc, subnets, public_ip = self._network(network, existing_vpc, vpc_subnets)
         if assign_public_ip is not None:
             public_ip = assign_public_ip
-        self.security_group = self._task_security_group()
+        self.security_group = self._task_security_group(allow_all_outbound)
         if existing_vpc is None and network == "private":
             self._add_endpoints(self.vpc)
         self.cluster: ecs.ICluster = existing_cluster or self._new_cluster()
@@ -217,10 +229,17 @@ class S3TriggeredFargateTask(Construct):
         )
 
     # --- builders: each creates one part and returns it -------------------------------------
-    def _new_bucket(self, versioned: bool, bucket_props: Mapping[str, Any] | None) -> s3.Bucket:
+    def _new_bucket(
+        self,
+        versioned: bool,
+        noncurrent_days: int | None,
+        bucket_props: Mapping[str, Any] | None,
+    ) -> s3.Bucket:
         """No public access, TLS only, SSE-S3, owner-enforced, retained on stack deletion;
         multipart uploads left incomplete (a task killed before it could abort its outputs)
-        are removed after a day."""
+        are removed after a day. Versioned: an object a task overwrites or deletes keeps its
+        old version for ``noncurrent_days`` (then it expires, and so do delete markers left
+        with nothing behind them)."""
         bucket = s3.Bucket(
             self,
             "Bucket",
@@ -239,6 +258,12 @@ class S3TriggeredFargateTask(Construct):
             id="AbortIncompleteMultipartUploads",
             abort_incomplete_multipart_upload_after=Duration.days(1),
         )
+        if (bucket_props or {}).get("versioned", versioned) and noncurrent_days is not None:
+            bucket.add_lifecycle_rule(
+                id="ExpireNoncurrentVersions",
+                noncurrent_version_expiration=Duration.days(noncurrent_days),
+                expired_object_delete_marker=True,
+            )
         return bucket
 
     def _dead_letter_queue(self) -> sqs.Queue:
@@ -286,14 +311,27 @@ class S3TriggeredFargateTask(Construct):
             )
         )
 
-    def _task_security_group(self) -> ec2.SecurityGroup:
-        return ec2.SecurityGroup(
+    def _task_security_group(self, allow_all_outbound: bool) -> ec2.SecurityGroup:
+        """No inbound traffic; outbound HTTPS only, unless ``allow_all_outbound``: a task that
+        parses untrusted bytes gets no channel out beyond the AWS APIs it needs."""
+        group = ec2.SecurityGroup(
             self,
             "TaskSecurityGroup",
             vpc=self.vpc,
-            description="s3fargate tasks: no inbound, outbound HTTPS to S3, ECR and logs",
-            allow_all_outbound=True,
+            description=(
+                "s3fargate tasks: no inbound, all outbound"
+                if allow_all_outbound
+                else "s3fargate tasks: no inbound, outbound HTTPS to S3, ECR, logs and STS only"
+            ),
+            allow_all_outbound=allow_all_outbound,
         )
+        if not allow_all_outbound:
+            group.add_egress_rule(
+                ec2.Peer.any_ipv4(),
+                ec2.Port.tcp(TASK_EGRESS_PORT),
+                "HTTPS to S3, ECR, CloudWatch Logs and STS",
+            )
+        return group
 
     def _new_cluster(self) -> ecs.Cluster:
         return ecs.Cluster(

@@ -41,6 +41,11 @@ TRACKER_HANDLER = "s3fargate.tracker.handler.handler"
 RECONCILER_HANDLER = "s3fargate.tracker.handler.reconcile"
 #: How often the reconciler looks for jobs whose events were lost.
 RECONCILE_EVERY = Duration.minutes(5)
+#: EventBridge retries a run it could not hand to Lambda this often, within one period (the
+#: next run does the same work); what it never hands over waits in a dead-letter queue.
+RECONCILE_DELIVERY_RETRIES = 2
+#: Consecutive periods in which every reconciler run failed before the alarm fires.
+RECONCILER_FAILING_PERIODS = 2
 TRACKER_TIMEOUT = Duration.seconds(60)
 RECONCILER_TIMEOUT = Duration.minutes(5)
 ECS_TASK_STATE_CHANGE = "ECS Task State Change"
@@ -69,7 +74,7 @@ class JobTracking(Construct):
 
     Created by :class:`S3TriggeredFargateTask`; its resources are attributes: ``table``,
     ``topic``, ``events_queue``, ``events_dead_letter_queue``, ``rule``, ``tracker``,
-    ``reconciler``, ``alarms``.
+    ``reconciler``, ``schedule``, ``reconciler_dead_letter_queue``, ``alarms``.
     """
 
     def __init__(
@@ -158,12 +163,26 @@ class JobTracking(Construct):
             RECONCILER_TIMEOUT,
             "finds jobs whose events were lost",
         )
+        self.reconciler_dead_letter_queue = sqs.Queue(
+            self,
+            "ReconcilerDeadLetterQueue",
+            retention_period=Duration.days(c.DLQ_RETENTION_DAYS),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
         self.schedule = events.Rule(
             self,
             "ReconcileSchedule",
             description="s3fargate: run the reconciler",
             schedule=events.Schedule.rate(RECONCILE_EVERY),
-            targets=[targets.LambdaFunction(self.reconciler)],
+            targets=[
+                targets.LambdaFunction(
+                    self.reconciler,
+                    retry_attempts=RECONCILE_DELIVERY_RETRIES,
+                    max_event_age=RECONCILE_EVERY,
+                    dead_letter_queue=self.reconciler_dead_letter_queue,
+                )
+            ],
         )
         for fn in (self.tracker, self.reconciler):
             self._grant_job_writes(fn)
@@ -173,6 +192,12 @@ class JobTracking(Construct):
             self._dead_letter_alarm(
                 "EventsDeadLetterAlarm", self.events_dead_letter_queue, "task state changes"
             ),
+            self._dead_letter_alarm(
+                "ReconcilerDeadLetterAlarm",
+                self.reconciler_dead_letter_queue,
+                "reconciler runs EventBridge could not start",
+            ),
+            self._reconciler_failing_alarm(),
             self._failed_jobs_alarm(pipeline_id),
         ]
         self._acknowledge_nag_findings()
@@ -261,6 +286,22 @@ class JobTracking(Construct):
         )
         return self._publishing(name, alarm)
 
+    def _reconciler_failing_alarm(self) -> cloudwatch.Alarm:
+        """Alarm when the reconciler failed in every period of ``RECONCILER_FAILING_PERIODS``
+        in a row: lost task events would then go unnoticed."""
+        alarm = cloudwatch.Alarm(
+            self,
+            "ReconcilerFailingAlarm",
+            alarm_description="s3fargate: the reconciler keeps failing (see its log group); "
+            "jobs whose task events were lost are not being settled",
+            metric=self.reconciler.metric_errors(period=RECONCILE_EVERY, statistic="Sum"),
+            threshold=1,
+            evaluation_periods=RECONCILER_FAILING_PERIODS,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        return self._publishing("ReconcilerFailingAlarm", alarm)
+
     def _failed_jobs_alarm(self, pipeline_id: str) -> cloudwatch.Alarm:
         """Alarm when more than ``FAILED_JOBS_ALARM_PERCENT`` of the jobs that ended in a
         window failed (the tracker's metrics; no jobs: not breaching)."""
@@ -328,6 +369,12 @@ class JobTracking(Construct):
         )
 
     def _acknowledge_nag_findings(self) -> None:
+        nag.acknowledge(
+            self.reconciler_dead_letter_queue,
+            "AwsSolutions-SQS3",
+            "It is the dead-letter queue of the reconciler's schedule target (EventBridge), "
+            "which cdk-nag does not recognise as one; its depth alarms to the topic.",
+        )
         for fn in (self.tracker, self.reconciler):
             nag.acknowledge(
                 fn,

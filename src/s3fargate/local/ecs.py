@@ -9,10 +9,13 @@ the container's exit code) into the tracker's queue, which the same tracker code
 on AWS. ``--faults`` makes attempts fail as Fargate
 tasks do: Spot interruptions, tasks that never start, and out-of-memory kills.
 
-A task's memory (``--memory``, or the size RunTask asks for) is enforced: the memory its
-processes hold is checked every ``MEMORY_CHECK_S``, and a task over its limit is killed and
-reported as ECS reports an out-of-memory kill (exit 137, ``OutOfMemoryError``). Events carry
-the task's size, capacity and image-pull time, so the tracker prices jobs as on AWS.
+Every process a task starts stays inside it (:mod:`s3fargate.local.containment`: a cgroup per
+task where the machine allows, else its process tree): all of them count against its memory,
+and none outlives it. A task's memory (``--memory``, or the size RunTask asks for) is enforced:
+the memory its processes hold is checked every ``MEMORY_CHECK_S``, and a task over its limit is
+killed and reported as ECS reports an out-of-memory kill (exit 137, ``OutOfMemoryError``).
+Events carry the task's size, capacity and image-pull time, so the tracker prices jobs as on
+AWS.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ from s3fargate import contracts as c
 from s3fargate.events.ecs import OOM_EXIT_CODE, OOM_REASON, ecs_timestamp
 from s3fargate.lambda_runtime.paginators import list_tasks_paginator
 from s3fargate.local.config import DEFAULT_CPU, DEFAULT_MEMORY_MIB, task_search_path
+from s3fargate.local.containment import Containment, TaskBoundary
 from s3fargate.local.faults import Fault, FaultDraws, Faults
 from s3fargate.local.tasklog import HEAD_BYTES, TAIL_BYTES, copy_bounded
-from s3fargate.processes import die_with_parent, resident_bytes
 from s3fargate.rundir.credentials import LOCAL_CREDENTIALS, LOCAL_REGION
 from s3fargate.sizing.sizes import DEFAULT_EPHEMERAL_GIB
 from s3fargate.wire import wire_format
@@ -101,6 +104,8 @@ class _Task:
     log_path: Path
     fault: Fault
     created_at: float
+    #: Where the task's processes are kept.
+    boundary: TaskBoundary
     version: int = 0
     last_status: str = "PENDING"
     process: subprocess.Popen[bytes] | None = None
@@ -185,8 +190,10 @@ class LocalEcs:
         faults: Faults | None = None,
         log_head: int = HEAD_BYTES,
         log_tail: int = TAIL_BYTES,
+        containment: Containment | None = None,
     ) -> None:
         self._config = config
+        self.containment = containment or Containment.create()
         self._log_head = log_head
         self._log_tail = log_tail
         # Events leave in order from one sender thread, so a launch never waits on the queue.
@@ -253,6 +260,7 @@ class LocalEcs:
                 log_path=self.log_path(arn),
                 fault=self._faults.next(),
                 created_at=time.time(),
+                boundary=self.containment.task(arn.rsplit("/", 1)[-1]),
                 **self._size(request),
             )
             self._tasks[arn] = task
@@ -344,11 +352,11 @@ class LocalEcs:
                 task.stopped_reason = task.stopped_reason or "the local pipeline stopped"
             _signal_group(task.process, signal.SIGTERM)
         deadline = time.monotonic() + grace_period
-        for _, process in running:
+        for task, process in running:
             while process.poll() is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._hurried.is_set():
-                    _signal_group(process, signal.SIGKILL)
+                    task.boundary.kill()
                     process.wait()
                     break
                 try:
@@ -357,8 +365,7 @@ class LocalEcs:
                 except subprocess.TimeoutExpired:
                     continue
         for task, process in running:  # report the stops now; the reapers find them reported
-            if task.output is not None:
-                task.output.join(timeout=10)
+            self._end(task)
             self._reaped(task, process.returncode)
 
     def hurry(self) -> None:
@@ -366,9 +373,11 @@ class LocalEcs:
         self._hurried.set()
 
     def close(self) -> None:
-        """Release the spawner thread and send the last events (after :meth:`stop_all`)."""
+        """Release the spawner thread, send the last events (after :meth:`stop_all`), and
+        make sure no process of any task is left."""
         self._spawner.shutdown(wait=True)
         self.flush_events()
+        self.containment.close()
 
     def flush_events(self) -> None:
         """Wait until every event so far has been sent (the sender keeps running)."""
@@ -395,17 +404,22 @@ class LocalEcs:
             else list(self._config.task_cmd)
         )
         read_end, write_end = os.pipe()
+        boundary = task.boundary
         try:
+            boundary.prepare()
             task.process = subprocess.Popen(
                 cmd,
-                env={**self._base_env, **task.env},
+                env={**self._base_env, **task.env, **boundary.environment},
                 stdout=write_end,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C reaches the pipeline, which stops tasks
-                preexec_fn=die_with_parent,  # noqa: PLW1509 -- one async-signal-safe call
+                # Dies with this thread, and joins the task's boundary before it runs.
+                preexec_fn=boundary.preexec,  # noqa: PLW1509 -- a write and a prctl
             )
+            boundary.started(task.process.pid)
         except (OSError, ValueError) as exc:
+            boundary.close()
             os.close(read_end)
             task.log_path.write_text(f"cannot start the task command {cmd[0]!r}: {exc}\n")
             self._stopped(
@@ -439,11 +453,12 @@ class LocalEcs:
             ).start()
 
     def _watch_memory(self, task: _Task) -> None:
-        """Kill the task as ECS does once its processes hold more than its memory."""
+        """Kill the task as ECS does once its processes (all of them: one in a session of
+        its own too) hold more than its memory."""
         limit = task.memory_mib * 1024 * 1024
         process = task.process
         while process is not None and process.poll() is None:
-            if resident_bytes(process.pid) > limit:
+            if task.boundary.memory_bytes() > limit:
                 self._out_of_memory(task)
                 return
             time.sleep(MEMORY_CHECK_S)
@@ -454,7 +469,7 @@ class LocalEcs:
             if task.returncode is not None or task.process is None or task.last_status == "STOPPED":
                 return  # it exited by itself first: its own exit code stands
             task.container_reason = OOM_REASON
-        _signal_group(task.process, signal.SIGKILL)
+        task.boundary.kill()
 
     def _interrupt(self, task: _Task) -> None:
         """A Spot interruption: the task gets SIGTERM and stops with ``SpotInterruption``."""
@@ -469,9 +484,16 @@ class LocalEcs:
         code = process.wait()
         with task.lock:
             task.returncode = code
+        self._end(task)
+        self._reaped(task, code)
+
+    def _end(self, task: _Task) -> None:
+        """The task's first process has exited: as when a container's does, every other
+        process of the task is killed, before its stop is reported."""
+        task.boundary.kill()
+        task.boundary.close()
         if task.output is not None:
             task.output.join(timeout=10)  # the log is complete before the task is reported
-        self._reaped(task, code)
 
     def _reaped(self, task: _Task, returncode: int) -> None:
         with task.lock:

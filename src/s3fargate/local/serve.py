@@ -108,6 +108,21 @@ def _item_level_transactions() -> None:
     backend.transact_write_items.item_level = True  # type: ignore[attr-defined]
 
 
+def _keys_may_hold_newlines() -> None:
+    """Let object keys hold line breaks, as S3's do: moto routes requests with regular
+    expressions in which ``.`` stops at a newline, so ``PUT /bucket/a%0Ab`` found no route
+    (404). Each route's pattern now lets ``.`` match it."""
+    from moto.moto_server import utilities
+
+    plain = utilities.RegexConverter.__init__
+
+    def everything(self: Any, url_map: Any, *items: Any) -> None:
+        plain(self, url_map, *items)
+        self.regex = f"(?s:{self.regex})"
+
+    utilities.RegexConverter.__init__ = everything  # type: ignore[method-assign]
+
+
 def _serve(server: Any, name: str) -> None:
     threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
 
@@ -132,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from werkzeug.serving import make_server
 
     _item_level_transactions()
+    _keys_may_hold_newlines()
     # Werkzeug logs every request at INFO; the job table is the user's view instead.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = DomainDispatcherApplication(create_backend_app)

@@ -2,17 +2,19 @@
 
 The object is downloaded to the task's disk (or, with ``--stdin``, streamed to the command's
 standard input); the command runs with ``{input}``, ``{output_dir}``, ``{bucket}`` and
-``{key}`` replaced in its arguments; every file it leaves in ``{output_dir}`` becomes an
-output. The task exits with the command's exit code; only a command that exits 0 leaves
-outputs and a result document.
+``{key}`` filled in (values in plain arguments, quoted variable references in shell scripts:
+:mod:`s3fargate.task.placeholders`); every regular file it leaves in ``{output_dir}`` becomes
+an output (links, FIFOs, sockets and devices are skipped and listed). The outputs are taken
+only once every process the command started has ended. The task exits with the command's exit
+code; only a command that exits 0 leaves outputs and a result document.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -21,24 +23,27 @@ import time
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from s3fargate import contracts as c
-from s3fargate.processes import die_with_parent
+from s3fargate import processes
 from s3fargate.task.exceptions import CommandFailedError
+from s3fargate.task.placeholders import PLACEHOLDER_VARIABLES, PLACEHOLDERS, fill
 from s3fargate.task.runtime import run
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
     from s3fargate.task.stream import S3Object
 
-#: The placeholders an argument may hold.
-PLACEHOLDERS = ("{input}", "{output_dir}", "{bucket}", "{key}")
-_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
+__all__ = ["PLACEHOLDERS", "CommandTask", "main"]
 #: Exit codes the pipeline gives a meaning of its own (4: superseded, 5: no space on disk): a
 #: command that exits with one is reported as 1, so the job is not misread.
 RESERVED_EXIT_CODES = frozenset({c.EXIT_SUPERSEDED, c.EXIT_NO_SPACE})
 #: Seconds to wait for the stdin feeder after the command's processes are gone.
 FEEDER_JOIN_S = 10.0
+#: Seconds the processes a command started may go on after it exits before they are killed
+#: and the task fails (a background writer must finish before its file is taken).
+DEFAULT_CHILDREN_TIMEOUT_S = 30.0
+#: How often the processes left running are looked at.
+_CHILDREN_POLL_S = 0.05
 #: Shell conventions for a command that could not be run.
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
@@ -51,7 +56,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         description=(
             "Run a command on the task's object. Arguments may hold {input} (the downloaded "
             "object's path), {output_dir} (a folder whose files become outputs), {bucket} and "
-            "{key}. Exits with the command's exit code."
+            "{key}; in a shell script (sh -c) each becomes a quoted reference to its "
+            "environment variable, so no key can change what runs. Exits with the command's "
+            "exit code."
         ),
         epilog="example: s3fargate-task -- sort --output={output_dir}/sorted.txt {input}",
     )
@@ -59,6 +66,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--stdin",
         action="store_true",
         help="stream the object to the command's standard input instead of downloading it",
+    )
+    parser.add_argument(
+        "--children-timeout",
+        type=_seconds,
+        default=DEFAULT_CHILDREN_TIMEOUT_S,
+        metavar="S",
+        help="seconds the processes the command started may run on after it exits; then they "
+        "are killed and the task fails (default %(default)g)",
     )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARG...")
     args = parser.parse_args(argv)
@@ -73,10 +88,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def substitute(arg: str, values: dict[str, str]) -> str:
-    """Replace the placeholders in one argument, in one pass (a value that holds a placeholder,
-    such as a key ``a/{input}.txt``, is not expanded again); other braces (awk, jq) stay."""
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(0), m.group(0)), arg)
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 86400 or math.isnan(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not 0-86400 seconds")
+    return value
 
 
 def exit_code_of(returncode: int) -> int:
@@ -87,21 +103,28 @@ def exit_code_of(returncode: int) -> int:
 class CommandTask:
     """The processing function that runs one command on the object."""
 
-    def __init__(self, command: list[str], *, stdin: bool) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        *,
+        stdin: bool,
+        children_timeout: float = DEFAULT_CHILDREN_TIMEOUT_S,
+    ) -> None:
         self.command = command
         self.stdin = stdin
+        self.children_timeout = children_timeout
 
     def __call__(self, obj: S3Object) -> dict[str, Any]:
         """Download (or stream), run the command, add what it left in the output folder."""
         output_dir = obj.work_dir / "output"
         output_dir.mkdir(parents=True)
+        # Each placeholder's value is also in the command's environment: a shell script refers
+        # to it there instead of having the value pasted into its code.
         values = {"{output_dir}": str(output_dir), "{bucket}": obj.bucket, "{key}": obj.key}
-        env = {**os.environ, c.ENV_TASK_OUTPUT_DIR: str(output_dir)}
         if not self.stdin:
-            path = obj.download()
-            values["{input}"] = str(path)
-            env[c.ENV_TASK_INPUT] = str(path)
-        argv = [substitute(arg, values) for arg in self.command]
+            values["{input}"] = str(obj.download())
+        env = {**os.environ, **{PLACEHOLDER_VARIABLES[p]: v for p, v in values.items()}}
+        argv = fill(self.command, values)
         started = time.monotonic()
         code = self._run(argv, env, obj)
         if code in RESERVED_EXIT_CODES:
@@ -112,8 +135,7 @@ class CommandTask:
             )
         if code != 0:
             raise CommandFailedError(f"the command exited with {code}: {argv[0]}", code)
-        for name, path in sorted(_files(output_dir)):
-            obj.outputs.add_file(name, path)
+        obj.outputs.add_folder(output_dir)
         return {
             "command": argv,
             "exit_code": 0,
@@ -122,6 +144,9 @@ class CommandTask:
 
     def _run(self, argv: list[str], env: dict[str, str], obj: S3Object) -> int:
         sys.stdout.flush()
+        # Whatever the command starts stays below this process, even in a session of its own
+        # or after a double fork, so all of it can be waited for and ended.
+        processes.become_subreaper()
         # ECS stops a task with SIGTERM: the command (and every process it started) gets it
         # too, and decides how to end. Taken over before the command starts, so none is lost.
         forward = _Forwarder()
@@ -136,7 +161,7 @@ class CommandTask:
                     stdin=subprocess.PIPE if self.stdin else subprocess.DEVNULL,
                     start_new_session=True,
                     # A task killed outright (SIGKILL) takes its command with it.
-                    preexec_fn=die_with_parent,  # noqa: PLW1509 -- one async-signal-safe call
+                    preexec_fn=processes.die_with_parent,  # noqa: PLW1509 -- one safe call
                 )
             except FileNotFoundError as exc:
                 raise CommandFailedError(f"command not found: {exc}", EXIT_NOT_FOUND) from exc
@@ -152,16 +177,47 @@ class CommandTask:
                 feeder.start()
             try:
                 returncode = process.wait()
+                left = self._wait_for_children()
             finally:
-                # What the command left running (a daemon holding its stdin open) ends with it.
-                _signal_group(process.pid, signal.SIGKILL)
+                # Nothing the command started outlives the task, however it ends.
+                processes.kill_all(lambda: processes.descendants(os.getpid()))
+                processes.reap_children()
         finally:
             forward.restore()
         if feeder is not None:
             feeder.join(timeout=FEEDER_JOIN_S)
         if feeder_error:  # the object could not be read whole: the command saw a part only
             raise feeder_error[0]
+        if left:
+            raise CommandFailedError(
+                f"the command exited ({exit_code_of(returncode)}), but processes it started "
+                f"were still running {self.children_timeout:g} s later and were killed, so "
+                f"none of its outputs were taken: {', '.join(left)}",
+                1,
+            )
         return exit_code_of(returncode)
+
+    def _wait_for_children(self) -> list[str]:
+        """Wait, up to the timeout, for the processes the command left running (its outputs
+        may still be being written); return those still running then, described."""
+        deadline = time.monotonic() + self.children_timeout
+        announced = False
+        while True:
+            processes.reap_children()
+            left = processes.living(processes.descendants(os.getpid()))
+            if not left:
+                return []
+            if time.monotonic() >= deadline:
+                return [processes.describe(pid) for pid in left]
+            if not announced:
+                announced = True
+                print(
+                    f"s3fargate-task: the command exited; waiting up to "
+                    f"{self.children_timeout:g} s for {len(left)} process(es) it started",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            time.sleep(_CHILDREN_POLL_S)
 
 
 class _Forwarder:
@@ -179,7 +235,7 @@ class _Forwarder:
         """The command has started, as the leader of process group ``group``."""
         self._group = group
         if self._pending:
-            _signal_group(group, signal.SIGTERM)
+            _terminate(group)
 
     def restore(self) -> None:
         """Give SIGTERM back to the task's own handler."""
@@ -190,12 +246,19 @@ class _Forwarder:
         if self._group is None:
             self._pending = True
         else:
-            _signal_group(self._group, signal.SIGTERM)
+            _terminate(self._group)
 
 
 def _signal_group(group: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(group, sig)
+
+
+def _terminate(group: int) -> None:
+    """SIGTERM to the command's process group and every other process it started (one that
+    moved to a session of its own included)."""
+    _signal_group(group, signal.SIGTERM)
+    processes.signal_all(processes.descendants(os.getpid()), signal.SIGTERM)
 
 
 def _feed(obj: S3Object, process: subprocess.Popen[bytes], errors: list[BaseException]) -> None:
@@ -217,18 +280,8 @@ def _feed(obj: S3Object, process: subprocess.Popen[bytes], errors: list[BaseExce
             stdin.close()
 
 
-def _files(folder: Path) -> list[tuple[str, Path]]:
-    """Every file under ``folder``, named by its path relative to it (``/``-separated)."""
-    found = []
-    for root, _dirs, names in os.walk(folder):
-        for name in names:
-            path = folder.joinpath(root, name)
-            if path.is_file():
-                found.append((path.relative_to(folder).as_posix(), path))
-    return found
-
-
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """The ``s3fargate-task`` console script."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    sys.exit(run(CommandTask(args.command, stdin=args.stdin)))
+    task = CommandTask(args.command, stdin=args.stdin, children_timeout=args.children_timeout)
+    sys.exit(run(task))

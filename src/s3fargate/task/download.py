@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -33,22 +34,34 @@ CHUNK_SIZE = 1024 * 1024
 HEADROOM_BYTES = 16 * 1024 * 1024
 
 
-def local_name(key: str) -> str:
-    """A file name for ``key`` that any POSIX file system takes: its last path segment (the
-    extension kept, for tools that look at it), ``object`` when that is empty, ``.`` or
-    ``..``, NUL replaced, at most 255 bytes."""
+#: The characters a local file name keeps; every other one becomes ``_``. None of them means
+#: anything to a shell, and the name never starts with ``-`` or ``.``.
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._+-]")
+#: Longest extension kept whole when a name is shortened.
+_MAX_EXTENSION = 32
+
+
+def key_name(key: str) -> str:
+    """The last path segment of ``key`` (``object`` when that is empty, ``.`` or ``..``), as
+    an output or a person would name the object's file."""
     name = key.rsplit("/", 1)[-1].replace("\0", "_")
-    if name in ("", ".", ".."):
-        return "object"
-    encoded = name.encode("utf-8", errors="surrogatepass")
-    if len(encoded) <= NAME_MAX:
+    return "object" if name in ("", ".", "..") else name
+
+
+def local_name(key: str) -> str:
+    """A file name for ``key`` that is safe in any shell and on any POSIX file system: its
+    last path segment with every character but ASCII letters, digits, ``.``, ``_``, ``+``
+    and ``-`` replaced by ``_`` (so ``{input}`` pasted into a script never runs anything),
+    the extension kept (tools dispatch on it), never starting with ``-`` or ``.``, at most
+    255 bytes."""
+    name = _SAFE_NAME.sub("_", key_name(key))
+    if name[0] in "-.":
+        name = f"_{name}"
+    if len(name) <= NAME_MAX:
         return name
     stem, dot, ext = name.rpartition(".")
-    suffix = f"{dot}{ext}".encode("utf-8", errors="surrogatepass") if stem else b""
-    if len(suffix) > 32:  # no real extension is this long: keep the start of the name
-        suffix = b""
-    head = encoded[: NAME_MAX - len(suffix)].decode("utf-8", errors="ignore")
-    return head + suffix.decode("utf-8", errors="surrogatepass")
+    suffix = f"{dot}{ext}" if stem and len(ext) < _MAX_EXTENSION else ""
+    return name[: NAME_MAX - len(suffix)] + suffix
 
 
 def check_free_space(folder: Path, size: int, url: str) -> None:

@@ -13,11 +13,13 @@ Outputs land at ``<RESULTS_PREFIX><key without INPUT_PREFIX>/<name>``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import io
 import mimetypes
 import os
+import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,15 +54,70 @@ _READ_CHUNK = 1024 * 1024
 
 #: A part's bytes, or how to read them (in the thread that sends the part).
 _PartData = bytes | bytearray | Callable[[], bytes]
+#: Opens a file only if it is not a symbolic link, and without blocking on a FIFO.
+_OPEN_REGULAR = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
 
 
-def _read_part(path: str | os.PathLike[str], start: int, length: int) -> bytes:
-    with open(path, "rb") as file:
-        file.seek(start)
-        data = file.read(length)
-    if len(data) != length:
-        raise OutputError(f"{path} changed while it was uploaded")
-    return data
+def _kind_of(mode: int) -> str | None:
+    """What a file that is not a regular file is, as a reason to skip it (None: regular)."""
+    for test, kind in (
+        (stat.S_ISLNK, "a symbolic link (never followed)"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return kind
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+class _FileSource:
+    """An open regular file whose parts are read, at their offsets, by the threads that send
+    them; closed when the last reader lets go (so at most the parts in flight hold files)."""
+
+    def __init__(self, fd: int, label: str) -> None:
+        self._fd = fd
+        self._label = label
+        self._users = 1  # the caller, until it has read the checksum
+        self._lock = threading.Lock()
+
+    def hold(self) -> None:
+        """One more reader (a part about to be queued)."""
+        with self._lock:
+            self._users += 1
+
+    def release(self) -> None:
+        """A reader is done; the last one closes the file."""
+        with self._lock:
+            self._users -= 1
+            last = self._users == 0
+        if last:
+            os.close(self._fd)
+
+    def read(self, start: int, length: int) -> bytes:
+        """Exactly ``length`` bytes at ``start``."""
+        data = os.pread(self._fd, length, start)
+        while len(data) < length:
+            more = os.pread(self._fd, length - len(data), start + len(data))
+            if not more:
+                raise OutputError(f"{self._label} changed while it was uploaded")
+            data += more
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A file an output folder held that was not uploaded, and why (the result document's
+    ``skipped``)."""
+
+    name: str
+    why: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The result document's entry."""
+        return {"name": self.name, "why": self.why}
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +201,8 @@ class Outputs:
         self._in_flight = threading.BoundedSemaphore(permits)
         self._pool: ThreadPoolExecutor | None = None
         self._uploads: dict[str, _Upload] = {}
+        #: Files an output folder held that were not uploaded, and why.
+        self.skipped: list[Skipped] = []
         self._lock = threading.Lock()
         self._finished = False
 
@@ -155,29 +214,144 @@ class Outputs:
 
     def add_file(
         self, name: str, path: str | os.PathLike[str], *, content_type: str | None = None
-    ) -> None:
+    ) -> bool:
         """Upload the local file ``path`` as output ``name`` (its parts go up now; the
         output appears when the task succeeds). Parts are read by the threads that send them,
-        so memory holds only the parts on the wire; the file must not change meanwhile."""
-        size = os.stat(path).st_size
-        upload = self._start(name, content_type)
-        part_size = min(max(self.part_size, -(-size // MAX_PARTS)), MAX_PART_SIZE)
-        digest = hashlib.sha256()
-        with open(path, "rb") as file:
+        so memory holds only the parts on the wire; the file must not change meanwhile.
+
+        Only a regular file is uploaded: a symbolic link (never followed), a FIFO, a socket,
+        a device, or a file with other hard links (which may be outside the task's folders)
+        is skipped, logged and listed in the result document's ``skipped``. Returns whether
+        the file was taken."""
+        try:
+            fd = os.open(path, _OPEN_REGULAR)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EMLINK):  # a link, socket
+                info = os.lstat(path)
+                self.skip(name, _kind_of(info.st_mode) or "not a regular file")
+                return False
+            raise OutputError(f"cannot read {path} for output {name!r}: {exc}") from exc
+        return self._add_open_file(name, fd, str(path), content_type=content_type, links=1)
+
+    def add_folder(self, folder: str | os.PathLike[str], *, prefix: str = "") -> list[str]:
+        """Upload every regular file under ``folder`` as an output named by its path relative
+        to the folder (``/``-separated, after ``prefix``). Nothing is followed out of the
+        folder: symbolic links (to files or folders), FIFOs, sockets, devices and files with
+        a hard link outside the folder are skipped, logged and listed in ``skipped``.
+        Returns the names taken."""
+        try:
+            top = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise OutputError(f"cannot read the output folder {folder}: {exc}") from exc
+        found: list[tuple[str, int, os.stat_result]] = []  # (name, folder fd, lstat)
+        folders = [top]
+        try:
+            self._scan(top, prefix, found, folders)
+            # A file's other names must all be in the folder, or it reaches outside it.
+            names_of: dict[tuple[int, int], int] = {}
+            for _name, _fd, info in found:
+                names_of[(info.st_dev, info.st_ino)] = (
+                    names_of.get((info.st_dev, info.st_ino), 0) + 1
+                )
+            taken: list[str] = []
+            for name, parent, info in sorted(found, key=lambda entry: entry[0]):
+                links = names_of[(info.st_dev, info.st_ino)]
+                if info.st_nlink > links:
+                    self.skip(name, "a hard link to a file outside the output folder")
+                    continue
+                base = name.rsplit("/", 1)[-1]
+                try:
+                    fd = os.open(base, _OPEN_REGULAR, dir_fd=parent)
+                except OSError as exc:
+                    raise OutputError(f"cannot read output {name!r}: {exc}") from exc
+                if not os.path.samestat(os.fstat(fd), info):  # replaced since it was listed
+                    os.close(fd)
+                    self.skip(name, "changed while the output folder was read")
+                    continue
+                if self._add_open_file(name, fd, name, content_type=None, links=links):
+                    taken.append(name)
+            return taken
+        finally:
+            for fd in folders:
+                os.close(fd)
+
+    def skip(self, name: str, why: str) -> None:
+        """Record a file that is not uploaded, and why (logged, and in the result document)."""
+        self.skipped.append(Skipped(name, why))
+        if self._logger is not None:
+            self._logger.warning("output skipped", extra={"output": name, "why": why})
+
+    def _scan(
+        self,
+        folder: int,
+        prefix: str,
+        found: list[tuple[str, int, os.stat_result]],
+        folders: list[int],
+    ) -> None:
+        """List the regular files under the open folder ``folder``, descending into real
+        folders only (opened relative to their parent, never through a link)."""
+        with os.scandir(folder) as entries:
+            listed = sorted(entries, key=lambda entry: entry.name)
+        for entry in listed:
+            name = f"{prefix}{entry.name}"
+            info = entry.stat(follow_symlinks=False)
+            if stat.S_ISDIR(info.st_mode):
+                try:
+                    child = os.open(
+                        entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder
+                    )
+                except OSError as exc:
+                    raise OutputError(f"cannot read the output folder {name!r}: {exc}") from exc
+                folders.append(child)
+                if not os.path.samestat(os.fstat(child), info):
+                    self.skip(f"{name}/", "changed while the output folder was read")
+                    continue
+                self._scan(child, f"{name}/", found, folders)
+            elif stat.S_ISREG(info.st_mode):
+                found.append((name, folder, info))
+            else:
+                self.skip(name, _kind_of(info.st_mode) or "not a regular file")
+
+    def _add_open_file(
+        self, name: str, fd: int, label: str, *, content_type: str | None, links: int
+    ) -> bool:
+        """Upload the open file ``fd`` as output ``name`` if it is a regular file with no
+        names beyond ``links``; the file is closed when its last part is sent."""
+        source = _FileSource(fd, label)
+        try:
+            info = os.fstat(fd)
+            kind = _kind_of(info.st_mode)
+            if kind is not None:
+                self.skip(name, kind)
+                return False
+            if info.st_nlink > links:
+                self.skip(name, "a hard link: its other names may be outside the task's folders")
+                return False
+            size = info.st_size
+            upload = self._start(name, content_type)
+            part_size = min(max(self.part_size, -(-size // MAX_PARTS)), MAX_PART_SIZE)
+            digest = hashlib.sha256()
             for number in range(1, max(1, -(-size // part_size)) + 1):
                 start = (number - 1) * part_size
                 length = min(part_size, size - start)
-                self._send_part(upload, number, functools.partial(_read_part, path, start, length))
-                left = length
-                while left > 0:  # the checksum, from the page cache the part is read from
-                    chunk = file.read(min(_READ_CHUNK, left))
-                    if not chunk:
-                        raise OutputError(f"{path} shrank while it was uploaded as {name!r}")
-                    digest.update(chunk)
-                    left -= len(chunk)
-        upload.size = size
-        upload.sha256 = digest.hexdigest()
-        upload.closed = True
+                source.hold()
+                try:
+                    future = self._send_part(
+                        upload, number, functools.partial(source.read, start, length)
+                    )
+                except BaseException:
+                    source.release()
+                    raise
+                future.add_done_callback(lambda _future: source.release())
+                # The checksum, from the page cache the part is read from.
+                for offset in range(start, start + length, _READ_CHUNK):
+                    digest.update(source.read(offset, min(_READ_CHUNK, start + length - offset)))
+            upload.size = size
+            upload.sha256 = digest.hexdigest()
+            upload.closed = True
+            return True
+        finally:
+            source.release()
 
     @property
     def names(self) -> list[str]:
@@ -279,7 +453,7 @@ class Outputs:
                 self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="s3-output")
             return upload
 
-    def _send_part(self, upload: _Upload, number: int, data: _PartData) -> None:
+    def _send_part(self, upload: _Upload, number: int, data: _PartData) -> Future[dict[str, Any]]:
         if number > MAX_PARTS:
             raise OutputError(f"output {upload.name!r} is larger than S3's 10,000 parts allow")
         for earlier in upload.parts.values():
@@ -295,6 +469,7 @@ class Outputs:
             self._in_flight.release()
             raise OutputError("the task's outputs are already committed or aborted") from None
         upload.parts[number] = future
+        return future
 
     def _upload_part(self, upload: _Upload, number: int, data: _PartData) -> dict[str, Any]:
         try:

@@ -98,9 +98,9 @@ def run(
     ``process`` receives an :class:`S3Object` and returns a JSON-serialisable mapping. Output
     files it creates through ``obj.outputs`` are completed once it returns, and aborted if it
     raises or the task is stopped. The SDK then adds ``bucket``, ``key``, ``version_id``,
-    ``etag``, ``size``, ``outputs``, ``started_at``, ``finished_at`` and ``duration_s`` (these
-    win over same-named fields of ``process``) and writes the document, last, to
-    ``<RESULTS_PREFIX><key without INPUT_PREFIX>.json``.
+    ``etag``, ``size``, ``outputs``, ``skipped``, ``started_at``, ``finished_at`` and
+    ``duration_s`` (these win over same-named fields of ``process``) and writes the document,
+    last, to ``<RESULTS_PREFIX><key without INPUT_PREFIX>.json``.
 
     Returns the exit code: 0 success, 1 processing failed, 2 bad configuration, 3 object
     missing or access denied, 4 superseded, 5 no space on the task's disk, 143 stopped by
@@ -150,6 +150,8 @@ def run(
                 "etag": obj.etag,
                 "size": obj.size,
                 "outputs": [record.as_dict() for record in records],
+                # Files that were not uploaded (links, FIFOs, devices …), and why.
+                "skipped": [entry.as_dict() for entry in outputs.skipped],
                 "started_at": started.isoformat(),
                 "finished_at": datetime.now(UTC).isoformat(),
                 "duration_s": round(time.monotonic() - clock, 3),
