@@ -119,20 +119,28 @@ def signal_all(pids: Iterable[int], sig: signal.Signals) -> None:
 
 def kill_all(find: Callable[[], list[int]], *, timeout: float = 10.0) -> list[int]:
     """SIGKILL every process ``find`` lists until it lists none that are alive: each round
-    stops them first, so none can start another between the listing and the kill.
+    stops them first, so none can start another between the listing and the kill. A process
+    that forks and exits between a listing and its check is caught by the next listing, so
+    the end is two listings in a row with nothing alive.
 
     Returns the processes still alive after ``timeout`` (none, unless they are not ours to
     kill)."""
     deadline = time.monotonic() + timeout
-    while True:
+    quiet = 0
+    while quiet < 2:
         alive = living(find())
-        if not alive or time.monotonic() > deadline:
+        if not alive:
+            quiet += 1
+            continue
+        quiet = 0
+        if time.monotonic() > deadline:
             return alive
         signal_all(alive, signal.SIGSTOP)
         # Those started between the listing and the stop are found and stopped too.
         signal_all(living(find()), signal.SIGSTOP)
         signal_all(living(find()), signal.SIGKILL)
         time.sleep(_KILL_POLL_S)
+    return []
 
 
 def reap_children() -> None:

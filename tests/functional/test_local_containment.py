@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from s3fargate import processes
 from s3fargate.local.containment import Containment
 from tests.devserver import Dev, dev_pipeline, wait_for
 
@@ -126,10 +127,14 @@ def test_a_task_boundary_holds_every_process_it_started(tmp_path: Path, use_cgro
             f"os.rename({str(pid_file)!r} + '.tmp', {str(pid_file)!r})\n"
             "time.sleep(300)\n"
         )
-        script = f"setsid {PY} {hog} & while [ ! -e {pid_file} ]; do sleep 0.01; done; sleep 300"
+        # (The child also drops the markers from its environment, as a process may.)
+        script = (
+            f"env -u S3FARGATE_LOCAL_TASK -u S3FARGATE_LOCAL_PIPELINE setsid {PY} {hog} & "
+            f"while [ ! -e {pid_file} ]; do sleep 0.01; done; exec sleep 300"
+        )
         boundary.prepare()
         first = subprocess.Popen(
-            ["/bin/sh", "-c", script],
+            boundary.command(["/bin/sh", "-c", script]),
             env={**os.environ, **boundary.environment},
             preexec_fn=boundary.preexec,  # noqa: PLW1509
         )
@@ -139,8 +144,13 @@ def test_a_task_boundary_holds_every_process_it_started(tmp_path: Path, use_cgro
         # THEN the grandchild is one of the task's processes, and its memory the task's
         assert grandchild in boundary.pids()
         assert boundary.memory_bytes() >= 200 * 2**20
-        # WHEN the task's first process exits (the grandchild leaves its tree) and it ends
-        first.kill()
+        # WHEN the task's command exits, then the task ends
+        (command,) = (
+            [first.pid]
+            if use_cgroups
+            else [p for p in processes.children(first.pid) if p != grandchild]
+        )
+        os.kill(command, signal.SIGKILL)
         first.wait(timeout=30)
         boundary.kill()
         boundary.close()

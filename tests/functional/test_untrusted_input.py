@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -310,3 +311,142 @@ def test_sigterm_reaches_a_process_in_a_session_of_its_own(
     process.terminate()
     out, _ = process.communicate(timeout=60)
     assert got.read_text() == "term\n", out
+
+
+# --- the scanner, against real shells ------------------------------------------------------------
+#: Scripts in which each use of {key} prints one line, "[<the word the shell got>]".
+PRINTING_SCRIPTS = {
+    "bare": 'printf "[%s]\\n" {key}',
+    "double-quoted": 'printf "[%s]\\n" "{key}" "a {key} b"',
+    "single-quoted": "printf \"[%s]\\n\" '{key}' 'a {key} b'",
+    "in-substitution": 'printf "[%s]\\n" "$(printf %s {key})" $(printf "" {key}){key}',
+    "after-a-shift": 'x=$((1<<20))\nprintf "[%s]\\n" {key}',
+    "after-here-documents": (
+        "cat <<END-OF >/dev/null\nit's\nEND-OF\ncat <<\\EOF >/dev/null\nDon't\nEOF\n"
+        'printf "[%s]\\n" {key}'
+    ),
+    "case-in-substitution": (
+        'x="$(case {key} in *.nothing) :;; *) printf "[%s]\\n" {key};; esac)"; printf "%s\\n" "$x"'
+    ),
+    "loop-and-test": 'for i in 1; do if [ -n {key} ]; then printf "[%s]\\n" {key}; fi; done',
+    "comment": 'printf "[%s]\\n" {key} # a comment with {key} and it\'s quote',
+}
+#: What the shell must print for each script (a word per line; "K" stands for the key).
+PRINTED = {
+    "double-quoted": ["K", "a K b"],
+    "single-quoted": ["K", "a K b"],
+    "in-substitution": ["K", "K"],
+}
+ATTACK = 'incoming/q a[$(touch "$PWN")] * ";touch "$PWN";" `touch "$PWN"` $((1)) x.csv'
+
+
+@pytest.mark.parametrize("shell", ["bash", "dash"])
+@pytest.mark.parametrize("name", sorted(PRINTING_SCRIPTS))
+def test_every_reference_reaches_the_shell_as_one_exact_word(
+    tmp_path: Path, name: str, shell: str
+) -> None:
+    from s3fargate.task.placeholders import fill
+
+    if shutil.which(shell) is None:
+        pytest.fail(f"{shell} is needed for this test: install it (apt-get install {shell})")
+    (tmp_path / "glob-me").touch()  # an unquoted * would show up as this name
+    pwn = tmp_path / "pwned"
+    script = fill([shell, "-c", PRINTING_SCRIPTS[name]], {})[2]
+    done = subprocess.run(
+        [shell, "-c", script],
+        env={**os.environ, c.ENV_S3_KEY: ATTACK, "PWN": str(pwn)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not pwn.exists(), "the key ran a command"
+    expected = [f"[{line.replace('K', ATTACK)}]" for line in PRINTED.get(name, ["K"])]
+    assert done.stdout.splitlines() == expected, script
+
+
+def test_a_writer_that_keeps_changing_its_pid_is_still_waited_for(
+    moto_endpoint: str, s3: S3Client, bucket: str
+) -> None:
+    # GIVEN a command whose writer forks a successor and exits, over and over, for 60 s
+    key = "incoming/hopping.txt"
+    s3.put_object(Bucket=bucket, Key=key, Body=BODY)
+    writer = str(Path(__file__).parent / "programs" / "hopping_writer.py")
+    cmd = [
+        TASK_CLI,
+        "--children-timeout",
+        "1",
+        "--",
+        sys.executable,
+        writer,
+        "{output_dir}/log",
+        "60",
+    ]
+    # WHEN the command's own process exits at once
+    run = run_task(moto_endpoint, _env(bucket, key), cmd=cmd)
+    # THEN the task still waits for the writer, kills it after the timeout, and fails
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "were still running 1 s later and were killed" in run.stdout
+    assert _outputs(s3, bucket, key) == {}
+
+
+def test_the_sdk_never_follows_a_link_to_a_folder_below_the_work_folder(
+    moto_endpoint: str, s3: S3Client, bucket: str
+) -> None:
+    key = "incoming/sdk-folder.txt"
+    s3.put_object(Bucket=bucket, Key=key, Body=BODY)
+    program = (
+        "import os, sys\n"
+        "from s3fargate.task import run\n"
+        "def p(obj):\n"
+        "    os.symlink('/etc', obj.work_dir / 'etc')\n"
+        "    path = obj.work_dir / 'etc' / 'hostname'\n"
+        "    return {'taken': obj.outputs.add_file('hostname', path)}\n"
+        "sys.exit(run(p))\n"
+    )
+    run = run_task(moto_endpoint, _env(bucket, key), cmd=[sys.executable, "-c", program])
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert _outputs(s3, bucket, key) == {}
+    document = _result(moto_endpoint, bucket, key)
+    assert document["taken"] is False
+    assert document["skipped"] == [{"name": "hostname", "why": "a symbolic link on its way"}]
+
+
+def test_many_and_deep_folders_and_odd_names_are_collected_without_failing(
+    moto_endpoint: str, s3: S3Client, bucket: str
+) -> None:
+    # GIVEN a command that leaves 300 folders, a folder 300 levels deep, and a file whose name
+    # is not UTF-8, run with few file descriptors to spare
+    key = "incoming/tree.txt"
+    s3.put_object(Bucket=bucket, Key=key, Body=BODY)
+    script = (
+        "cd {output_dir} && for i in $(seq 300); do mkdir w$i && echo $i > w$i/f; done && "
+        "mkdir -p $(printf 'd/%.0s' $(seq 300)) && echo deep > $(printf 'd/%.0s' $(seq 300))f && "
+        "printf x > \"$(printf 'bad\\377name')\""
+    )
+    cmd = ["sh", "-c", 'ulimit -n 128 && exec "$0" -- sh -c "$1"', TASK_CLI, script]
+    # WHEN the task collects them
+    run = run_task(moto_endpoint, _env(bucket, key), cmd=cmd)
+    # THEN every regular file with a valid name is an output, and the odd one is skipped
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+    outputs = _outputs(s3, bucket, key)
+    assert len(outputs) == 301
+    assert outputs["d/" * 300 + "f"] == b"deep\n"
+    document = _result(moto_endpoint, bucket, key)
+    assert document["skipped"] == [
+        {"name": "bad\\xffname", "why": "its name is not valid UTF-8, as S3 keys must be"}
+    ]
+
+
+def test_more_files_than_the_limit_fail_the_task(
+    moto_endpoint: str, s3: S3Client, bucket: str
+) -> None:
+    key = "incoming/bomb.tar"
+    s3.put_object(Bucket=bucket, Key=key, Body=BODY)
+    script = "cd {output_dir} && for i in $(seq 11); do : > f$i; done"
+    cmd = [TASK_CLI, "--max-outputs", "10", "--", "sh", "-c", script]
+    run = run_task(moto_endpoint, _env(bucket, key), cmd=cmd)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "the output folder holds more than 10 files" in run.stdout
+    assert _outputs(s3, bucket, key) == {}

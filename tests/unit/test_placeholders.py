@@ -20,14 +20,24 @@ VALUES = {"{input}": "/w/in.csv", "{output_dir}": "/w/out", "{bucket}": "b", "{k
         ("cat {input}", 'cat "${S3FARGATE_INPUT}"'),
         ('echo "{key}"', 'echo "${S3_KEY}"'),
         ("echo '{key}'", "echo ''\"${S3_KEY}\"''"),
-        ("echo $'a{key}'", "echo $'a'\"${S3_KEY}\"$''"),
         ('echo "$(basename "{key}")"', 'echo "$(basename "${S3_KEY}")"'),
-        ("echo `basename {key}`", 'echo `basename "${S3_KEY}"`'),
-        ("echo ${X:-{bucket}}", 'echo ${X:-"${S3_BUCKET}"}'),
+        ("echo `basename {input}`", 'echo `basename "${S3FARGATE_INPUT}"`'),
+        ("echo ${X:-{output_dir}}", 'echo ${X:-"${S3FARGATE_OUTPUT_DIR}"}'),
         ("(cd {output_dir}; ls)", '(cd "${S3FARGATE_OUTPUT_DIR}"; ls)'),
         ("case {key} in *) :;; esac", 'case "${S3_KEY}" in *) :;; esac'),
-        ("cat <<EOF\n{key}\nEOF\necho {key}", 'cat <<EOF\n${S3_KEY}\nEOF\necho "${S3_KEY}"'),
-        ("cat <<-'E'\n\t{key}\n\tE\n", "cat <<-'E'\n\t${S3_KEY}\n\tE\n"),
+        (
+            "cat <<EOF\n{input}\nEOF\necho {key}",
+            'cat <<EOF\n${S3FARGATE_INPUT}\nEOF\necho "${S3_KEY}"',
+        ),
+        # The scanner follows what could throw it off: shifts, delimiters, case patterns.
+        ("echo $((1<<20))\necho {key}", 'echo $((1<<20))\necho "${S3_KEY}"'),
+        ("cat <<END-OF\nx\nEND-OF\necho {key}", 'cat <<END-OF\nx\nEND-OF\necho "${S3_KEY}"'),
+        ("cat <<\\E\nit's\nE\necho {key}", 'cat <<\\E\nit\'s\nE\necho "${S3_KEY}"'),
+        (
+            'x="$(case {input} in *.gz) :;; *) echo {key};; esac)"',
+            'x="$(case "${S3FARGATE_INPUT}" in *.gz) :;; *) echo "${S3_KEY}";; esac)"',
+        ),
+        ('echo "${N:-it\'s} {key}"', 'echo "${N:-it\'s} ${S3_KEY}"'),
         ('echo "a\\"{key}"', 'echo "a\\"${S3_KEY}"'),
         ("echo \\'{key}", 'echo \\\'"${S3_KEY}"'),
     ],
@@ -62,8 +72,35 @@ def test_arguments_after_the_script_and_plain_arguments_get_values() -> None:
 
 
 @pytest.mark.parametrize(
+    ("script", "why"),
+    [
+        ('sed "s|^|{key}: |" {input}', "inside the sed program"),
+        ("python3 -c \"print('{key}')\"", "inside the python program"),
+        ('python3 - <<EOF\nprint("{key}")\nEOF', "inside a here-document"),
+        ("echo $(( {key} ))", "inside arithmetic"),
+        ("echo $'{key}'", "inside $'…'"),
+        ("(( x = {key} ))", "inside arithmetic"),
+        ("echo `echo {key}`", "inside backquotes"),
+        ('echo "`echo "{key}"`"', "inside backquotes"),
+        ("echo ${X:-{key}}", "inside ${…}"),
+        ('sh -c "echo {key}"', "in the arguments of 'sh'"),
+        ('eval "echo {key}"', "in the arguments of 'eval'"),
+        ("env -S 'cp {key}'", "in the arguments of 'env -S'"),
+        ('x=1; echo "$(flock /tmp/l -c "echo {key}")"', "in the arguments of 'flock'"),
+        ('echo "{key}', "do not close"),
+    ],
+)
+def test_a_key_where_a_reference_is_not_safe_is_refused(script: str, why: str) -> None:
+    with pytest.raises(UnsafePlaceholderError) as caught:
+        script_references(script)
+    assert why in str(caught.value)
+
+
+@pytest.mark.parametrize(
     "argv",
     [
+        ["flock", "/tmp/lock", "-c", "echo {key}"],
+        ["ssh", "host", "cat", "{key}"],
         ["python3", "-c", "print('{key}')"],
         ["/usr/bin/python3.11", "-c", "print('{bucket}')"],
         ["perl", "-e", "print '{key}'"],
@@ -77,7 +114,7 @@ def test_a_key_in_another_interpreters_program_is_refused(argv: list[str]) -> No
     with pytest.raises(UnsafePlaceholderError) as caught:
         fill(argv, VALUES)
     assert isinstance(caught.value, TaskConfigError)  # exit 2: a configuration mistake
-    assert "read it from the environment instead" in str(caught.value)
+    assert "code" in str(caught.value)
 
 
 def test_paths_are_fine_in_other_interpreters_programs() -> None:
@@ -89,11 +126,18 @@ def test_paths_are_fine_in_other_interpreters_programs() -> None:
 
 @given(st.text(), st.text(), st.text())
 def test_a_script_never_depends_on_the_values(text: str, key: str, bucket: str) -> None:
-    # Whatever the script holds, what the shell runs is the same for every key and bucket:
-    # the values reach it only through the environment, never as code.
+    # Whatever the script holds, what the shell runs is the same for every key and bucket
+    # (or it is refused, whatever they are): the values reach it only through the
+    # environment, never as code.
     script = f"{text}{{key}} {{bucket}}{text}"
-    filled = fill(["sh", "-c", script], {**VALUES, "{key}": key, "{bucket}": bucket})
-    assert filled == fill(["sh", "-c", script], VALUES)
+    argv = ["sh", "-c", script]
+    try:
+        expected = fill(argv, VALUES)
+    except UnsafePlaceholderError:
+        with pytest.raises(UnsafePlaceholderError):
+            fill(argv, {**VALUES, "{key}": key, "{bucket}": bucket})
+        return
+    assert fill(argv, {**VALUES, "{key}": key, "{bucket}": bucket}) == expected
 
 
 @pytest.mark.parametrize(

@@ -4,12 +4,14 @@ boundary holds on Fargate.
 
 Where the machine lets this process make cgroups (cgroup v2, as root or in a delegated
 subtree), each task runs in a cgroup of its own: no process can leave it, and the kernel lists
-its members. Elsewhere a task is tracked by parentage from its start: its first process is
-made the reaper of its descendants' orphans (so a double fork or ``setsid`` stays below it), and
-every process carries a marker in its environment by which what leaves the tree when the first
-process exits is still found. A janitor process outlives ``dev`` just long enough to kill what
-is left if ``dev`` itself is killed (``kill -9`` included); the next ``dev`` also removes the
-cgroups of pipelines that are gone.
+its members. Elsewhere a task is tracked by parentage from its start: its first process is a
+small reaper (:mod:`s3fargate.local.task_reaper`) that every orphan below it comes back to (so
+a double fork or ``setsid`` stays in its tree) and that kills what is left when the command
+exits; every process also carries a marker in its environment, by which the janitor finds what
+escaped if the reaper itself is killed. A janitor process outlives ``dev`` just long enough to
+kill what is left if ``dev`` itself is killed (``kill -9`` included); the next ``dev`` also
+removes the cgroups of pipelines that are gone. (Without cgroups, a process that clears its
+environment and outlives a ``kill -9`` of ``dev`` is not found: only a cgroup holds for sure.)
 """
 
 from __future__ import annotations
@@ -94,14 +96,18 @@ class TaskBoundary:
         if self._cgroup is not None:
             self._procs_fd = os.open(self._cgroup / "cgroup.procs", os.O_WRONLY)
 
+    def command(self, argv: list[str]) -> list[str]:
+        """The command line that runs ``argv`` inside the boundary."""
+        if self._cgroup is not None:
+            return argv
+        return [sys.executable, "-m", "s3fargate.local.task_reaper", *argv]
+
     def preexec(self) -> None:
-        """In the task's process before it runs its command (``preexec_fn``): join the
-        boundary. One write (or one prctl), no allocation beyond what Python needs."""
+        """In the task's process before it runs its command (``preexec_fn``): die with the
+        thread that started it, and join the task's cgroup. One prctl and one write."""
         processes.die_with_parent()
         if self._procs_fd is not None:
             os.write(self._procs_fd, b"0")  # "0": the process that writes
-        else:
-            processes.become_subreaper()
 
     def started(self, pid: int) -> None:
         """The task's process has started (as ``pid``)."""
@@ -122,8 +128,12 @@ class TaskBoundary:
         return processes.living(found)
 
     def memory_bytes(self) -> int:
-        """The memory the task's processes hold (their proportional set sizes)."""
-        return processes.memory_of(self.pids())
+        """The memory the task's processes hold (their proportional set sizes; the reaper's
+        own is not the task's)."""
+        pids = self.pids()
+        if self._cgroup is None:
+            pids = [pid for pid in pids if pid != self._main]
+        return processes.memory_of(pids)
 
     def kill(self) -> list[int]:
         """SIGKILL every process of the task; return those that would not die."""

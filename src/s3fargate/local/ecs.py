@@ -408,7 +408,7 @@ class LocalEcs:
         try:
             boundary.prepare()
             task.process = subprocess.Popen(
-                cmd,
+                boundary.command(cmd),
                 env={**self._base_env, **task.env, **boundary.environment},
                 stdout=write_end,
                 stderr=subprocess.STDOUT,

@@ -42,6 +42,8 @@ FEEDER_JOIN_S = 10.0
 #: Seconds the processes a command started may go on after it exits before they are killed
 #: and the task fails (a background writer must finish before its file is taken).
 DEFAULT_CHILDREN_TIMEOUT_S = 30.0
+#: The most files taken from the output folder (each is at least three S3 requests).
+DEFAULT_MAX_OUTPUTS = 10_000
 #: How often the processes left running are looked at.
 _CHILDREN_POLL_S = 0.05
 #: Shell conventions for a command that could not be run.
@@ -75,6 +77,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="seconds the processes the command started may run on after it exits; then they "
         "are killed and the task fails (default %(default)g)",
     )
+    parser.add_argument(
+        "--max-outputs",
+        type=_count,
+        default=DEFAULT_MAX_OUTPUTS,
+        metavar="N",
+        help="fail rather than upload more than N files from the output folder (an archive "
+        "of a million empty files is a million uploads; default %(default)d)",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARG...")
     args = parser.parse_args(argv)
     command = list(args.command)
@@ -86,6 +96,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser.error("--stdin streams the object to the command: {input} has no file to name")
     args.command = command
     return args
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
 
 
 def _seconds(text: str) -> float:
@@ -109,10 +125,12 @@ class CommandTask:
         *,
         stdin: bool,
         children_timeout: float = DEFAULT_CHILDREN_TIMEOUT_S,
+        max_outputs: int = DEFAULT_MAX_OUTPUTS,
     ) -> None:
         self.command = command
         self.stdin = stdin
         self.children_timeout = children_timeout
+        self.max_outputs = max_outputs
 
     def __call__(self, obj: S3Object) -> dict[str, Any]:
         """Download (or stream), run the command, add what it left in the output folder."""
@@ -135,7 +153,7 @@ class CommandTask:
             )
         if code != 0:
             raise CommandFailedError(f"the command exited with {code}: {argv[0]}", code)
-        obj.outputs.add_folder(output_dir)
+        obj.outputs.add_folder(output_dir, max_files=self.max_outputs)
         return {
             "command": argv,
             "exit_code": 0,
@@ -204,11 +222,14 @@ class CommandTask:
         announced = False
         while True:
             processes.reap_children()
-            left = processes.living(processes.descendants(os.getpid()))
+            # Every process below this one, exited ones included: those are reaped here (this
+            # process is their reaper), so only a tree with none left at all is done — one
+            # that exited after forking a successor is not mistaken for the end.
+            left = processes.descendants(os.getpid())
             if not left:
                 return []
             if time.monotonic() >= deadline:
-                return [processes.describe(pid) for pid in left]
+                return [processes.describe(pid) for pid in processes.living(left) or left]
             if not announced:
                 announced = True
                 print(
@@ -283,5 +304,10 @@ def _feed(obj: S3Object, process: subprocess.Popen[bytes], errors: list[BaseExce
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """The ``s3fargate-task`` console script."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    task = CommandTask(args.command, stdin=args.stdin, children_timeout=args.children_timeout)
+    task = CommandTask(
+        args.command,
+        stdin=args.stdin,
+        children_timeout=args.children_timeout,
+        max_outputs=args.max_outputs,
+    )
     sys.exit(run(task))

@@ -12,6 +12,7 @@ Outputs land at ``<RESULTS_PREFIX><key without INPUT_PREFIX>/<name>``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import functools
@@ -24,6 +25,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -32,6 +34,8 @@ from s3fargate import contracts as c
 from s3fargate.task.exceptions import OutputError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from aws_lambda_powertools import Logger
     from mypy_boto3_s3 import S3Client
 
@@ -56,6 +60,39 @@ _READ_CHUNK = 1024 * 1024
 _PartData = bytes | bytearray | Callable[[], bytes]
 #: Opens a file only if it is not a symbolic link, and without blocking on a FIFO.
 _OPEN_REGULAR = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+
+
+#: Files left out that the result document and the log name one by one; more are counted.
+MAX_SKIPPED = 1000
+
+
+def _open_below(folder: int, parts: Sequence[str], flags: int) -> int:
+    """Open ``parts`` (a relative path, as its segments) below the open folder ``folder``,
+    following no symbolic link on the way, and the last segment with ``flags``."""
+    current = folder
+    try:
+        for part in parts[:-1]:
+            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=current)
+            if current != folder:
+                os.close(current)
+            current = child
+        return os.open(parts[-1], flags | os.O_NOFOLLOW, dir_fd=current)
+    finally:
+        if current != folder:
+            os.close(current)
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a file name of bytes that are not UTF-8 (surrogate escapes)
+        return False
+    return True
+
+
+def _printable(name: str) -> str:
+    """A name that is not UTF-8, with its bytes shown as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _kind_of(mode: int) -> str | None:
@@ -186,6 +223,7 @@ class Outputs:
         part_size: int,
         concurrency: int,
         logger: Logger | None = None,
+        work_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.bucket = bucket
         self._logger = logger
@@ -201,8 +239,11 @@ class Outputs:
         self._in_flight = threading.BoundedSemaphore(permits)
         self._pool: ThreadPoolExecutor | None = None
         self._uploads: dict[str, _Upload] = {}
-        #: Files an output folder held that were not uploaded, and why.
+        #: Files an output folder held that were not uploaded, and why (the first
+        #: ``MAX_SKIPPED``), and how many there were in all.
         self.skipped: list[Skipped] = []
+        self.skipped_count = 0
+        self._work_dir = None if work_dir is None else Path(os.path.abspath(work_dir))
         self._lock = threading.Lock()
         self._finished = False
 
@@ -219,49 +260,53 @@ class Outputs:
         output appears when the task succeeds). Parts are read by the threads that send them,
         so memory holds only the parts on the wire; the file must not change meanwhile.
 
-        Only a regular file is uploaded: a symbolic link (never followed), a FIFO, a socket,
-        a device, or a file with other hard links (which may be outside the task's folders)
-        is skipped, logged and listed in the result document's ``skipped``. Returns whether
-        the file was taken."""
+        Only a regular file is uploaded: a symbolic link (never followed: not as the file,
+        nor as a folder on its way below the task's work folder), a FIFO, a socket, a device,
+        or a file with other hard links (which may be outside the task's folders) is skipped,
+        logged and listed in the result document's ``skipped``. Returns whether the file was
+        taken."""
         try:
-            fd = os.open(path, _OPEN_REGULAR)
+            fd = self._open_no_links(Path(path))
         except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EMLINK):  # a link, socket
-                info = os.lstat(path)
-                self.skip(name, _kind_of(info.st_mode) or "not a regular file")
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENXIO):  # a link, a socket
+                self.skip(name, _kind_of(os.lstat(path).st_mode) or "a symbolic link on its way")
                 return False
             raise OutputError(f"cannot read {path} for output {name!r}: {exc}") from exc
         return self._add_open_file(name, fd, str(path), content_type=content_type, links=1)
 
-    def add_folder(self, folder: str | os.PathLike[str], *, prefix: str = "") -> list[str]:
+    def add_folder(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        prefix: str = "",
+        max_files: int | None = None,
+    ) -> list[str]:
         """Upload every regular file under ``folder`` as an output named by its path relative
         to the folder (``/``-separated, after ``prefix``). Nothing is followed out of the
-        folder: symbolic links (to files or folders), FIFOs, sockets, devices and files with
-        a hard link outside the folder are skipped, logged and listed in ``skipped``.
-        Returns the names taken."""
+        folder: symbolic links (to files or folders), FIFOs, sockets, devices, files with a
+        hard link outside the folder and names that are not UTF-8 are skipped, logged and
+        listed in ``skipped``. Returns the names taken.
+
+        Raises:
+            OutputError: the folder holds more than ``max_files`` regular files, or one cannot
+                be read.
+        """
         try:
             top = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except OSError as exc:
             raise OutputError(f"cannot read the output folder {folder}: {exc}") from exc
-        found: list[tuple[str, int, os.stat_result]] = []  # (name, folder fd, lstat)
-        folders = [top]
         try:
-            self._scan(top, prefix, found, folders)
+            found = self._scan(top, prefix, max_files)
             # A file's other names must all be in the folder, or it reaches outside it.
-            names_of: dict[tuple[int, int], int] = {}
-            for _name, _fd, info in found:
-                names_of[(info.st_dev, info.st_ino)] = (
-                    names_of.get((info.st_dev, info.st_ino), 0) + 1
-                )
+            names_of = collections.Counter((info.st_dev, info.st_ino) for *_, info in found)
             taken: list[str] = []
-            for name, parent, info in sorted(found, key=lambda entry: entry[0]):
+            for name, parts, info in found:
                 links = names_of[(info.st_dev, info.st_ino)]
                 if info.st_nlink > links:
                     self.skip(name, "a hard link to a file outside the output folder")
                     continue
-                base = name.rsplit("/", 1)[-1]
                 try:
-                    fd = os.open(base, _OPEN_REGULAR, dir_fd=parent)
+                    fd = _open_below(top, parts, _OPEN_REGULAR)
                 except OSError as exc:
                     raise OutputError(f"cannot read output {name!r}: {exc}") from exc
                 if not os.path.samestat(os.fstat(fd), info):  # replaced since it was listed
@@ -272,45 +317,68 @@ class Outputs:
                     taken.append(name)
             return taken
         finally:
-            for fd in folders:
-                os.close(fd)
+            os.close(top)
 
     def skip(self, name: str, why: str) -> None:
-        """Record a file that is not uploaded, and why (logged, and in the result document)."""
+        """Record a file that is not uploaded, and why (logged, and in the result document;
+        after ``MAX_SKIPPED`` of them, only counted)."""
+        self.skipped_count += 1
+        if self.skipped_count > MAX_SKIPPED:
+            return
         self.skipped.append(Skipped(name, why))
         if self._logger is not None:
             self._logger.warning("output skipped", extra={"output": name, "why": why})
 
+    def _open_no_links(self, path: Path) -> int:
+        """Open ``path`` for reading, following no symbolic link at its end, nor below the
+        task's work folder (what an upload's archive may have put there)."""
+        absolute = Path(os.path.abspath(path))
+        work = self._work_dir
+        if work is not None and absolute.is_relative_to(work) and absolute != work:
+            folder = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                return _open_below(folder, absolute.relative_to(work).parts, _OPEN_REGULAR)
+            finally:
+                os.close(folder)
+        return os.open(absolute, _OPEN_REGULAR)
+
     def _scan(
-        self,
-        folder: int,
-        prefix: str,
-        found: list[tuple[str, int, os.stat_result]],
-        folders: list[int],
-    ) -> None:
-        """List the regular files under the open folder ``folder``, descending into real
-        folders only (opened relative to their parent, never through a link)."""
-        with os.scandir(folder) as entries:
-            listed = sorted(entries, key=lambda entry: entry.name)
-        for entry in listed:
-            name = f"{prefix}{entry.name}"
-            info = entry.stat(follow_symlinks=False)
-            if stat.S_ISDIR(info.st_mode):
-                try:
-                    child = os.open(
-                        entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder
-                    )
-                except OSError as exc:
-                    raise OutputError(f"cannot read the output folder {name!r}: {exc}") from exc
-                folders.append(child)
-                if not os.path.samestat(os.fstat(child), info):
-                    self.skip(f"{name}/", "changed while the output folder was read")
-                    continue
-                self._scan(child, f"{name}/", found, folders)
-            elif stat.S_ISREG(info.st_mode):
-                found.append((name, folder, info))
-            else:
-                self.skip(name, _kind_of(info.st_mode) or "not a regular file")
+        self, top: int, prefix: str, max_files: int | None
+    ) -> list[tuple[str, tuple[str, ...], os.stat_result]]:
+        """The regular files under the open folder ``top``, as (name, path parts, lstat),
+        sorted by name; folders are opened one at a time, relative to ``top`` and through
+        no link, and the walk keeps no folder open and no recursion."""
+        found: list[tuple[str, tuple[str, ...], os.stat_result]] = []
+        pending: list[tuple[str, ...]] = [()]
+        while pending:
+            parts = pending.pop()
+            label = prefix + "".join(f"{p}/" for p in parts)
+            try:
+                fd = _open_below(top, parts, os.O_RDONLY | os.O_DIRECTORY) if parts else top
+            except OSError as exc:
+                raise OutputError(f"cannot read the output folder {label!r}: {exc}") from exc
+            try:
+                with os.scandir(fd) as entries:
+                    listed = [(entry.name, entry.stat(follow_symlinks=False)) for entry in entries]
+            finally:
+                if parts:
+                    os.close(fd)
+            for base, info in sorted(listed, reverse=True):
+                name = f"{label}{base}"
+                if not _is_utf8(name):
+                    self.skip(_printable(name), "its name is not valid UTF-8, as S3 keys must be")
+                elif stat.S_ISDIR(info.st_mode):
+                    pending.append((*parts, base))
+                elif stat.S_ISREG(info.st_mode):
+                    found.append((name, (*parts, base), info))
+                    if max_files is not None and len(found) > max_files:
+                        raise OutputError(
+                            f"the output folder holds more than {max_files:,} files: raise the "
+                            "limit (s3fargate-task --max-outputs) or write fewer, larger ones"
+                        )
+                else:
+                    self.skip(name, _kind_of(info.st_mode) or "not a regular file")
+        return sorted(found, key=lambda entry: entry[0])
 
     def _add_open_file(
         self, name: str, fd: int, label: str, *, content_type: str | None, links: int

@@ -135,6 +135,7 @@ def run(
             part_size=config.part_size,
             concurrency=config.read_concurrency,
             logger=logger,
+            work_dir=work,
         )
         obj = S3Object(s3=s3, config=config, on_chunk=progress, outputs=outputs, work_dir=work)
         fields = _checked_fields(process(obj))  # before any output appears
@@ -152,6 +153,11 @@ def run(
                 "outputs": [record.as_dict() for record in records],
                 # Files that were not uploaded (links, FIFOs, devices …), and why.
                 "skipped": [entry.as_dict() for entry in outputs.skipped],
+                **(
+                    {"skipped_count": outputs.skipped_count}
+                    if outputs.skipped_count > len(outputs.skipped)
+                    else {}
+                ),
                 "started_at": started.isoformat(),
                 "finished_at": datetime.now(UTC).isoformat(),
                 "duration_s": round(time.monotonic() - clock, 3),
