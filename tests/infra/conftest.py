@@ -66,7 +66,6 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
                 "cpu": 1024,
                 "memory_limit_mib": 4096,
                 "ephemeral_storage_gib": 100,
-                "cpu_architecture": ecs.CpuArchitecture.ARM64,
                 "suffix": ".csv",
                 "noncurrent_version_expiration_days": 30,
                 "max_receive_count": 50,
@@ -104,6 +103,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
         task_image=ecs.ContainerImage.from_registry("public.ecr.aws/docker/library/busybox:1.36"),
         allow_all_outbound=True,
+        cpu_architecture=ecs.CpuArchitecture.ARM64,
     )
     stacks["existing"] = existing
     # Two pipelines on one cluster: each must see only its own tasks.

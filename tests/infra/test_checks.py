@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from aws_cdk import App, Stack, Validations
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from s3fargate.infra import FargatePrices, S3TriggeredFargateTask, TaskSize
@@ -31,6 +34,7 @@ def _build(**props: Any) -> None:
     ("props", "message"),
     [
         ({"cpu": 256, "memory_limit_mib": 4096}, "not valid with cpu=256"),
+        ({"cpu": 256, "memory_limit_mib": 1536}, "allows 512, 1024 or 2048 MiB"),
         ({"cpu": 512, "memory_limit_mib": 512}, "not valid with cpu=512"),
         ({"cpu": 8192, "memory_limit_mib": 18432}, "steps of 4096"),
         ({"cpu": 16384, "memory_limit_mib": 36864}, "steps of 8192"),
@@ -69,6 +73,14 @@ def _build(**props: Any) -> None:
         ),
         ({"spot_fallback_after": 0}, "spot_fallback_after=0"),
         (
+            {"task_sizes": [TaskSize(up_to_bytes=None, cpu=256, memory_limit_mib=1536)]},
+            r"task_sizes\[0\]: memory_limit_mib=1536 is not valid with cpu=256",
+        ),
+        (
+            {"capacity_provider": "FARGATE_SPOT", "cpu_architecture": ecs.CpuArchitecture.ARM64},
+            "Fargate Spot runs X86_64 tasks only",
+        ),
+        (
             {"fargate_prices": FargatePrices(vcpu_hour=-1, gb_hour=0, storage_gb_hour=0)},
             "vcpu_hour=-1",
         ),
@@ -77,6 +89,33 @@ def _build(**props: Any) -> None:
 def test_invalid_props_raise_before_synthesis(props: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _build(**props)
+
+
+def test_spot_on_a_cluster_of_the_app_associates_the_provider_and_an_imported_one_is_refused() -> (
+    None
+):
+    # GIVEN a cluster this app defines without capacity providers
+    stack = Stack(App(), "T")
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=0)
+    cluster = ecs.Cluster(stack, "Theirs", vpc=vpc)
+    # WHEN a Spot pipeline runs on it
+    S3TriggeredFargateTask(
+        stack, "P", existing_vpc=vpc, existing_cluster=cluster, capacity_provider="FARGATE_SPOT"
+    )
+    # THEN FARGATE_SPOT is associated with the cluster, so RunTask may name it
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::ECS::ClusterCapacityProviderAssociations",
+        {"CapacityProviders": Match.array_with(["FARGATE_SPOT"])},
+    )
+    # AND a cluster imported by name, whose providers are not this stack's, is refused
+    other = Stack(App(), "U")
+    imported = ecs.Cluster.from_cluster_attributes(
+        other, "Imported", cluster_name="theirs", vpc=ec2.Vpc(other, "Vpc", max_azs=2)
+    )
+    with pytest.raises(ValueError, match="associated with the cluster"):
+        S3TriggeredFargateTask(
+            other, "P", existing_cluster=imported, capacity_provider="FARGATE_SPOT"
+        )
 
 
 @pytest.mark.parametrize(

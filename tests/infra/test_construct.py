@@ -464,8 +464,13 @@ def test_task_definition_options(synth: Synth) -> None:
             "Cpu": "1024",
             "Memory": "4096",
             "EphemeralStorage": {"SizeInGiB": 100},
-            "RuntimePlatform": {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"},
+            # Fargate Spot runs X86_64 only.
+            "RuntimePlatform": {"CpuArchitecture": "X86_64", "OperatingSystemFamily": "LINUX"},
         },
+    )
+    synth.templates["existing"].has_resource_properties(
+        "AWS::ECS::TaskDefinition",
+        {"RuntimePlatform": {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}},
     )
 
 

@@ -14,7 +14,7 @@ from s3fargate.sizing import (
     read_concurrency_for,
     task_bill,
 )
-from s3fargate.sizing.sizes import TaskSizeError
+from s3fargate.sizing.sizes import FARGATE_MEMORY_BY_CPU, TaskSizeError, task_size_problem
 from s3fargate.tracker.billing import task_cost
 from tests.builders import ecs_event
 
@@ -212,3 +212,22 @@ def test_a_failed_job_s_notice_says_what_it_cost() -> None:
     summary = job_summary(job)
     assert summary["cost_usd"] == 0.0123
     assert summary["attempt_sizes"] == ["1: 0.25 vCPU, 0.5 GiB"]
+
+
+def test_the_fargate_table_is_exactly_what_aws_documents() -> None:
+    # AWS, "Fargate task sizes": each CPU value with its memory values in MiB.
+    gib = 1024
+    documented = {
+        256: [512, 1 * gib, 2 * gib],
+        512: [g * gib for g in range(1, 5)],
+        1024: [g * gib for g in range(2, 9)],
+        2048: [g * gib for g in range(4, 17)],
+        4096: [g * gib for g in range(8, 31)],
+        8192: [g * gib for g in range(16, 61, 4)],
+        16384: [g * gib for g in range(32, 121, 8)],
+    }
+    assert {cpu: list(memory) for cpu, memory in FARGATE_MEMORY_BY_CPU.items()} == documented
+    assert task_size_problem(256, 1536) == (
+        "memory_limit_mib=1536 is not valid with cpu=256: Fargate allows 512, 1024 or 2048 MiB "
+        "for that CPU"
+    )

@@ -136,13 +136,15 @@ class S3TriggeredFargateTask(Construct):
         settings.check()
         v.check_task_size(cpu, memory_limit_mib)
         v.check_ephemeral_storage(ephemeral_storage_gib)
-        limits = EVENT_SOURCE_LIMITS
         v.check_ranges(
-            max_concurrency=(max_concurrency, *limits.max_concurrency),
+            max_concurrency=(max_concurrency, *EVENT_SOURCE_LIMITS.max_concurrency),
             runner_memory_mib=(runner_memory_mib, 128, 10240),
             spot_fallback_after=(spot_fallback_after, 1, 100),
             noncurrent_version_expiration_days=(noncurrent_version_expiration_days, 1, 36500),
-            batch_size=(batch_size, *limits.batch_size(windowed=max_batching_window is not None)),
+            batch_size=(
+                batch_size,
+                *EVENT_SOURCE_LIMITS.batch_size(windowed=max_batching_window is not None),
+            ),
         )
         v.check_choice("network", network, ("public", "private"))
         v.check_choice("capacity_provider", capacity_provider, ("FARGATE", "FARGATE_SPOT"))
@@ -150,6 +152,13 @@ class S3TriggeredFargateTask(Construct):
             raise ValueError("vpc_subnets selects subnets of existing_vpc: pass existing_vpc too")
         visibility_s = v.check_queue_visibility(int(runner_timeout.to_seconds()))
         architecture = cpu_architecture or ecs.CpuArchitecture.X86_64
+        spot = capacity_provider == "FARGATE_SPOT"
+        v.check_spot(
+            spot=spot,
+            arm64=architecture == ecs.CpuArchitecture.ARM64,
+            imported_cluster=existing_cluster is not None
+            and not isinstance(existing_cluster, ecs.Cluster),
+        )
         image = task_image or self._example_image(architecture)
 
         self.input_prefix = input_prefix
@@ -166,12 +175,11 @@ class S3TriggeredFargateTask(Construct):
         self._notify_queue_of_uploads(suffix)
 
         self.vpc, subnets, public_ip = self._network(network, existing_vpc, vpc_subnets)
-        if assign_public_ip is not None:
-            public_ip = assign_public_ip
+        public_ip = public_ip if assign_public_ip is None else assign_public_ip
         self.security_group = self._task_security_group(allow_all_outbound)
         if existing_vpc is None and network == "private":
             self._add_endpoints(self.vpc)
-        self.cluster: ecs.ICluster = existing_cluster or self._new_cluster()
+        self.cluster = self._cluster(existing_cluster, spot=spot)
 
         self.log_group = logs.LogGroup(self, "TaskLogs", retention=log_retention)
         self.task_definition = self._task_definition(
@@ -332,6 +340,15 @@ class S3TriggeredFargateTask(Construct):
                 "HTTPS to S3, ECR, CloudWatch Logs and STS",
             )
         return group
+
+    def _cluster(self, existing_cluster: ecs.ICluster | None, *, spot: bool) -> ecs.ICluster:
+        """The cluster the tasks run on: a new one with Fargate's capacity providers, or the
+        user's (with FARGATE_SPOT associated when this pipeline launches on Spot)."""
+        if existing_cluster is None:
+            return self._new_cluster()
+        if spot and isinstance(existing_cluster, ecs.Cluster):
+            existing_cluster.enable_fargate_capacity_providers()
+        return existing_cluster
 
     def _new_cluster(self) -> ecs.Cluster:
         return ecs.Cluster(

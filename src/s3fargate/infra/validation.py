@@ -39,6 +39,23 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name}={value!r}: use {' or '.join(repr(x) for x in choices)}")
 
 
+def check_spot(*, spot: bool, arm64: bool, imported_cluster: bool) -> None:
+    """Refuse Fargate Spot where AWS cannot run it: on ARM64, and on a cluster whose capacity
+    providers this stack cannot associate (ECS uses only providers already associated)."""
+    if spot and arm64:
+        raise ValueError(
+            "capacity_provider='FARGATE_SPOT' with cpu_architecture=ARM64: Fargate Spot runs "
+            "X86_64 tasks only; use X86_64, or capacity_provider='FARGATE' for ARM64"
+        )
+    if spot and imported_cluster:
+        raise ValueError(
+            "capacity_provider='FARGATE_SPOT' with an imported existing_cluster: RunTask may "
+            "only name capacity providers associated with the cluster. Pass the ecs.Cluster "
+            "construct itself (its Fargate capacity providers are then enabled), or use "
+            "capacity_provider='FARGATE'"
+        )
+
+
 def check_queue_visibility(runner_timeout_s: int) -> int:
     """The queue's visibility timeout: 6x the runner's timeout (AWS's advice), at most 12 h."""
     visibility = 6 * runner_timeout_s

@@ -14,15 +14,18 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-#: Fargate's allowed memory (MiB) per CPU unit value (AWS Fargate task size documentation).
-FARGATE_MEMORY_BY_CPU: Final[dict[int, range]] = {
-    256: range(512, 2048 + 1, 512),
-    512: range(1024, 4096 + 1, 1024),
-    1024: range(2048, 8192 + 1, 1024),
-    2048: range(4096, 16384 + 1, 1024),
-    4096: range(8192, 30720 + 1, 1024),
-    8192: range(16384, 61440 + 1, 4096),
-    16384: range(32768, 122880 + 1, 8192),
+#: Fargate's allowed memory (MiB) per CPU unit value, exactly as AWS documents the task sizes
+#: (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html):
+#: 256 takes 512 MiB, 1 GB or 2 GB only; 512: 1-4 GB, 1024: 2-8 GB, 2048: 4-16 GB and 4096:
+#: 8-30 GB in 1 GB steps; 8192: 16-60 GB in 4 GB steps; 16384: 32-120 GB in 8 GB steps.
+FARGATE_MEMORY_BY_CPU: Final[dict[int, tuple[int, ...]]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
 }
 #: Fargate's ephemeral storage: 20 GiB without a setting, 21-200 GiB with one.
 DEFAULT_EPHEMERAL_GIB: Final = 20
@@ -46,9 +49,18 @@ def task_size_problem(cpu: int, memory_mib: int) -> str | None:
     if memory_mib not in allowed:
         return (
             f"memory_limit_mib={memory_mib} is not valid with cpu={cpu}: Fargate allows "
-            f"{allowed.start}-{allowed.stop - 1} MiB in steps of {allowed.step} for that CPU"
+            f"{memory_choices(cpu)} MiB for that CPU"
         )
     return None
+
+
+def memory_choices(cpu: int) -> str:
+    """The memory Fargate allows with ``cpu``, as a person reads it (``512, 1024 or 2048``,
+    ``1024-4096 in steps of 1024``)."""
+    allowed = FARGATE_MEMORY_BY_CPU[cpu]
+    if len(allowed) <= 3:
+        return ", ".join(map(str, allowed[:-1])) + f" or {allowed[-1]}"
+    return f"{allowed[0]}-{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
 
 
 def ephemeral_storage_problem(gib: int | None) -> str | None:
