@@ -231,3 +231,35 @@ def test_the_fargate_table_is_exactly_what_aws_documents() -> None:
         "memory_limit_mib=1536 is not valid with cpu=256: Fargate allows 512, 1024 or 2048 MiB "
         "for that CPU"
     )
+
+
+def test_a_public_ipv4_address_is_billed_by_the_hour_spot_or_not() -> None:
+    # Amazon VPC: $0.005 per public IPv4 address per hour; Fargate's own share is what Spot
+    # discounts, the address is not.
+    hour = task_bill(cpu=256, memory_mib=512, seconds=3600, prices=X86, public_ip=True)
+    fargate = 0.25 * 0.04048 + 0.5 * 0.004445
+    assert hour.usd == pytest.approx(fargate + 0.005)
+    assert hour.usd / fargate == pytest.approx(1.405, abs=0.001)  # 29% of the bill
+    spot = task_bill(cpu=256, memory_mib=512, seconds=3600, prices=X86, public_ip=True, spot=True)
+    assert spot.usd == pytest.approx(fargate * 0.3 + 0.005)
+
+
+@pytest.mark.parametrize(("assign", "public"), [("ENABLED", True), ("DISABLED", False)])
+def test_the_tracker_prices_the_address_only_where_tasks_get_one(assign: str, public: bool) -> None:
+    from s3fargate.lambda_runtime.settings import PipelineSettings
+    from s3fargate.tracker.config import TrackerConfig
+
+    settings = PipelineSettings(
+        cluster_arn="arn:aws:ecs:us-east-1:111122223333:cluster/c",
+        jobs_table="jobs",
+        queue_url="https://sqs.us-east-1.amazonaws.com/111122223333/q",
+        assign_public_ip=assign,
+    )
+    config = TrackerConfig.from_settings(settings)
+    assert config.public_ip is public
+    change = parse_task_state_change(ecs_event("fargate-stopped-exit-0"))
+    with_address = task_cost(change, public_ip=True)
+    without = task_cost(change)
+    assert with_address is not None
+    assert without is not None
+    assert with_address > without

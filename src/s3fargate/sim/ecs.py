@@ -317,6 +317,7 @@ class Ecs:
             seconds=seconds,
             prices=PRICES,
             spot=task.capacity == SPOT,
+            public_ip=True,  # the construct's default network gives each task one
         ).usd
         fate = self.fates[task.key]
         fate.active -= 1

@@ -2,7 +2,11 @@
 
 A Linux task is billed per second, with a one-minute minimum, from the moment its image pull
 starts until it stops: vCPU-hours, GB-hours of memory, and GB-hours of ephemeral storage beyond
-the 20 GiB every task gets. Fargate Spot is billed the same way at a lower, varying rate.
+the 20 GiB every task gets. Fargate Spot is billed the same way at a lower, varying rate. A task
+with a public IPv4 address (``assign_public_ip``, the construct's public network) also pays
+Amazon VPC's hourly charge for it, since February 2024 (aws.amazon.com/vpc/pricing: "$0.005 per
+IP per hour for all public IPv4 addresses"), counted here over the same billed time, at the
+same rate on Spot.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ class FargatePrices:
     gb_hour: float
     storage_gb_hour: float
     spot_share: float = 0.3
+    #: Amazon VPC's charge for a public IPv4 address, per hour (not a Fargate price: no Spot
+    #: discount applies).
+    public_ipv4_hour: float = 0.005
     #: Where the figures come from and when they were read.
     source: str = ""
 
@@ -44,6 +51,7 @@ class FargatePrices:
                 ("gb_hour", self.gb_hour),
                 ("storage_gb_hour", self.storage_gb_hour),
                 ("spot_share", self.spot_share),
+                ("public_ipv4_hour", self.public_ipv4_hour),
             )
             if isinstance(value, bool)
             or not isinstance(value, int | float)
@@ -71,7 +79,7 @@ class FargatePrices:
         except (ValueError, TypeError) as exc:
             raise ValueError(
                 "Fargate prices are a JSON object with vcpu_hour, gb_hour, storage_gb_hour "
-                f"and optionally spot_share and source: {exc}"
+                f"and optionally spot_share, public_ipv4_hour and source: {exc}"
             ) from exc
         problems = prices.problems()
         if problems:
@@ -124,6 +132,7 @@ class TaskBill:
     memory_mib: int
     ephemeral_gib: int
     spot: bool
+    public_ip: bool
     usd: float
 
 
@@ -135,9 +144,11 @@ def task_bill(
     prices: FargatePrices,
     ephemeral_gib: int | None = None,
     spot: bool = False,
+    public_ip: bool = False,
 ) -> TaskBill:
     """The bill of a task of ``cpu`` units and ``memory_mib`` that ran ``seconds`` (already
-    rounded by :func:`billed_seconds`). Fargate's GB is the GiB of the task's size."""
+    rounded by :func:`billed_seconds`), with its public IPv4 address if it had one. Fargate's
+    GB is the GiB of the task's size."""
     storage = ephemeral_gib or DEFAULT_EPHEMERAL_GIB
     hours = seconds / 3600
     per_hour = (
@@ -146,13 +157,15 @@ def task_bill(
         + max(0, storage - DEFAULT_EPHEMERAL_GIB) * prices.storage_gb_hour
     )
     share = prices.spot_share if spot else 1.0
+    address = prices.public_ipv4_hour if public_ip else 0.0
     return TaskBill(
         seconds=seconds,
         cpu=cpu,
         memory_mib=memory_mib,
         ephemeral_gib=storage,
         spot=spot,
-        usd=per_hour * hours * share,
+        public_ip=public_ip,
+        usd=(per_hour * share + address) * hours,
     )
 
 

@@ -45,19 +45,61 @@ MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 MAX_PARTS = 10_000
 #: Bytes of parts in memory at once (queued or on the wire): parts are sized so that
 #: ``concurrency`` of them fit (never below S3's 5 MiB), which keeps a task writing a stream
-#: at s3transfer's speed and under 150 MB (``make bench``: files).
+#: at s3transfer's speed and under 150 MB (``make bench``: files). A part larger than this
+#: (a long stream's) goes alone.
 MEMORY_BUDGET = 64 * 1024 * 1024
 #: Each part carries its CRC32, which S3 checks on arrival, as AWS's own transfer manager
 #: (s3transfer) sends them.
 CHECKSUM_ALGORITHM: Final = "CRC32"
-#: A stream of unknown length doubles its part size every this many parts, so it can reach
-#: S3's 5 TiB object limit within 10,000 parts.
-PARTS_PER_SIZE = 1_000
+#: A stream of unknown length doubles its part size every this many parts, up to
+#: ``MAX_STREAM_PART_SIZE``: from any first part size it reaches S3's 5 TiB object limit
+#: within 10,000 parts, while a part (so what a stream holds) stays at most 1 GiB.
+PARTS_PER_SIZE = 500
+MAX_STREAM_PART_SIZE = 1024 * 1024 * 1024
+#: S3's largest object.
+MAX_OBJECT_SIZE = 5 * 1024**4
 _READ_CHUNK = 1024 * 1024
 
 
 #: A part's bytes, or how to read them (in the thread that sends the part).
 _PartData = bytes | bytearray | Callable[[], bytes]
+
+
+def stream_part_size(first: int, number: int) -> int:
+    """The size of part ``number`` (from 1) of a stream whose first parts are ``first``
+    bytes: doubled every ``PARTS_PER_SIZE`` parts, at most ``MAX_STREAM_PART_SIZE``."""
+    return min(first << ((number - 1) // PARTS_PER_SIZE), max(first, MAX_STREAM_PART_SIZE))
+
+
+def memory_bound(part_size: int) -> int:
+    """The most bytes of parts a stream holds while its parts are ``part_size`` bytes: the
+    part being filled, and parts in flight up to the budget (or one part, if larger)."""
+    return part_size + max(MEMORY_BUDGET, part_size)
+
+
+class _ByteBudget:
+    """Bytes of parts in memory at once: up to a limit, but always one part, however large,
+    so memory stays bounded as a stream's parts grow."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._used = 0
+        self._changed = threading.Condition()
+
+    def acquire(self, size: int) -> None:
+        """Wait until ``size`` more bytes fit."""
+        with self._changed:
+            while self._used and self._used + size > self._limit:
+                self._changed.wait()
+            self._used += size
+
+    def release(self, size: int) -> None:
+        """``size`` bytes left memory."""
+        with self._changed:
+            self._used -= size
+            self._changed.notify_all()
+
+
 #: Opens a file only if it is not a symbolic link, and without blocking on a FIFO.
 _OPEN_REGULAR = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
 
@@ -234,9 +276,8 @@ class Outputs:
         self._concurrency = max(1, concurrency)
         fits = MEMORY_BUDGET // self._concurrency // 2**20 * 2**20
         self.part_size = min(max(MIN_PART_SIZE, min(part_size, fits)), MAX_PART_SIZE)
-        # Parts in memory at once (queued or on the wire): bounds the outputs' memory.
-        permits = max(1, min(self._concurrency, MEMORY_BUDGET // self.part_size))
-        self._in_flight = threading.BoundedSemaphore(permits)
+        # Bytes of parts in memory at once (queued or on the wire): bounds the outputs' memory.
+        self._in_flight = _ByteBudget(MEMORY_BUDGET)
         self._pool: ThreadPoolExecutor | None = None
         self._uploads: dict[str, _Upload] = {}
         #: Files an output folder held that were not uploaded, and why (the first
@@ -405,7 +446,7 @@ class Outputs:
                 source.hold()
                 try:
                     future = self._send_part(
-                        upload, number, functools.partial(source.read, start, length)
+                        upload, number, functools.partial(source.read, start, length), length
                     )
                 except BaseException:
                     source.release()
@@ -521,25 +562,29 @@ class Outputs:
                 self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="s3-output")
             return upload
 
-    def _send_part(self, upload: _Upload, number: int, data: _PartData) -> Future[dict[str, Any]]:
+    def _send_part(
+        self, upload: _Upload, number: int, data: _PartData, size: int
+    ) -> Future[dict[str, Any]]:
         if number > MAX_PARTS:
             raise OutputError(f"output {upload.name!r} is larger than S3's 10,000 parts allow")
         for earlier in upload.parts.values():
             if earlier.done() and earlier.exception() is not None:
                 raise OutputError(f"output {upload.name!r}: {earlier.exception()}")
-        self._in_flight.acquire()
+        self._in_flight.acquire(size)
         pool = self._pool
         try:
             if pool is None:
                 raise RuntimeError
-            future = pool.submit(self._upload_part, upload, number, data)
+            future = pool.submit(self._upload_part, upload, number, data, size)
         except RuntimeError:
-            self._in_flight.release()
+            self._in_flight.release(size)
             raise OutputError("the task's outputs are already committed or aborted") from None
         upload.parts[number] = future
         return future
 
-    def _upload_part(self, upload: _Upload, number: int, data: _PartData) -> dict[str, Any]:
+    def _upload_part(
+        self, upload: _Upload, number: int, data: _PartData, size: int
+    ) -> dict[str, Any]:
         try:
             if callable(data):
                 data = data()
@@ -556,7 +601,7 @@ class Outputs:
                 part["ChecksumCRC32"] = answer["ChecksumCRC32"]
             return part
         finally:
-            self._in_flight.release()
+            self._in_flight.release(size)
 
     def _discard(self, keys: list[str]) -> None:
         for key in keys:
@@ -580,7 +625,7 @@ class OutputStream(io.RawIOBase):
         self._buffer = bytearray()
         self._digest = hashlib.sha256()
         self._number = 0
-        self._part_size = outputs.part_size
+        self._first_part_size = self._part_size = outputs.part_size
 
     @property
     def name(self) -> str:
@@ -626,6 +671,5 @@ class OutputStream(io.RawIOBase):
 
     def _send(self, part: bytes | bytearray) -> None:
         self._number += 1
-        self._outputs._send_part(self._upload, self._number, part)
-        if self._number % PARTS_PER_SIZE == 0:
-            self._part_size = min(self._part_size * 2, MAX_PART_SIZE)
+        self._outputs._send_part(self._upload, self._number, part, len(part))
+        self._part_size = stream_part_size(self._first_part_size, self._number + 1)

@@ -30,6 +30,8 @@ class TrackerConfig:
     policy: Policy = field(default_factory=Policy)
     #: The prices tasks are billed at (None: the list prices of the cluster's region).
     fargate_prices: FargatePrices | None = None
+    #: Tasks get a public IPv4 address (billed by the hour).
+    public_ip: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> TrackerConfig:
@@ -54,4 +56,5 @@ class TrackerConfig:
             reconcile_after_s=settings.reconcile_after_s,
             policy=settings.policy,
             fargate_prices=settings.fargate_prices,
+            public_ip=settings.assign_public_ip == "ENABLED",
         )

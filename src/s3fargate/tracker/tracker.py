@@ -100,7 +100,8 @@ class Tracker:
             self._logger.warning("task has no job id in its overrides", extra=where)
             return
         applied = dataclasses.replace(
-            self._with_result(change), cost_usd=task_cost(change, self.config.fargate_prices)
+            self._with_result(change),
+            cost_usd=task_cost(change, self.config.fargate_prices, public_ip=self.config.public_ip),
         )
         room = self._waiting_room
         heir, looked = None, False
@@ -175,13 +176,20 @@ class Tracker:
 
     def _look(self, bucket: str, key: str, operation: str, **pinned: Any) -> Any:
         """HeadObject or GetObject of a result document; None when it is not there (or, pinned,
-        no longer the one asked for)."""
+        no longer the one asked for).
+
+        The tracker may read the results prefix but not list the bucket (that would show it
+        every input key): S3 then answers a HeadObject of a missing key 403, not 404, and a
+        403 to the HEAD means "no result" here."""
         extra = {k: v for k, v in pinned.items() if v}
         try:
             return getattr(self._s3, operation)(Bucket=bucket, Key=key, **extra)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code not in ("404", "NoSuchKey", "NotFound", "PreconditionFailed", "412"):
+            absent = ("404", "NoSuchKey", "NotFound", "PreconditionFailed", "412")
+            if operation == "head_object" and code in ("403", "AccessDenied", "Forbidden"):
+                self._logger.debug("no result document (403 without s3:ListBucket)")
+            elif code not in absent:
                 self._logger.error(
                     "could not look for the result document",
                     extra={"bucket": bucket, "result_key": key, "code": code},
