@@ -136,6 +136,8 @@ class EcsTotals:
     out_of_memory: int = 0
     #: What Fargate billed, in USD (per task: its size, per second, one-minute minimum).
     fargate_usd: float = 0.0
+    #: Each task's public IPv4 address (Amazon VPC bills it by the hour).
+    public_ipv4_usd: float = 0.0
     vcpu_seconds: float = 0.0
     gb_seconds: float = 0.0
     peak_running: int = 0
@@ -311,14 +313,16 @@ class Ecs:
         seconds = billed_seconds(round(task.created_at * 1000), round(task.stopped_at * 1000))
         self.totals.vcpu_seconds += seconds * vcpu
         self.totals.gb_seconds += seconds * task.memory_mib / 1024
-        self.totals.fargate_usd += task_bill(
+        bill = task_bill(
             cpu=task.cpu,
             memory_mib=task.memory_mib,
             seconds=seconds,
             prices=PRICES,
             spot=task.capacity == SPOT,
             public_ip=True,  # the construct's default network gives each task one
-        ).usd
+        )
+        self.totals.fargate_usd += bill.fargate_usd
+        self.totals.public_ipv4_usd += bill.public_ipv4_usd
         fate = self.fates[task.key]
         fate.active -= 1
         if exit_code == 0 and fate.succeeded_at is None:

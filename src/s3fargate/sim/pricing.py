@@ -30,16 +30,19 @@ class Cost:
     fargate: float
     requests: float
     lambda_duration: float
+    #: The tasks' public IPv4 addresses (the construct's public network).
+    public_ipv4: float = 0.0
 
     @property
     def total(self) -> float:
         """Everything."""
-        return self.fargate + self.requests + self.lambda_duration
+        return self.fargate + self.public_ipv4 + self.requests + self.lambda_duration
 
     def as_dict(self) -> dict[str, float]:
         """For the JSON report."""
         return {
             "fargate": round(self.fargate, 4),
+            "public_ipv4": round(self.public_ipv4, 4),
             "requests": round(self.requests, 4),
             "lambda_duration": round(self.lambda_duration, 4),
             "total": round(self.total, 4),
@@ -62,6 +65,7 @@ def cost_of(world: World) -> Cost:
     ) / 1e6
     return Cost(
         fargate=fargate,
+        public_ipv4=world.ecs.totals.public_ipv4_usd,
         requests=requests,
         lambda_duration=world.functions.seconds * LAMBDA_GB * LAMBDA_GB_SECOND,
     )

@@ -43,6 +43,7 @@ def results_table(results: list[Result]) -> Table:
     for service in ("sqs", "lambda", "ecs", "dynamodb"):
         row(f"  {service}", *(f"{r.requests.get(service, 0) / r.objects:.2f}" for r in results))
     row("cost: Fargate", *(f"${r.cost.fargate:,.2f}" for r in results))
+    row("cost: public IPv4", *(f"${r.cost.public_ipv4:,.2f}" for r in results))
     row(
         "cost: requests + Lambda",
         *(f"${r.cost.requests + r.cost.lambda_duration:,.4f}" for r in results),

@@ -133,7 +133,14 @@ class TaskBill:
     ephemeral_gib: int
     spot: bool
     public_ip: bool
+    #: All of it, and the part of it that is the public IPv4 address (Amazon VPC's).
     usd: float
+    public_ipv4_usd: float = 0.0
+
+    @property
+    def fargate_usd(self) -> float:
+        """What Fargate itself bills (no address)."""
+        return self.usd - self.public_ipv4_usd
 
 
 def task_bill(
@@ -166,6 +173,7 @@ def task_bill(
         spot=spot,
         public_ip=public_ip,
         usd=(per_hour * share + address) * hours,
+        public_ipv4_usd=address * hours,
     )
 
 
