@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -27,6 +28,7 @@ from s3fargate.sim.dynamodb import DynamoDb
 from s3fargate.taskrunner import RunnerConfig
 from s3fargate.taskrunner.launcher import RunTaskLauncher
 from s3fargate.tracker.waiting_room import WaitingRoom
+from s3fargate.wire import wire_format
 from tests.builders import ecs_event
 from tests.fakes import FakeEcs
 from tests.functional.conftest import new_ledger
@@ -320,3 +322,86 @@ def test_one_processing_per_object_version_on_dynamodb_and_on_the_simulators_tab
         assert ledger.claim_holder(other) == "bf-6"
         # AND listings never show the claims
         assert all(not j.job_id.startswith("version#") for j in ledger.jobs())
+
+
+class _Contended:
+    """The moto client, but DynamoDB cancels a share of the writes for contention alone, as
+    it does when transactions meet on the slot counter (moto never does): a transaction with
+    ``TransactionConflict`` among its reasons, a PutItem with ``TransactionConflictException``,
+    both as botocore parses them from DynamoDB's wire format."""
+
+    def __init__(self, dynamodb: DynamoDBClient, share: float, seed: int) -> None:
+        self._dynamodb = dynamodb
+        self._share = share
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self.cancelled = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dynamodb, name)
+
+    def _unlucky(self) -> bool:
+        with self._lock:
+            unlucky = self._random.random() < self._share
+            self.cancelled += unlucky
+            return unlucky
+
+    def transact_write_items(self, **request: Any) -> Any:
+        if self._unlucky():
+            reasons = [{"Code": "None"} for _ in request["TransactItems"]]
+            reasons[-1] = {"Code": "TransactionConflict", "Message": "Transaction is ongoing"}
+            raise _DYNAMODB.error(
+                "TransactWriteItems",
+                "TransactionCanceledException",
+                "Transaction cancelled, please refer cancellation reasons for specific reasons "
+                "[None, TransactionConflict]",
+                CancellationReasons=reasons,
+            )
+        return self._dynamodb.transact_write_items(**request)
+
+    def put_item(self, **request: Any) -> Any:
+        if self._unlucky():
+            raise _DYNAMODB.error(
+                "PutItem",
+                "TransactionConflictException",
+                "Transaction request cannot include multiple operations on one item",
+            )
+        return self._dynamodb.put_item(**request)
+
+
+_DYNAMODB = wire_format("dynamodb")
+
+
+def test_racing_writers_on_a_contended_counter_all_succeed(store: LedgerStore) -> None:
+    # GIVEN DynamoDB cancelling 40% of the writes for contention, and 16 writers admitting
+    # and then ending jobs under a cap of 16 (every job fits: only contention could fail one)
+    contended = _Contended(store._dynamodb, share=0.4, seed=7)
+    capped = LedgerStore(
+        dynamodb=cast("DynamoDBClient", contended),
+        table=store.table,
+        clock=store._clock,
+        slots=Slots("contended", 16),
+        sleep=lambda _seconds: None,  # the backoff's length is not what this test is about
+    )
+    failures: list[BaseException] = []
+
+    def admit_and_end(n: int) -> None:
+        try:
+            capped.apply(f"hot-{n}", Admitted(_ref(n), 1))
+            stopped = ecs_event("fargate-stopped-exit-0", job_id=f"hot-{n}", attempt=1)
+            capped.apply(f"hot-{n}", TaskChanged(parse_task_state_change(stopped)))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=admit_and_end, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # THEN no writer failed for contention alone, and the counter is back to zero
+    assert contended.cancelled > 0
+    assert failures == []
+    assert capped.slots_held() == 0
+    rows = [j for j in capped.jobs() if j.job_id.startswith("hot-")]
+    assert len(rows) == 16
+    assert all(not row.holds_slot for row in rows)

@@ -13,7 +13,13 @@ from s3fargate.ledger.changes import (
 )
 from s3fargate.ledger.identity import client_token, job_id
 from s3fargate.ledger.models import FINAL_STATUSES, Job, JobStatus, ObjectRef
-from s3fargate.ledger.store import LedgerConflictError, LedgerStore, Slots, SlotsFullError
+from s3fargate.ledger.store import (
+    LedgerConflictError,
+    LedgerContentionError,
+    LedgerStore,
+    Slots,
+    SlotsFullError,
+)
 from s3fargate.ledger.transitions import Decision, Policy, RetryOrder, apply
 
 __all__ = [
@@ -26,6 +32,7 @@ __all__ = [
     "JobStatus",
     "Launched",
     "LedgerConflictError",
+    "LedgerContentionError",
     "LedgerStore",
     "NotNeeded",
     "ObjectRef",

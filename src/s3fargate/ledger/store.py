@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,6 +36,23 @@ PARKED_FILTER = "#p = :p"
 PARKED_PAGE = 25
 #: Concurrent writers to one row retry this many times; more means something is looping.
 MAX_WRITE_TRIES = 25
+#: A write DynamoDB cancels for contention alone (another transaction on an item, throttling)
+#: is sent again this many times, after jittered backoff: the slot counter is one hot item.
+CONTENTION_TRIES = 8
+CONTENTION_BASE_S = 0.025
+CONTENTION_CAP_S = 1.0
+#: Cancellation reasons (TransactWriteItems) and errors (PutItem) that mean contention only:
+#: nothing was written, and the same request may succeed a moment later.
+CONTENTION_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
+CONTENTION_ERRORS = frozenset(
+    {
+        "TransactionConflictException",
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+    }
+)
 #: The item that counts a pipeline's slots under the cap: ``slots#<pipeline id>``. It has no
 #: ``status``, so the status index never shows it; listings skip it.
 SLOTS_PREFIX = "slots#"
@@ -58,6 +76,10 @@ _deserialize = TypeDeserializer().deserialize
 
 class LedgerConflictError(RuntimeError):
     """A row kept changing under this writer; the change is retried with its message."""
+
+
+class LedgerContentionError(LedgerConflictError):
+    """DynamoDB kept cancelling a write for contention (transaction conflicts, throttling)."""
 
 
 class SlotsFullError(RuntimeError):
@@ -169,12 +191,14 @@ class LedgerStore:
         policy: Policy | None = None,
         clock: Callable[[], int] = now_ms,
         slots: Slots | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._dynamodb = dynamodb
         self.table = table
         self.policy = policy or Policy()
         self._clock = clock
         self.slots = slots
+        self._sleep = sleep
 
     def get(self, job_id: str) -> Job | None:
         """The row of ``job_id`` (a strongly consistent read), or None."""
@@ -266,7 +290,7 @@ class LedgerStore:
             {"Put": self._conditional_put(second, second_old)},
         ]
         try:
-            self._dynamodb.transact_write_items(TransactItems=items)
+            self._transact(items)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
@@ -392,7 +416,7 @@ class LedgerStore:
         if len(items) == 1:
             return self._put_row(put)
         try:
-            self._dynamodb.transact_write_items(TransactItems=cast("Any", items))
+            self._transact(items)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
@@ -447,12 +471,58 @@ class LedgerStore:
 
     def _put_row(self, put: dict[str, Any]) -> bool:
         try:
-            self._dynamodb.put_item(**put)
+            self._contended(lambda: self._dynamodb.put_item(**put))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return False
             raise
         return True
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        """TransactWriteItems of ``items``, sent again while it is cancelled for contention."""
+        self._contended(
+            lambda: self._dynamodb.transact_write_items(TransactItems=cast("Any", items))
+        )
+
+    def _contended(self, write: Callable[[], object]) -> None:
+        """Run ``write``; when DynamoDB cancels it for contention alone (no condition failed),
+        wait a jittered, growing moment and send it again, up to ``CONTENTION_TRIES`` times.
+
+        Raises:
+            LedgerContentionError: still contended after every try.
+        """
+        for attempt in range(CONTENTION_TRIES):
+            try:
+                write()
+            except ClientError as exc:
+                if not _contention(exc):
+                    raise
+                if attempt == CONTENTION_TRIES - 1:
+                    raise LedgerContentionError(
+                        f"DynamoDB cancelled the write {CONTENTION_TRIES} times for contention "
+                        f"({_reasons(exc)}); it is retried with its message"
+                    ) from exc
+                # Full jitter (AWS's advice): writers that collided do not collide again.
+                ceiling = min(CONTENTION_CAP_S, CONTENTION_BASE_S * 2**attempt)
+                self._sleep(random.uniform(0, ceiling))  # noqa: S311 -- not for secrets
+            else:
+                return
+
+
+def _contention(exc: ClientError) -> bool:
+    """Whether DynamoDB refused a write for contention alone (no condition failed)."""
+    error = exc.response.get("Error", {}).get("Code", "")
+    if error in CONTENTION_ERRORS:
+        return True
+    if error != "TransactionCanceledException":
+        return False
+    reasons = {r.get("Code") for r in exc.response.get("CancellationReasons", [])}
+    return bool(reasons & CONTENTION_REASONS) and "ConditionalCheckFailed" not in reasons
+
+
+def _reasons(exc: ClientError) -> str:
+    reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+    return ", ".join(str(r) for r in reasons) or str(exc.response.get("Error", {}).get("Code"))
 
 
 def to_item(job: Job) -> dict[str, Any]:
