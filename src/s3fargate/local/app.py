@@ -23,7 +23,7 @@ from s3fargate.exit_codes import CliExit, UsageError
 from s3fargate.ledger import Job, JobStatus
 from s3fargate.local import preflight
 from s3fargate.local.console import JobView, LedgerFollower
-from s3fargate.local.pipeline import SINGLE_PUT, LocalPipeline
+from s3fargate.local.pipeline import LocalPipeline
 from s3fargate.rundir import LOCAL_REGION, RunState, credentials_shell_prefix
 from s3fargate.sizing.sizes import format_bytes
 
@@ -233,7 +233,7 @@ def upload_files(
     s3 = state.client("s3")
     for path, target in uploads:
         try:
-            s3.upload_file(str(path), state.bucket, target, Config=SINGLE_PUT)
+            s3.upload_file(str(path), state.bucket, target)
         except (S3UploadFailedError, BotoCoreError, ClientError) as exc:
             raise UsageError(
                 f"{safe(str(path))}: the upload to {safe(target)} failed ({exc})"

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, Self
 
 from aws_lambda_powertools import Logger
-from boto3.s3.transfer import TransferConfig
 
 from s3fargate.contracts import result_key
 from s3fargate.events.ecs import tracked_statuses
@@ -48,9 +47,6 @@ if TYPE_CHECKING:
     from s3fargate.local.config import LocalConfig
 
 log = logging.getLogger(__name__)
-#: Uploads through the CLI are one PUT up to S3's 5 GiB limit: the embedded server (moto)
-#: announces a multipart upload twice (``Put`` and ``CompleteMultipartUpload``), S3 once.
-SINGLE_PUT = TransferConfig(multipart_threshold=5 * 1024**3)
 #: Locally, a job quiet for this long is checked with the ECS stand-in's DescribeTasks ...
 RECONCILE_AFTER_S = 30
 #: ... by a reconciler pass this often (every 5 minutes on AWS).
@@ -276,7 +272,7 @@ class LocalPipeline:
 
     def upload(self, path: Path, key: str) -> None:
         """Upload ``path`` as ``key`` (which should be under the input prefix)."""
-        self.s3.upload_file(str(path), self.config.bucket, key, Config=SINGLE_PUT)
+        self.s3.upload_file(str(path), self.config.bucket, key)
 
     def result(self, key: str) -> dict[str, Any] | None:
         """The result document for ``key``, or None if there is none."""

@@ -20,6 +20,7 @@ import functools
 import logging
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -123,6 +124,56 @@ def _keys_may_hold_newlines() -> None:
     utilities.RegexConverter.__init__ = everything  # type: ignore[method-assign]
 
 
+def _notifications_as_s3_sends_them() -> None:
+    """Make moto's S3 event notifications the ones S3 sends.
+
+    - A multipart upload is one object, announced once (``ObjectCreated:CompleteMultipartUpload``);
+      moto stored it through its PutObject path, which announced an ``ObjectCreated:Put`` of
+      its own first, so ``aws s3 cp`` of a file over 8 MB made two jobs.
+    - Each record carries a ``sequencer`` (hex, growing with every event; S3 orders the events
+      of one key by it) and, in a versioned bucket, the object's ``versionId``.
+    """
+    from moto.s3 import models, notifications
+
+    backend = models.S3Backend
+    local = threading.local()
+    put_object = backend.put_object
+    complete = backend.complete_multipart_upload
+
+    def put_once(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(local, "completing", False):
+            kwargs["disable_notification"] = True
+        return put_object(self, *args, **kwargs)
+
+    def complete_once(self: Any, *args: Any, **kwargs: Any) -> Any:
+        local.completing = True
+        try:
+            return complete(self, *args, **kwargs)
+        finally:
+            local.completing = False
+
+    backend.put_object = put_once  # type: ignore[method-assign]
+    backend.complete_multipart_upload = complete_once  # type: ignore[method-assign]
+
+    event = notifications._get_s3_event
+    lock = threading.Lock()
+    last = [0]
+
+    def sequenced(event_name: str, bucket: Any, key: Any, notification_id: str) -> Any:
+        body = event(event_name, bucket, key, notification_id)
+        with lock:
+            last[0] = max(time.time_ns(), last[0] + 1)
+            sequencer = f"{last[0]:018X}"
+        for record in body["Records"]:
+            record["s3"]["object"]["sequencer"] = sequencer
+            version = getattr(key, "version_id", None)
+            if version and version != "null":
+                record["s3"]["object"]["versionId"] = version
+        return body
+
+    notifications._get_s3_event = sequenced
+
+
 def _serve(server: Any, name: str) -> None:
     threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
 
@@ -148,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _item_level_transactions()
     _keys_may_hold_newlines()
+    _notifications_as_s3_sends_them()
     # Werkzeug logs every request at INFO; the job table is the user's view instead.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = DomainDispatcherApplication(create_backend_app)
