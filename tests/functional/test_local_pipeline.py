@@ -575,3 +575,40 @@ def _held_slot(tmp_path: Path, gate: Path) -> Iterator[Dev]:
             "the gated task",
         )
         yield dev
+
+
+def test_ctrl_c_during_a_task_then_dev_again_processes_the_object_once(tmp_path: Path) -> None:
+    # GIVEN a persistent server, and a job allowed a single attempt whose task is running
+    started = tmp_path / "started"
+    hold = tmp_path / "hold.sh"
+    hold.write_text(f': > "{started}"\nexec sleep 300\n')
+    with external_moto_server() as endpoint:
+        common = ("--endpoint", endpoint, "--max-attempts", "1", "--grace-period", "1")
+        run_dir = tmp_path / "run"
+        with dev_pipeline(tmp_path, *common, "--task-cmd", f"sh {hold}", run_dir=run_dir) as dev:
+            dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/once.txt", Body=b"once\n")
+            wait_for(started.exists, 60, "the task to start")
+            # WHEN dev is stopped with Ctrl-C while the task runs
+            assert dev.stop() == 130
+            (job,) = [j for j in dev.jobs() if j["key"] == "incoming/once.txt"]
+            # THEN the job waits for a pipeline to run it again; the stop spent no attempt
+            assert job["status"] == "retrying", job
+        # WHEN dev runs again (the default task)
+        with dev_pipeline(tmp_path, *common, run_dir=run_dir) as again:
+            done = wait_for(
+                lambda: next(
+                    (
+                        j
+                        for j in again.jobs()
+                        if j["key"] == "incoming/once.txt" and j["status"] == "succeeded"
+                    ),
+                    None,
+                ),
+                90,
+                "the job to succeed",
+            )
+            result = again.result("incoming/once.txt")
+    # THEN it succeeded on its next attempt, once: one result, of the object's bytes
+    assert done["attempts"] == 2
+    assert result is not None
+    assert result["sha256"] == hashlib.sha256(b"once\n").hexdigest()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from s3fargate.events.ecs import parse_task_state_change
+from s3fargate.events.ecs import LOCAL_SHUTDOWN_REASON, parse_task_state_change
 from s3fargate.ledger import (
     Admitted,
     Job,
@@ -299,3 +299,42 @@ def test_the_price_is_the_size_runtask_asked_for_and_the_wait_runs_from_the_uplo
         created_at=1_764_411_302_000,
     )
     assert job.uploaded_at == int(datetime(2026, 11, 29, 10, 15, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+def _terminated(attempt: int, reason: str) -> TaskChanged:
+    event = ecs_event(
+        "spot-termination-notice",
+        job_id=JOB,
+        attempt=attempt,
+        task_arn=f"arn:aws:ecs:r:1:task/c/t{attempt}",
+    )
+    event["detail"]["stoppedReason"] = reason
+    return TaskChanged(parse_task_state_change(event))
+
+
+def test_the_local_pipelines_own_stop_runs_the_job_again_without_spending_an_attempt() -> None:
+    # GIVEN a job allowed one attempt, whose task the stopping local pipeline ended
+    policy = Policy(max_attempts=1)
+    row = _launch(None, 1, policy)
+    # WHEN its stop arrives (TerminationNotice, with the stand-in's reason), twice
+    row, retry = _after(row, _terminated(1, LOCAL_SHUTDOWN_REASON), policy)
+    again = apply(row, _terminated(1, LOCAL_SHUTDOWN_REASON), job_id=JOB, policy=policy, now_ms=1)
+    # THEN it runs again, and the attempt is not counted (once, however often it is told)
+    assert row.status is JobStatus.RETRYING
+    assert retry == 2
+    assert row.free_attempts == 1
+    assert again.row is None
+    assert again.retry is None
+    assert "not counted as an attempt" in (row.reason or "")
+    # AND its next attempt still has the whole budget: the platform stopping it fails it
+    row = _launch(row, 2, policy)
+    row, retry = _after(row, _terminated(2, "Host EC2 (instance i-1) stopped"), policy)
+    assert row.status is JobStatus.FAILED
+    assert retry is None
+
+
+def test_a_termination_notice_on_aws_spends_an_attempt() -> None:
+    policy = Policy(max_attempts=1)
+    row, _ = _after(_launch(None, 1, policy), _terminated(1, "Host is retiring"), policy)
+    assert row.status is JobStatus.FAILED
+    assert row.free_attempts == 0

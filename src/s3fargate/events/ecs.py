@@ -27,6 +27,11 @@ ECS_SOURCE = "aws.ecs"
 #: The container ``reason`` ECS gives for an out-of-memory kill (the container exits 137).
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 OOM_EXIT_CODE = 137
+#: The ``stoppedReason`` the local ECS stand-in gives the tasks it stops because ``dev`` is
+#: stopping (stop code ``TerminationNotice``, as when ECS stops a task whose host goes away):
+#: the job runs again when a pipeline runs, and the attempt is not one of ``max_attempts``.
+#: No ECS event says this, so on AWS it changes nothing.
+LOCAL_SHUTDOWN_REASON = "the local pipeline stopped"
 TASK_STATE_CHANGE = "ECS Task State Change"
 #: Task ``lastStatus`` values in lifecycle order (ECS's task lifecycle).
 LIFECYCLE = (

@@ -100,6 +100,9 @@ class Job:
     #: The highest attempt whose stop is counted in the fields above (so a repeated stop
     #: event adds nothing).
     accounted_attempts: int = 0
+    #: Attempts the local pipeline's own shutdown ended: they run again and are not counted
+    #: against ``max_attempts``.
+    free_attempts: int = 0
     #: Waiting in the ledger's waiting room (no queue message): the tracker launches it when a
     #: slot under the cap frees up.
     parked: bool = False

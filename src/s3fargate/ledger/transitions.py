@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from s3fargate import contracts as c
+from s3fargate.events.ecs import LOCAL_SHUTDOWN_REASON
 from s3fargate.ledger.changes import (
     Admitted,
     DeadLettered,
@@ -341,6 +342,11 @@ def _task_stopped(  # noqa: PLR0911 -- one return per way a task ends
     if event.stop_code == USER_STOP_CODE:
         reason = f"stopped by a user: {event.stopped_reason or 'StopTask'}"
         return _changed(row, replace(stopped, status=JobStatus.CANCELLED, reason=reason), now_ms)
+    if event.stop_code == "TerminationNotice" and event.stopped_reason == LOCAL_SHUTDOWN_REASON:
+        # `dev` stopped while the task ran: not the job's failure, and not one of its attempts.
+        freed = replace(stopped, free_attempts=stopped.free_attempts + 1)
+        why = f"{event.stop_code}: {LOCAL_SHUTDOWN_REASON} (not counted as an attempt)"
+        return _retry_or_fail(row, freed, why, policy, now_ms)
     if event.stop_code in PLATFORM_STOP_CODES or code is None:
         why = f"{event.stop_code or 'stopped'}: {event.stopped_reason or 'no reason given'}"
         if stopped.on_demand and not base.on_demand:
@@ -393,7 +399,7 @@ def _resource_killed(
         return _changed(row, replace(stopped, status=JobStatus.FAILED, reason=reason), now_ms, True)
     was = sizes.for_attempt(stopped.size, stopped.size_up)
     bigger = sizes.for_attempt(stopped.size, stopped.size_up + 1)
-    if stopped.attempts >= policy.max_attempts:
+    if _spent(stopped) >= policy.max_attempts:
         reason = (
             f"gave up after {stopped.attempts} attempt(s); last: {what} at {was.label} "
             f"(max_attempts {policy.max_attempts} reached before the next size, {bigger.label})"
@@ -470,8 +476,8 @@ def _task_lost(row: Job | None, change: TaskLost, policy: Policy, now_ms: int) -
 def _retry_or_fail(
     row: Job | None, stopped: Job, why: str, policy: Policy, now_ms: int
 ) -> Decision:
-    if stopped.attempts < policy.max_attempts:
-        delay = policy.retry_delay_s(stopped.attempts)
+    if _spent(stopped) < policy.max_attempts:
+        delay = policy.retry_delay_s(_spent(stopped))
         retrying = replace(
             stopped,
             status=JobStatus.RETRYING,
@@ -490,6 +496,11 @@ def _retry_or_fail(
 
 
 # --- helpers -------------------------------------------------------------------------------------
+def _spent(row: Job) -> int:
+    """The attempts counted against ``max_attempts``."""
+    return row.attempts - row.free_attempts
+
+
 def _new_row(job_id: str, ref: ObjectRef, policy: Policy, now_ms: int) -> Job:
     return Job(
         job_id=job_id,

@@ -35,7 +35,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from s3fargate import contracts as c
-from s3fargate.events.ecs import OOM_EXIT_CODE, OOM_REASON, ecs_timestamp
+from s3fargate.events.ecs import (
+    LOCAL_SHUTDOWN_REASON,
+    OOM_EXIT_CODE,
+    OOM_REASON,
+    ecs_timestamp,
+)
 from s3fargate.lambda_runtime.paginators import list_tasks_paginator
 from s3fargate.local.config import DEFAULT_CPU, DEFAULT_MEMORY_MIB, task_search_path
 from s3fargate.local.containment import Containment, TaskBoundary
@@ -349,7 +354,7 @@ class LocalEcs:
                 # The host went away, as a termination notice says: the job is retried when
                 # the pipeline starts again (with --endpoint, whose ledger survives).
                 task.stop_code = task.stop_code or "TerminationNotice"
-                task.stopped_reason = task.stopped_reason or "the local pipeline stopped"
+                task.stopped_reason = task.stopped_reason or LOCAL_SHUTDOWN_REASON
             _signal_group(task.process, signal.SIGTERM)
         deadline = time.monotonic() + grace_period
         for task, process in running:
