@@ -13,7 +13,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 # The interpreter is the machine's python3: uv never downloads one.
 export UV_PYTHON_DOWNLOADS = never
 
-.PHONY: demo test lint typecheck unit functional infra bench synth lock clean
+.PHONY: demo test lint typecheck unit functional infra bench synth policies lock clean
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -53,6 +53,11 @@ infra: $(VENV)/.test-synced
 
 bench: $(VENV)/.test-synced
 	$(BIN)/python -m bench
+
+# The construct's role policies, as the local pipeline enforces them (a test holds the file to
+# the construct: run this after changing a grant, and commit the file).
+policies: $(VENV)/.test-synced
+	$(BIN)/python -m tests.infra.policy_snapshot
 
 synth: $(VENV)/.test-synced
 	CDK_OUTDIR=cdk.out $(BIN)/python app.py

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aws_cdk.assertions import Match
 
+from s3fargate.ledger.store import STATUS_INDEX
 from tests.infra.conftest import task_definition_family_arn
 
 if TYPE_CHECKING:
@@ -245,11 +246,13 @@ def test_dead_letter_queues_alarm_to_the_topic(synth: Synth) -> None:
     }
 
 
-def test_runner_may_only_get_and_put_rows_and_publish(synth: Synth) -> None:
+def test_runner_may_only_get_put_and_update_rows_and_publish(synth: Synth) -> None:
     pipeline = synth.construct("default")
     statements = _role_statements(synth, "default", "s3fargate.taskrunner.handler.handler")
     (rows,) = [s for s in statements if s.get("Sid") == "RecordJobs"]
-    assert _actions(rows) == ["dynamodb:GetItem", "dynamodb:PutItem"]
+    # UpdateItem: a capped admission updates the slot counter in its transaction, which IAM
+    # authorises item by item.
+    assert _actions(rows) == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     assert _resources(rows) == [synth.resolve("default", pipeline.table.table_arn)]
     publish = [s for s in statements if "sns:Publish" in _actions(s)]
     assert [_resources(s) for s in publish] == [
@@ -269,9 +272,12 @@ def test_tracker_and_reconciler_roles_are_least_privilege(synth: Synth, handler:
             if service in ("dynamodb", "sqs", "sns"):
                 assert "*" not in name, action
     dynamo = [s for s in statements if any(a.startswith("dynamodb:") for a in _actions(s))]
-    (rows,) = dynamo
-    assert sorted(_actions(rows)) == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
-    assert _resources(rows) == [table, {"Fn::Join": ["", [table, "/index/*"]]}]
+    rows, listing = dynamo
+    assert _actions(rows) == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert _resources(rows) == [table]
+    # Query on the status index only: not the table, not every index.
+    assert _actions(listing) == ["dynamodb:Query"]
+    assert _resources(listing) == [{"Fn::Join": ["", [table, f"/index/{STATUS_INDEX}"]]}]
     send = [s for s in statements if "sqs:SendMessage" in _actions(s)]
     assert [_resources(s) for s in send] == [[synth.resolve("default", pipeline.queue.queue_arn)]]
     describe = [s for s in statements if "ecs:DescribeTasks" in _actions(s)]

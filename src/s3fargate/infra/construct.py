@@ -152,14 +152,9 @@ class S3TriggeredFargateTask(Construct):
             raise ValueError("vpc_subnets selects subnets of existing_vpc: pass existing_vpc too")
         visibility_s = v.check_queue_visibility(int(runner_timeout.to_seconds()))
         architecture = cpu_architecture or ecs.CpuArchitecture.X86_64
-        spot = capacity_provider == "FARGATE_SPOT"
-        v.check_spot(
-            spot=spot,
-            arm64=architecture == ecs.CpuArchitecture.ARM64,
-            imported_cluster=existing_cluster is not None
-            and not isinstance(existing_cluster, ecs.Cluster),
-        )
-        image = task_image or self._example_image(architecture)
+        arm64 = cpu_architecture is not None and v.architecture_name(architecture) == "ARM64"
+        spot = v.check_spot(capacity_provider, arm64=arm64, existing_cluster=existing_cluster)
+        image = task_image or self._example_image(arm64=arm64)
 
         self.input_prefix = input_prefix
         self.results_prefix = results_prefix
@@ -435,7 +430,13 @@ class S3TriggeredFargateTask(Construct):
             for name, value in settings.environment(function).items():
                 fn.add_environment(name, value)
         for fn in (self.tracking.tracker, self.tracking.reconciler):
-            self.queue.grant_send_messages(fn)  # retry requests
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="QueueRetries",
+                    actions=["sqs:SendMessage"],
+                    resources=[self.queue.queue_arn],
+                )
+            )
             self._grant_result_checks(fn)
         return settings
 
@@ -468,12 +469,8 @@ class S3TriggeredFargateTask(Construct):
             log_group=self.runner_log_group,
         )
 
-    def _example_image(self, architecture: ecs.CpuArchitecture) -> ecs.ContainerImage:
-        platform = (
-            ecr_assets.Platform.LINUX_ARM64
-            if architecture == ecs.CpuArchitecture.ARM64
-            else ecr_assets.Platform.LINUX_AMD64
-        )
+    def _example_image(self, *, arm64: bool) -> ecs.ContainerImage:
+        platform = ecr_assets.Platform.LINUX_ARM64 if arm64 else ecr_assets.Platform.LINUX_AMD64
         return ecs.ContainerImage.from_asset(
             str(example_task_context()), file="task/Dockerfile", platform=platform
         )
@@ -565,7 +562,8 @@ class S3TriggeredFargateTask(Construct):
 
     def _grant_launch(self, fn: lambda_.Function) -> list[str]:
         """As the ECS documentation scopes it: RunTask on the task definition, only on this
-        cluster; PassRole on exactly the two roles, only to ECS tasks; ListTasks for the cap.
+        cluster; PassRole on exactly the two roles, only to ECS tasks. (No ListTasks: the
+        ledger keeps the cap.)
 
         Returns the wildcard resources granted (this cluster's task ARNs, the task definition's
         revisions), for cdk-nag.
@@ -599,14 +597,6 @@ class S3TriggeredFargateTask(Construct):
                 conditions={"StringEquals": {"ecs:CreateAction": "RunTask"}},
             )
         )
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="CountRunningTasks",
-                actions=["ecs:ListTasks"],
-                resources=["*"],  # ListTasks has no resource-level scope; the condition scopes it
-                conditions=cluster_condition,
-            )
-        )
         roles = [self.task_definition.task_role.role_arn]
         if self.task_definition.execution_role is not None:
             roles.append(self.task_definition.execution_role.role_arn)
@@ -621,11 +611,13 @@ class S3TriggeredFargateTask(Construct):
         return [task_arns, task_definitions]
 
     def _grant_runner_ledger(self) -> None:
-        """Record launches (conditional writes on a row) and announce dead-lettered jobs."""
+        """Record launches (conditional writes on a row; under a cap, the slot counter's
+        UpdateItem in the same transaction, which IAM authorises item by item) and announce
+        dead-lettered jobs."""
         self.runner.add_to_role_policy(
             iam.PolicyStatement(
                 sid="RecordJobs",
-                actions=["dynamodb:GetItem", "dynamodb:PutItem"],
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                 resources=[self.table.table_arn],  # the table only: the runner lists nothing
             )
         )
@@ -665,18 +657,13 @@ class S3TriggeredFargateTask(Construct):
                 f"AwsSolutions-IAM5[Action::{action}]",
                 "Granted by CDK's topic.grantPublish on the notification topic's own key only.",
             )
-        # Only on the roles whose statements need '*', so a new '*' elsewhere still fails.
-        list_tasks = "ecs:ListTasks has no resource-level scope; ecs:cluster limits it."
-        roles = [(fn.role, list_tasks) for fn in self.launchers]
-        roles.append(
-            (
+        # Only on the role whose statements need '*', so a new '*' elsewhere still fails.
+        if self.task_definition.execution_role is not None:
+            nag.acknowledge(
                 self.task_definition.execution_role,
+                "AwsSolutions-IAM5[Resource::*]",
                 "ecr:GetAuthorizationToken has no resource-level scope.",
             )
-        )
-        for role, reason in roles:
-            if role is not None:
-                nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", reason)
         for resource in wildcard_resources:
             nag.acknowledge(
                 self,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from aws_cdk import App, Stack
+from aws_cdk import aws_ecs as ecs
+
 from s3fargate.sizing.sizes import ephemeral_storage_problem, task_size_problem
 
 MAX_VISIBILITY_TIMEOUT_S = 12 * 3600
@@ -39,9 +42,28 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name}={value!r}: use {' or '.join(repr(x) for x in choices)}")
 
 
-def check_spot(*, spot: bool, arm64: bool, imported_cluster: bool) -> None:
-    """Refuse Fargate Spot where AWS cannot run it: on ARM64, and on a cluster whose capacity
-    providers this stack cannot associate (ECS uses only providers already associated)."""
+def architecture_name(architecture: ecs.CpuArchitecture) -> str:
+    """``ARM64`` or ``X86_64``: what a task definition renders for ``architecture`` (jsii hands
+    out a new Python object for each use of ``CpuArchitecture.ARM64``, so ``==`` cannot tell).
+    Rendered by a throwaway task definition in an app of its own."""
+    probe = Stack(App(), "ArchitectureProbe")
+    definition = ecs.FargateTaskDefinition(
+        probe, "Probe", runtime_platform=ecs.RuntimePlatform(cpu_architecture=architecture)
+    )
+    rendered = probe.resolve(definition.node.default_child.runtime_platform)  # type: ignore[union-attr]
+    return str(rendered["cpuArchitecture"])
+
+
+def check_spot(
+    capacity_provider: str, *, arm64: bool, existing_cluster: ecs.ICluster | None
+) -> bool:
+    """Whether the tasks run on Fargate Spot; refuse it where AWS cannot run it: on ARM64, and
+    on a cluster whose capacity providers this stack cannot associate (ECS uses only providers
+    already associated)."""
+    spot = capacity_provider == "FARGATE_SPOT"
+    imported_cluster = existing_cluster is not None and not isinstance(
+        existing_cluster, ecs.Cluster
+    )
     if spot and arm64:
         raise ValueError(
             "capacity_provider='FARGATE_SPOT' with cpu_architecture=ARM64: Fargate Spot runs "
@@ -54,6 +76,7 @@ def check_spot(*, spot: bool, arm64: bool, imported_cluster: bool) -> None:
             "construct itself (its Fargate capacity providers are then enabled), or use "
             "capacity_provider='FARGATE'"
         )
+    return spot
 
 
 def check_queue_visibility(runner_timeout_s: int) -> int:

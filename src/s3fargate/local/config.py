@@ -164,6 +164,21 @@ class LocalConfig:
         help="the construct's track_running: the tracker also gets RUNNING changes (else only "
         "STOPPED ones, and a long task shows running when the reconciler looks)",
     )
+    no_iam: bool = option(
+        False,
+        group=PIPELINE,
+        flag="--no-iam",
+        help="do not check each component's calls against the role the construct gives it "
+        "(by default, with the embedded server, a call its role does not allow is refused "
+        "with AccessDenied, as on AWS)",
+    )
+    task_policy: Path | None = option(
+        None,
+        group=PIPELINE,
+        metavar="FILE",
+        help="an IAM policy document (JSON) adding statements to the task role, as your stack "
+        "would with task_role.add_to_principal_policy",
+    )
     run_dir: Path = option(
         DEFAULT_RUN_DIR / "dev",
         group=PIPELINE,
@@ -217,6 +232,8 @@ class LocalConfig:
     )
     # --- not options -----------------------------------------------------------------------
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: Append every IAM check to this file (JSON lines): tests prove each grant is needed.
+    iam_record: Path | None = None
     #: ECS forgets a stopped task after about an hour: DescribeTasks then answers MISSING.
     forget_stopped_after_s: float = 3600.0
 

@@ -46,12 +46,12 @@ from s3fargate.local.config import DEFAULT_CPU, DEFAULT_MEMORY_MIB, task_search_
 from s3fargate.local.containment import Containment, TaskBoundary
 from s3fargate.local.faults import Fault, FaultDraws, Faults
 from s3fargate.local.tasklog import HEAD_BYTES, TAIL_BYTES, copy_bounded
-from s3fargate.rundir.credentials import LOCAL_CREDENTIALS, LOCAL_REGION
+from s3fargate.rundir.credentials import LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION
 from s3fargate.sizing.sizes import DEFAULT_EPHEMERAL_GIB
 from s3fargate.wire import wire_format
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
     from botocore.paginate import Paginator
@@ -60,10 +60,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _ECS = wire_format("ecs")
-LOCAL_ACCOUNT = "000000000000"
-LOCAL_CLUSTER_ARN = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:cluster/s3fargate-local"
-LOCAL_TASK_DEFINITION_ARN = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task-definition/local:1"
-LOCAL_TASK_PREFIX = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task/s3fargate-local/"
+#: The stand-in's cluster and task definition family.
+LOCAL_CLUSTER = "s3fargate-local"
+LOCAL_FAMILY = "local"
+LOCAL_CLUSTER_ARN = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:cluster/{LOCAL_CLUSTER}"
+LOCAL_TASK_DEFINITION_ARN = (
+    f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task-definition/{LOCAL_FAMILY}:1"
+)
+LOCAL_TASK_PREFIX = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task/{LOCAL_CLUSTER}/"
 CONTAINER_NAME = "task"
 SPOT_REASON = "Your Spot Task was interrupted."
 #: How soon a second Ctrl-C during the grace period kills the tasks.
@@ -196,6 +200,7 @@ class LocalEcs:
         log_head: int = HEAD_BYTES,
         log_tail: int = TAIL_BYTES,
         containment: Containment | None = None,
+        credentials: Mapping[str, str] | None = None,
     ) -> None:
         self._config = config
         self.containment = containment or Containment.create()
@@ -221,7 +226,7 @@ class LocalEcs:
         if embedded:
             # Never hand the user's real AWS credentials to a task talking to the local server.
             base = {k: v for k, v in base.items() if not k.startswith("AWS_")}
-            base.update(LOCAL_CREDENTIALS)
+            base.update(credentials or LOCAL_CREDENTIALS)  # the task role's, when checked
             # The embedded server is on loopback with no per-connection limit, and it copies the
             # whole object for every ranged GET: one stream is the fastest read there.
             base.setdefault(c.ENV_S3_READ_CONCURRENCY, "1")

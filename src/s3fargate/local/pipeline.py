@@ -28,15 +28,23 @@ from s3fargate.local.ecs import (
     LOCAL_TASK_DEFINITION_ARN,
     LocalEcs,
 )
+from s3fargate.local.iam import AuthorizedEcs, local_authority, read_task_policy
 from s3fargate.local.resources import Resources, provision
 from s3fargate.local.server import LocalServer, ServerStartError
 from s3fargate.ops.actions import backfill, backfill_candidates
 from s3fargate.ops.target import LocalLogs, Target, queue_summary
-from s3fargate.rundir import LOCAL_REGION, RunState, local_session
+from s3fargate.rundir import (
+    COMPONENT_KEYS,
+    LOCAL_CREDENTIALS,
+    LOCAL_REGION,
+    RunState,
+    local_session,
+)
 from s3fargate.taskrunner.factory import build_runner
 from s3fargate.tracker.factory import build_tracker
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
     from types import TracebackType
 
@@ -44,6 +52,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
+    from s3fargate.iam import Authority
+    from s3fargate.iam.policy import Policy
     from s3fargate.local.config import LocalConfig
 
 log = logging.getLogger(__name__)
@@ -51,6 +61,8 @@ log = logging.getLogger(__name__)
 RECONCILE_AFTER_S = 30
 #: ... by a reconciler pass this often (every 5 minutes on AWS).
 RECONCILE_EVERY_S = 10
+#: The components' roles, as the embedded server enforces them (in the run directory).
+IAM_FILE = "iam.json"
 #: The dead-letter queues are looked at this often (CloudWatch's alarm period is a minute).
 ALARM_EVERY_S = 2
 
@@ -110,6 +122,8 @@ class LocalPipeline:
         self.ecs: LocalEcs
         self.runner_dispatcher: Dispatcher
         self.tracker_dispatcher: Dispatcher
+        #: Each component's role, checked on every call (None: not checked).
+        self.authority: Authority | None = None
         # Teardown in reverse order of start, of exactly what was started.
         self._server_stack = ExitStack()
         self._work_stack = ExitStack()
@@ -132,18 +146,19 @@ class LocalPipeline:
         lock.acquire()
         self._server_stack.callback(lock.release)
         preflight.check_task_command(self.config)
+        task_policy = read_task_policy(self.config.task_policy) if self.config.task_policy else None
         session = local_session(embedded=self.embedded)
-        wired_at = self._wire(session)
+        wired_at = self._wire(session, task_policy)
         self.s3 = session.client("s3", endpoint_url=self.endpoint)
         self.sqs = session.client("sqs", endpoint_url=self.endpoint)
         dynamodb = session.client("dynamodb", endpoint_url=self.endpoint)
-        sns = session.client("sns", endpoint_url=self.endpoint)
         events_url = self.resources.events_queue.url
         tracked = tracked_statuses(running=self.config.track_running)
         self.ecs = LocalEcs(
             config=self.config,
             endpoint=self.endpoint,
             embedded=self.embedded,
+            credentials=self._credentials("task"),
             # The EventBridge rule's part: the changes its pattern passes into the tracker's queue.
             emit=lambda event: (
                 self.sqs.send_message(
@@ -161,28 +176,25 @@ class LocalPipeline:
         self.store = LedgerStore(
             dynamodb=dynamodb, table=self.resources.jobs_table, policy=self.settings.policy
         )
-        clients: dict[str, Any] = {
-            "ecs": self.ecs,
-            "dynamodb": dynamodb,
-            "sns": sns,
-            "sqs": self.sqs,
-            "s3": self.s3,
-        }
-
-        # Built as the Lambda handlers build them, from the environment the construct renders.
+        # Built as the Lambda handlers build them, from the environment the construct renders,
+        # each with clients of its own identity (its role's policies decide what it may do).
         runner = build_runner(
             self.settings.environment(Function.RUNNER),
-            clients.__getitem__,
+            self.clients("runner"),
             logger=self._logger("runner"),
         )
-        tracking = build_tracker(
+        tracker = build_tracker(
             self.settings.environment(Function.TRACKER),
-            clients.__getitem__,
+            self.clients("tracker"),
             logger=self._logger("tracker"),
-        )
-        tracker, reconciler = tracking.tracker, tracking.reconciler
+        ).tracker
+        reconciler = build_tracker(
+            self.settings.environment(Function.RECONCILER),
+            self.clients("reconciler"),
+            logger=self._logger("reconciler"),
+        ).reconciler
         self.tracker_dispatcher = self._dispatcher(
-            "tracker-dispatcher", self.resources.events_queue, tracker.handle
+            "tracker-dispatcher", self.resources.events_queue, tracker.handle, "tracker"
         )
         # At shutdown: the tasks' last events are applied before the tracker stops.
         self._work_stack.callback(self.tracker_dispatcher.stop)
@@ -192,7 +204,7 @@ class LocalPipeline:
         self._start_periodic("reconciler", RECONCILE_EVERY_S, reconciler.run)
         alarms = DeadLetterAlarms(
             sqs=self.sqs,
-            sns=sns,
+            sns=session.client("sns", endpoint_url=self.endpoint),
             topic_arn=self.resources.topic_arn,
             queues={
                 "uploads": self.resources.dead_letter_queue.url,
@@ -201,15 +213,44 @@ class LocalPipeline:
         )
         self._start_periodic("dead-letter-alarms", ALARM_EVERY_S, alarms.check)
         self.runner_dispatcher = self._dispatcher(
-            "runner-dispatcher", self.resources.queue, runner.handle
+            "runner-dispatcher", self.resources.queue, runner.handle, "runner"
         )
         self._work_stack.callback(self.runner_dispatcher.stop)
         self.caught_up = self._catch_up(wired_before=wired_at)
         self._write_state()
 
-    def _wire(self, session: Any) -> float:
-        """Start the server (held while wiring) and create every resource; return when the
-        bucket's notification was in place."""
+    def clients(self, component: str) -> Callable[[str], Any]:
+        """The client factory of ``component`` (runner, tracker, reconciler): its own
+        identity's clients on the server, the ECS stand-in as it may call it."""
+        session = local_session(
+            embedded=self.embedded, component=component if self.authority else None
+        )
+        made: dict[str, Any] = {}
+
+        def client(service: str) -> Any:
+            if service not in made:
+                if service != "ecs":
+                    made[service] = session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
+                elif self.authority is not None:
+                    made[service] = AuthorizedEcs(self.ecs, self.authority, component)
+                else:
+                    made[service] = self.ecs
+            return made[service]
+
+        return client
+
+    def _credentials(self, component: str) -> dict[str, str] | None:
+        """What ``component`` signs with on the embedded server (None: the pipeline's own)."""
+        if self.authority is None:
+            return None
+        return {
+            "AWS_ACCESS_KEY_ID": COMPONENT_KEYS[component],
+            "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        }
+
+    def _wire(self, session: Any, task_policy: Policy | None) -> float:
+        """Start the server (held while wiring), create every resource, and give the server
+        each component's role; return when the bucket's notification was in place."""
         server: LocalServer | None = None
         if self.embedded:
             preflight.check_port(self.config.port)
@@ -234,6 +275,16 @@ class LocalPipeline:
         )
         wired_at = time.time()
         if server is not None:
+            if not self.config.no_iam:
+                self.authority = local_authority(
+                    self.resources,
+                    bucket=self.config.bucket,
+                    task_policy=task_policy,
+                    record=self.config.iam_record,
+                )
+                policies = self.run_dir / IAM_FILE
+                self.authority.save(policies)
+                server.enforce(policies)
             server.open()
         return wired_at
 
@@ -328,15 +379,12 @@ class LocalPipeline:
         self.stop()
 
     # --- parts ------------------------------------------------------------------------------
-    def _dispatcher(
-        self,
-        name: str,
-        queue: Any,
-        handler: Any,
-    ) -> Dispatcher:
+    def _dispatcher(self, name: str, queue: Any, handler: Any, component: str) -> Dispatcher:
+        """Lambda's event source for ``component``: it polls with the function's role, as
+        Lambda does."""
         dispatcher = Dispatcher(
             name=name,
-            sqs=self.sqs,
+            sqs=self.clients(component)("sqs"),
             queue_url=queue.url,
             queue_arn=queue.arn,
             handler=handler,

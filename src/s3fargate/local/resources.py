@@ -102,6 +102,8 @@ def provision(
 
 
 def _create_bucket(s3: S3Client, bucket: str) -> None:
+    """The bucket, versioned as the construct's is (tasks then read the exact version that
+    triggered them, with ``s3:GetObjectVersion``)."""
     try:
         s3.create_bucket(Bucket=bucket)
     except ClientError as exc:
@@ -110,6 +112,7 @@ def _create_bucket(s3: S3Client, bucket: str) -> None:
             "BucketAlreadyExists",
         ):
             raise
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
 
 def _redrive(visibility_timeout: int, max_receive_count: int, dlq: Queue) -> dict[str, str]:

@@ -10,6 +10,9 @@ streams, one line each way:
   answering on the public port (closing the private one) when it reads ``open``, which it
   acknowledges with ``open``;
 - a port it cannot bind: ``error MESSAGE``, exit 1;
+- ``iam PATH`` (an :class:`s3fargate.iam.Authority` saved at PATH): from then on, each request
+  signed by one of its components' keys is authorised against that component's role, as IAM
+  does (``iam off``: no more); acknowledged with ``iam ok``;
 - end of its standard input (its parent stopped, or died): it stops.
 """
 
@@ -21,6 +24,7 @@ import logging
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -174,6 +178,72 @@ def _notifications_as_s3_sends_them() -> None:
     notifications._get_s3_event = sequenced
 
 
+class IamGate:
+    """A WSGI middleware that authorises each request signed by a pipeline component's key
+    against the component's role, before moto sees it (see :mod:`s3fargate.iam`): a refused
+    request gets the service's own AccessDenied answer. It also answers a component's read of
+    a missing key 403, not 404, unless it may ``s3:ListBucket`` (as S3 does)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.authority: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        from s3fargate.iam import actions, http
+
+        authority = self.authority
+        key, _service = http.signer(environ)
+        identity = authority.identity(key) if authority is not None else None
+        if identity is None:
+            return self.app(environ, start_response)
+        call = http.api_call(environ)
+        head = environ.get("REQUEST_METHOD") == "HEAD"
+        if call is None:
+            return self.app(environ, start_response)
+        try:
+            needs = actions.needs(call.service, call.operation, call.params, authority.world)
+        except actions.UnmodeledOperationError as exc:
+            return self._refuse(start_response, call, str(exc), head=head)
+        denial = authority.check(identity, needs)
+        if denial is not None:
+            return self._refuse(start_response, call, denial.message, head=head)
+        if call.service == "s3" and call.operation in ("GetObject", "HeadObject"):
+            return self._missing_as_forbidden(environ, start_response, call, identity)
+        return self.app(environ, start_response)
+
+    def _missing_as_forbidden(
+        self, environ: dict[str, Any], start_response: Any, call: Any, identity: Any
+    ) -> Any:
+        """S3 tells a caller without ``s3:ListBucket`` that a missing key is forbidden (403),
+        not missing (404)."""
+        from s3fargate.iam import actions
+
+        answered: list[Any] = []
+
+        def capture(status: str, headers: Any, exc_info: Any = None) -> Any:
+            answered[:] = [status, headers, exc_info]
+            return lambda _data: None
+
+        body = self.app(environ, capture)
+        if answered and str(answered[0]).startswith("404"):
+            need = actions.list_bucket_need(call.params["Bucket"], self.authority.world)
+            if self.authority.decide(identity, need).name != "ALLOWED":
+                if hasattr(body, "close"):
+                    body.close()
+                head = environ.get("REQUEST_METHOD") == "HEAD"
+                return self._refuse(start_response, call, "Access Denied", head=head)
+        start_response(*answered)
+        return body
+
+    @staticmethod
+    def _refuse(start_response: Any, call: Any, message: str, *, head: bool) -> list[bytes]:
+        from s3fargate.iam import http
+
+        status, headers, body = http.access_denied(call, message, head=head)
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [b"" if head else body]
+
+
 def _serve(server: Any, name: str) -> None:
     threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
 
@@ -202,7 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _notifications_as_s3_sends_them()
     # Werkzeug logs every request at INFO; the job table is the user's view instead.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app = DomainDispatcherApplication(create_backend_app)
+    gate = IamGate(DomainDispatcherApplication(create_backend_app))
+    app = gate
 
     def bind(port: int) -> Any:
         # Loopback only: the server has no authentication.
@@ -222,12 +293,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         _serve(public, "moto-server")
         print(f"serving {_url(public)}", flush=True)
     for line in sys.stdin:
-        if line.strip() == "open" and private is not None:
+        command, _, argument = line.strip().partition(" ")
+        if command == "open" and private is not None:
             _serve(public, "moto-server")
             private.shutdown()
             private.server_close()
             private = None
             print("open", flush=True)
+        elif command == "iam":
+            from s3fargate.iam import Authority
+
+            gate.authority = None if argument == "off" else Authority.load(Path(argument))
+            print("iam ok", flush=True)
     # The parent is gone or stopping: the process ends, and its serving threads with it.
     return 0
 

@@ -13,6 +13,7 @@ import threading
 from typing import IO, TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from types import TracebackType
 
 #: Importing moto takes a second or two; a machine with both cores busy, much longer.
@@ -94,6 +95,16 @@ class LocalServer:
         self._process.stdin.flush()
         if self._next_line("open") != "open":
             raise self._failed("the server did not open its port")
+
+    def enforce(self, authority: Path | None) -> None:
+        """From now on, authorise each request signed by a component of the authority saved
+        at ``authority`` against its role (None: no more)."""
+        if self._process is None or self._process.stdin is None:
+            raise RuntimeError("the server is not started")
+        self._process.stdin.write(f"iam {authority if authority is not None else 'off'}\n")
+        self._process.stdin.flush()
+        if self._next_line("iam") != "iam ok":
+            raise self._failed("the server did not take the IAM policies")
 
     @property
     def endpoint(self) -> str:

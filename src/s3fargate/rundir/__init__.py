@@ -2,6 +2,8 @@
 resources are (:class:`RunState`), and the credentials that reach its server."""
 
 from s3fargate.rundir.credentials import (
+    COMPONENT_KEYS,
+    LOCAL_ACCOUNT,
     LOCAL_CREDENTIALS,
     LOCAL_REGION,
     credentials_shell_prefix,
@@ -10,6 +12,8 @@ from s3fargate.rundir.credentials import (
 from s3fargate.rundir.state import STATE_FILE, RunState
 
 __all__ = [
+    "COMPONENT_KEYS",
+    "LOCAL_ACCOUNT",
     "LOCAL_CREDENTIALS",
     "LOCAL_REGION",
     "STATE_FILE",

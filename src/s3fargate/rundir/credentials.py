@@ -13,14 +13,30 @@ LOCAL_CREDENTIALS = {
 }
 
 
-def local_session(*, embedded: bool) -> boto3.session.Session:
-    """A boto3 session for the pipeline's server: throwaway credentials for the embedded one,
-    the user's own (environment, profile) for an ``--endpoint`` server."""
+#: The account of every local resource: the embedded server's (moto's own default).
+LOCAL_ACCOUNT = "123456789012"
+#: Each component's own access key on the embedded server: the server authorises a call
+#: signed with one against that component's role, as IAM does on AWS (the pipeline's plumbing
+#: and the user sign with ``LOCAL_CREDENTIALS``, which are not checked).
+COMPONENT_KEYS = {
+    "runner": "S3FARGATELOCALRUNNER",
+    "tracker": "S3FARGATELOCALTRACKER",
+    "reconciler": "S3FARGATELOCALRECONCILER",
+    "task": "S3FARGATELOCALTASK",
+}
+
+
+def local_session(*, embedded: bool, component: str | None = None) -> boto3.session.Session:
+    """A boto3 session for the pipeline's server: throwaway credentials for the embedded one
+    (``component``'s own key when given), the user's own (environment, profile) for an
+    ``--endpoint`` server."""
     if not embedded:
         return boto3.session.Session(region_name=LOCAL_REGION)
     return boto3.session.Session(
         region_name=LOCAL_REGION,
-        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_access_key_id=COMPONENT_KEYS[component]
+        if component
+        else LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
 
