@@ -12,6 +12,7 @@ may leave out (``stopCode``, ``exitCode``, times) are optional.
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,16 +24,50 @@ if TYPE_CHECKING:
 from s3fargate import contracts as c
 from s3fargate.events.exceptions import MalformedEventError
 
+#: EventBridge's ``source`` and ``detail-type`` of ECS's task state changes.
 ECS_SOURCE = "aws.ecs"
+TASK_STATE_CHANGE = "ECS Task State Change"
 #: The container ``reason`` ECS gives for an out-of-memory kill (the container exits 137).
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+OOM_MARKER = "OutOfMemoryError"
 OOM_EXIT_CODE = 137
+#: The ``stoppedReason`` ECS gives a task that exited by itself, and one Spot interrupted.
+EXITED_REASON = "Essential container in task exited"
+SPOT_INTERRUPTED_REASON = "Your Spot Task was interrupted."
+
+
+class StopCode(enum.StrEnum):
+    """Why a task stopped: ECS's ``stopCode`` (task state change events, DescribeTasks)."""
+
+    TASK_FAILED_TO_START = "TaskFailedToStart"
+    ESSENTIAL_CONTAINER_EXITED = "EssentialContainerExited"
+    USER_INITIATED = "UserInitiated"
+    SERVICE_SCHEDULER_INITIATED = "ServiceSchedulerInitiated"
+    SPOT_INTERRUPTION = "SpotInterruption"
+    TERMINATION_NOTICE = "TerminationNotice"
+
+
+#: Stops the platform decided on, not the task: its job is retried.
+PLATFORM_STOPS: frozenset[str] = frozenset(
+    {
+        StopCode.TASK_FAILED_TO_START,
+        StopCode.SPOT_INTERRUPTION,
+        StopCode.TERMINATION_NOTICE,
+        StopCode.SERVICE_SCHEDULER_INITIATED,
+    }
+)
+
+
+def is_out_of_memory(container_reason: str | None) -> bool:
+    """Whether ECS says the container was killed for its memory."""
+    return bool(container_reason) and OOM_MARKER in str(container_reason)
+
+
 #: The ``stoppedReason`` the local ECS stand-in gives the tasks it stops because ``dev`` is
 #: stopping (stop code ``TerminationNotice``, as when ECS stops a task whose host goes away):
 #: the job runs again when a pipeline runs, and the attempt is not one of ``max_attempts``.
 #: No ECS event says this, so on AWS it changes nothing.
 LOCAL_SHUTDOWN_REASON = "the local pipeline stopped"
-TASK_STATE_CHANGE = "ECS Task State Change"
 #: Task ``lastStatus`` values in lifecycle order (ECS's task lifecycle).
 LIFECYCLE = (
     "PROVISIONING",
@@ -285,3 +320,99 @@ def _job_override(detail: Mapping[str, Any]) -> dict[str, Any]:
         if c.ENV_JOB_ID in environment or c.ENV_S3_KEY in environment:
             return {"environment": environment, "container_name": override.get("name")}
     return {}
+
+
+# --- what a stand-in answers: one description of a task, for DescribeTasks and for events ---
+@dataclass(frozen=True)
+class TaskView:
+    """What ECS knows about one task, as the stand-ins keep it (times in epoch seconds)."""
+
+    arn: str
+    cluster_arn: str
+    task_definition_arn: str
+    last_status: str
+    started_by: str
+    capacity: str
+    cpu: int
+    memory_mib: int
+    ephemeral_gib: int
+    version: int
+    created_at: float
+    overrides: Mapping[str, Any]
+    pull_started_at: float | None = None
+    started_at: float | None = None
+    stopped_at: float | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    exit_code: int | None = None
+    container_reason: str | None = None
+    container_name: str = "task"
+    architecture: str = "x86_64"
+
+
+def describe_task(view: TaskView, when: Callable[[float], Any]) -> dict[str, Any]:
+    """The task as DescribeTasks answers it on the wire (``when``: epoch seconds) or as a
+    state-change event's ``detail`` shows it (``when=ecs_timestamp``): the same members."""
+    container: dict[str, Any] = {
+        "name": view.container_name,
+        "taskArn": view.arn,
+        "lastStatus": view.last_status,
+    }
+    if view.exit_code is not None:
+        container["exitCode"] = view.exit_code
+    if view.container_reason is not None:
+        container["reason"] = view.container_reason
+    detail: dict[str, Any] = {
+        "taskArn": view.arn,
+        "clusterArn": view.cluster_arn,
+        "taskDefinitionArn": view.task_definition_arn,
+        "lastStatus": view.last_status,
+        "desiredStatus": "STOPPED" if view.last_status == "STOPPED" else "RUNNING",
+        "startedBy": view.started_by,
+        "launchType": "FARGATE",
+        "capacityProviderName": view.capacity,
+        "cpu": str(view.cpu),
+        "memory": str(view.memory_mib),
+        "ephemeralStorage": {"sizeInGiB": view.ephemeral_gib},
+        "attributes": [{"name": "ecs.cpu-architecture", "value": view.architecture}],
+        "version": view.version,
+        "createdAt": when(view.created_at),
+        "overrides": view.overrides,
+        "containers": [container],
+    }
+    for name, value in (
+        ("pullStartedAt", view.pull_started_at),
+        ("startedAt", view.started_at),
+        ("stoppedAt", view.stopped_at),
+    ):
+        if value is not None:
+            detail[name] = when(value)
+    if view.stop_code is not None:
+        detail["stopCode"] = view.stop_code
+    if view.stopped_reason is not None:
+        detail["stoppedReason"] = view.stopped_reason
+    return detail
+
+
+def state_change_event(
+    view: TaskView,
+    *,
+    account: str,
+    region: str,
+    time: str,
+    event_id: str,
+    when: Callable[[float], str] = ecs_timestamp,
+) -> dict[str, Any]:
+    """The EventBridge event ECS sends for the task's change to ``view.last_status`` (the
+    view's times written by ``when``: ISO 8601, as ECS writes them)."""
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": TASK_STATE_CHANGE,
+        "source": ECS_SOURCE,
+        "account": account,
+        "time": time,
+        "region": region,
+        "resources": [view.arn],
+        "detail": describe_task(view, when),
+    }

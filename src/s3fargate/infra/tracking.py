@@ -27,7 +27,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from s3fargate import contracts as c
-from s3fargate.events.ecs import tracked_statuses
+from s3fargate.events.ecs import ECS_SOURCE, TASK_STATE_CHANGE, tracked_statuses
 from s3fargate.infra import nag
 from s3fargate.ledger import store as ledger_store
 from s3fargate.tracker import metrics as jm
@@ -48,7 +48,6 @@ RECONCILE_DELIVERY_RETRIES = 2
 RECONCILER_FAILING_PERIODS = 2
 TRACKER_TIMEOUT = Duration.seconds(60)
 RECONCILER_TIMEOUT = Duration.minutes(5)
-ECS_TASK_STATE_CHANGE = "ECS Task State Change"
 
 
 #: The failed-jobs alarm: over this share of the jobs ending in one window failed.
@@ -121,8 +120,8 @@ class JobTracking(Construct):
             "TaskStateChanges",
             description="s3fargate: this pipeline's ECS task state changes to the tracker",
             event_pattern=events.EventPattern(
-                source=["aws.ecs"],
-                detail_type=[ECS_TASK_STATE_CHANGE],
+                source=[ECS_SOURCE],
+                detail_type=[TASK_STATE_CHANGE],
                 detail={
                     "clusterArn": [cluster.cluster_arn],
                     "startedBy": [pipeline_id],

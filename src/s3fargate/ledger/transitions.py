@@ -15,7 +15,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from s3fargate import contracts as c
-from s3fargate.events.ecs import LOCAL_SHUTDOWN_REASON
+from s3fargate.events.ecs import (
+    LOCAL_SHUTDOWN_REASON,
+    PLATFORM_STOPS,
+    StopCode,
+    is_out_of_memory,
+)
 from s3fargate.ledger.changes import (
     Admitted,
     DeadLettered,
@@ -35,13 +40,6 @@ if TYPE_CHECKING:
     from s3fargate.events.ecs import TaskStateChange
     from s3fargate.ledger.changes import Change
 
-#: Stops that are the platform's doing, not the task's: a new attempt can succeed.
-PLATFORM_STOP_CODES = frozenset(
-    {"TaskFailedToStart", "SpotInterruption", "TerminationNotice", "ServiceSchedulerInitiated"}
-)
-USER_STOP_CODE = "UserInitiated"
-SPOT_INTERRUPTION = "SpotInterruption"
-OOM_MARKER = "OutOfMemoryError"
 _MS_PER_DAY = 86_400_000
 
 
@@ -339,15 +337,18 @@ def _task_stopped(  # noqa: PLR0911 -- one return per way a task ends
             output_count=change.output_count if result else None,
         )
         return _changed(row, done, now_ms)
-    if event.stop_code == USER_STOP_CODE:
+    if event.stop_code == StopCode.USER_INITIATED:
         reason = f"stopped by a user: {event.stopped_reason or 'StopTask'}"
         return _changed(row, replace(stopped, status=JobStatus.CANCELLED, reason=reason), now_ms)
-    if event.stop_code == "TerminationNotice" and event.stopped_reason == LOCAL_SHUTDOWN_REASON:
+    if (
+        event.stop_code == StopCode.TERMINATION_NOTICE
+        and event.stopped_reason == LOCAL_SHUTDOWN_REASON
+    ):
         # `dev` stopped while the task ran: not the job's failure, and not one of its attempts.
         freed = replace(stopped, free_attempts=stopped.free_attempts + 1)
         why = f"{event.stop_code}: {LOCAL_SHUTDOWN_REASON} (not counted as an attempt)"
         return _retry_or_fail(row, freed, why, policy, now_ms)
-    if event.stop_code in PLATFORM_STOP_CODES or code is None:
+    if event.stop_code in PLATFORM_STOPS or code is None:
         why = f"{event.stop_code or 'stopped'}: {event.stopped_reason or 'no reason given'}"
         if stopped.on_demand and not base.on_demand:
             why += f"; after {stopped.spot_interruptions} Spot interruption(s) it runs On-Demand"
@@ -369,7 +370,7 @@ def _task_stopped(  # noqa: PLR0911 -- one return per way a task ends
 
 def _resource_kill(code: int | None, container_reason: str | None) -> str | None:
     """``memory`` or ``disk`` when the task was killed for want of it (None: it was not)."""
-    if OOM_MARKER in (container_reason or ""):
+    if is_out_of_memory(container_reason):
         return "memory"
     if code == c.EXIT_NO_SPACE:
         return "disk"
@@ -449,7 +450,7 @@ def _accounted(stopped: Job, change: TaskChanged, policy: Policy) -> Job:
             ephemeral_storage_gib=disk if disk and disk > DEFAULT_EPHEMERAL_GIB else None,
         )
         sizes = (*sizes, f"{attempt}: {ran_at.label}{', Spot' if spot else ''}")
-    interruptions = stopped.spot_interruptions + (event.stop_code == SPOT_INTERRUPTION)
+    interruptions = stopped.spot_interruptions + (event.stop_code == StopCode.SPOT_INTERRUPTION)
     limit = policy.spot_fallback_after
     cost = stopped.cost_usd
     if change.cost_usd is not None:

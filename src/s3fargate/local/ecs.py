@@ -36,10 +36,16 @@ from typing import TYPE_CHECKING, Any
 
 from s3fargate import contracts as c
 from s3fargate.events.ecs import (
+    EXITED_REASON,
     LOCAL_SHUTDOWN_REASON,
     OOM_EXIT_CODE,
     OOM_REASON,
+    SPOT_INTERRUPTED_REASON,
+    StopCode,
+    TaskView,
+    describe_task,
     ecs_timestamp,
+    state_change_event,
 )
 from s3fargate.lambda_runtime.paginators import list_tasks_paginator
 from s3fargate.local.config import DEFAULT_CPU, DEFAULT_MEMORY_MIB, task_search_path
@@ -69,7 +75,6 @@ LOCAL_TASK_DEFINITION_ARN = (
 )
 LOCAL_TASK_PREFIX = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task/{LOCAL_CLUSTER}/"
 CONTAINER_NAME = "task"
-SPOT_REASON = "Your Spot Task was interrupted."
 #: How soon a second Ctrl-C during the grace period kills the tasks.
 HURRY_CHECK_S = 0.1
 #: How often a task's memory is measured against its limit.
@@ -139,44 +144,33 @@ class _Task:
     def describe(self, when: Callable[[float], Any]) -> dict[str, Any]:
         """The task as DescribeTasks (``when=_epoch``) or the event's ``detail``
         (``when=ecs_timestamp``) shows it."""
-        container: dict[str, Any] = {
-            "name": CONTAINER_NAME,
-            "taskArn": self.arn,
-            "lastStatus": self.last_status,
-        }
-        if self.exit_code is not None:
-            container["exitCode"] = self.exit_code
-        if self.container_reason is not None:
-            container["reason"] = self.container_reason
-        detail: dict[str, Any] = {
-            "taskArn": self.arn,
-            "clusterArn": LOCAL_CLUSTER_ARN,
-            "taskDefinitionArn": LOCAL_TASK_DEFINITION_ARN,
-            "lastStatus": self.last_status,
-            "desiredStatus": "STOPPED" if self.last_status == "STOPPED" else "RUNNING",
-            "startedBy": self.started_by,
-            "launchType": "FARGATE",
-            "capacityProviderName": self.capacity,
-            "cpu": str(self.cpu),
-            "memory": str(self.memory_mib),
-            "ephemeralStorage": {"sizeInGiB": self.ephemeral_gib},
-            "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
-            "version": self.version,
-            "createdAt": when(self.created_at),
-            "overrides": self.overrides,
-            "containers": [container],
-        }
-        for name, value in (
+        return describe_task(self.view(), when)
+
+    def view(self) -> TaskView:
+        """What ECS knows about the task."""
+        return TaskView(
+            arn=self.arn,
+            cluster_arn=LOCAL_CLUSTER_ARN,
+            task_definition_arn=LOCAL_TASK_DEFINITION_ARN,
+            last_status=self.last_status,
+            started_by=self.started_by,
+            capacity=self.capacity,
+            cpu=self.cpu,
+            memory_mib=self.memory_mib,
+            ephemeral_gib=self.ephemeral_gib,
+            version=self.version,
+            created_at=self.created_at,
+            overrides=self.overrides,
             # No image to pull locally: the billable time starts when the process is started.
-            ("pullStartedAt", None if self.started_at is None else when(self.started_at)),
-            ("startedAt", None if self.started_at is None else when(self.started_at)),
-            ("stoppedAt", None if self.stopped_at is None else when(self.stopped_at)),
-            ("stopCode", self.stop_code),
-            ("stoppedReason", self.stopped_reason),
-        ):
-            if value is not None:
-                detail[name] = value
-        return detail
+            pull_started_at=self.started_at,
+            started_at=self.started_at,
+            stopped_at=self.stopped_at,
+            stop_code=self.stop_code,
+            stopped_reason=self.stopped_reason,
+            exit_code=self.exit_code,
+            container_reason=self.container_reason,
+            container_name=CONTAINER_NAME,
+        )
 
 
 class LocalEcs:
@@ -279,7 +273,9 @@ class LocalEcs:
                 self._save_token(token, arn)
         self._change(task, "PENDING")
         if task.fault is Fault.START_FAILURE:
-            self._stopped(task, stop_code="TaskFailedToStart", reason=START_FAILURE_REASON)
+            self._stopped(
+                task, stop_code=StopCode.TASK_FAILED_TO_START, reason=START_FAILURE_REASON
+            )
         else:
             self._spawner.submit(self._start_process, task).result()
         with task.lock:
@@ -358,7 +354,7 @@ class LocalEcs:
             with task.lock:
                 # The host went away, as a termination notice says: the job is retried when
                 # the pipeline starts again (with --endpoint, whose ledger survives).
-                task.stop_code = task.stop_code or "TerminationNotice"
+                task.stop_code = task.stop_code or StopCode.TERMINATION_NOTICE
                 task.stopped_reason = task.stopped_reason or LOCAL_SHUTDOWN_REASON
             _signal_group(task.process, signal.SIGTERM)
         deadline = time.monotonic() + grace_period
@@ -434,7 +430,7 @@ class LocalEcs:
             task.log_path.write_text(f"cannot start the task command {cmd[0]!r}: {exc}\n")
             self._stopped(
                 task,
-                stop_code="TaskFailedToStart",
+                stop_code=StopCode.TASK_FAILED_TO_START,
                 reason=f"CannotStartContainerError: {cmd[0]!r}: {exc}",
             )
             return
@@ -486,8 +482,8 @@ class LocalEcs:
         with task.lock:
             if task.last_status == "STOPPED" or task.process is None:
                 return
-            task.stop_code = "SpotInterruption"
-            task.stopped_reason = SPOT_REASON
+            task.stop_code = StopCode.SPOT_INTERRUPTION
+            task.stopped_reason = SPOT_INTERRUPTED_REASON
         _signal_group(task.process, signal.SIGTERM)
 
     def _reap(self, task: _Task, process: subprocess.Popen[bytes]) -> None:
@@ -507,8 +503,8 @@ class LocalEcs:
 
     def _reaped(self, task: _Task, returncode: int) -> None:
         with task.lock:
-            stop_code = task.stop_code or "EssentialContainerExited"
-            reason = task.stopped_reason or "Essential container in task exited"
+            stop_code = task.stop_code or StopCode.ESSENTIAL_CONTAINER_EXITED
+            reason = task.stopped_reason or EXITED_REASON
             # Only the SIGKILL it was sent ends a task for memory; an exit in between stands.
             killed = task.container_reason == OOM_REASON and returncode == -signal.SIGKILL
             if not killed:
@@ -530,19 +526,15 @@ class LocalEcs:
         with task.lock:
             task.last_status = status
             task.version += 1
-            detail = task.describe(ecs_timestamp)
+            view = task.view()
         self._outbox.put(
-            {
-                "version": "0",
-                "id": str(uuid.uuid4()),
-                "detail-type": "ECS Task State Change",
-                "source": "aws.ecs",
-                "account": LOCAL_ACCOUNT,
-                "time": ecs_timestamp(time.time()),
-                "region": LOCAL_REGION,
-                "resources": [task.arn],
-                "detail": detail,
-            }
+            state_change_event(
+                view,
+                account=LOCAL_ACCOUNT,
+                region=LOCAL_REGION,
+                time=ecs_timestamp(time.time()),
+                event_id=str(uuid.uuid4()),
+            )
         )
 
     # --- idempotency tokens, kept across restarts with the same run directory ---------------

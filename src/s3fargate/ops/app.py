@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from s3fargate.display import STATUS_STYLE, figures_line, job_table, safe, shorten
+from s3fargate.events.ecs import StopCode
 from s3fargate.exit_codes import CliExit, UsageError
 from s3fargate.ledger import JobStatus
 from s3fargate.ops import jobs as ledger_view
@@ -177,7 +178,7 @@ def show_log(target: Target, key: str) -> str:
 
 def _no_output(job: Job, *, latest: bool) -> str:
     """Why an attempt shows no output, as far as the ledger knows."""
-    if latest and job.stop_code == "TaskFailedToStart":
+    if latest and job.stop_code == StopCode.TASK_FAILED_TO_START:
         return f"no output: the task never started ({job.stopped_reason or 'no reason given'})"
     if latest and job.status in (JobStatus.WAITING, JobStatus.PENDING):
         return "no output yet: the task has not started"

@@ -19,11 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from s3fargate import contracts as c
 from s3fargate.events.ecs import (
-    ECS_SOURCE,
+    EXITED_REASON,
     OOM_EXIT_CODE,
     OOM_REASON,
-    TASK_STATE_CHANGE,
+    SPOT_INTERRUPTED_REASON,
+    StopCode,
+    TaskView,
+    describe_task,
     ecs_timestamp,
+    state_change_event,
 )
 from s3fargate.sim.bridge import client_error
 from s3fargate.sim.metrics import ObjectFate
@@ -31,7 +35,7 @@ from s3fargate.sim.scenario import LAUNCH_BURST, LAUNCHES_PER_S, RUNTASK_CALLS_P
 from s3fargate.sim.tokens import TokenBucket
 from s3fargate.sizing import billed_seconds, prices_for, task_bill
 from s3fargate.sizing.pricing import SPOT_CAPACITY as SPOT
-from s3fargate.sizing.sizes import CPU_UNITS_PER_VCPU
+from s3fargate.sizing.sizes import CPU_UNITS_PER_VCPU, DEFAULT_EPHEMERAL_GIB
 
 if TYPE_CHECKING:
     import random
@@ -83,44 +87,39 @@ class Task:
     #: The task's size as RunTask set it (CPU units, MiB) and its object's size in bytes.
     cpu: int = 256
     memory_mib: int = 512
+    ephemeral_gib: int = DEFAULT_EPHEMERAL_GIB
     object_size: int = 0
     container_reason: str | None = None
 
     def describe(self, when: Callable[[float], Any] = epoch) -> dict[str, Any]:
         """The task as DescribeTasks shows it on the wire, or (``when=iso``) as the event's
-        ``detail`` does."""
-        container: dict[str, Any] = {"name": "task", "lastStatus": self.last_status}
-        if self.exit_code is not None:
-            container["exitCode"] = self.exit_code
-        if self.container_reason is not None:
-            container["reason"] = self.container_reason
-        detail: dict[str, Any] = {
-            "taskArn": self.arn,
-            "clusterArn": CLUSTER_ARN,
-            "taskDefinitionArn": TASK_DEFINITION_ARN,
-            "lastStatus": self.last_status,
-            "desiredStatus": "STOPPED" if self.stopped_at is not None else "RUNNING",
-            "startedBy": self.started_by,
-            "launchType": "FARGATE",
-            "capacityProviderName": self.capacity,
-            "cpu": str(self.cpu),
-            "memory": str(self.memory_mib),
-            "version": self.version,
-            "createdAt": when(self.created_at),
-            "overrides": self.overrides,
-            "containers": [container],
-        }
-        for name, value in (
+        ``detail`` does (virtual times)."""
+        return describe_task(self.view(), when)
+
+    def view(self) -> TaskView:
+        """What ECS knows about the task."""
+        return TaskView(
+            arn=self.arn,
+            cluster_arn=CLUSTER_ARN,
+            task_definition_arn=TASK_DEFINITION_ARN,
+            last_status=self.last_status,
+            started_by=self.started_by,
+            capacity=self.capacity,
+            cpu=self.cpu,
+            memory_mib=self.memory_mib,
+            ephemeral_gib=self.ephemeral_gib,
+            version=self.version,
+            created_at=self.created_at,
+            overrides=self.overrides,
             # The image pull starts as the task is provisioned (billing starts there).
-            ("pullStartedAt", when(self.created_at)),
-            ("startedAt", when(self.started_at) if self.started_at is not None else None),
-            ("stoppedAt", when(self.stopped_at) if self.stopped_at is not None else None),
-            ("stopCode", self.stop_code),
-            ("stoppedReason", self.stopped_reason),
-        ):
-            if value is not None:
-                detail[name] = value
-        return detail
+            pull_started_at=self.created_at,
+            started_at=self.started_at,
+            stopped_at=self.stopped_at,
+            stop_code=self.stop_code,
+            stopped_reason=self.stopped_reason,
+            exit_code=self.exit_code,
+            container_reason=self.container_reason,
+        )
 
 
 @dataclass
@@ -249,6 +248,9 @@ class Ecs:
         task = Task(
             cpu=cpu,
             memory_mib=memory,
+            ephemeral_gib=int(
+                (overrides.get("ephemeralStorage") or {}).get("sizeInGiB") or DEFAULT_EPHEMERAL_GIB
+            ),
             object_size=int(size) if size.isdigit() else 0,
             arn=f"arn:aws:ecs:sim:{ACCOUNT}:task/s3fargate/{next(self._ids):08x}",
             capacity=capacity,
@@ -276,7 +278,9 @@ class Ecs:
         if rng.random() < scenario.start_failure_rate:
             yield self.env.timeout(rng.uniform(0, start))
             self.totals.failed_to_start += 1
-            self._stop(task, None, "TaskFailedToStart", "CannotPullContainerError: simulated")
+            self._stop(
+                task, None, StopCode.TASK_FAILED_TO_START, "CannotPullContainerError: simulated"
+            )
             return
         yield self.env.timeout(start)
         task.started_at = self.env.now
@@ -289,20 +293,15 @@ class Ecs:
             yield self.env.timeout(rng.uniform(0.1, 0.9) * duration)
             self.totals.out_of_memory += 1
             task.container_reason = OOM_REASON
-            self._stop(
-                task,
-                OOM_EXIT_CODE,
-                "EssentialContainerExited",
-                "Essential container in task exited",
-            )
+            self._stop(task, OOM_EXIT_CODE, StopCode.ESSENTIAL_CONTAINER_EXITED, EXITED_REASON)
             return
         if task.capacity == SPOT and rng.random() < scenario.spot_interruption_rate:
             yield self.env.timeout(rng.uniform(0, duration))
             self.totals.interrupted += 1
-            self._stop(task, 143, "SpotInterruption", "Your Spot Task was interrupted.")
+            self._stop(task, 143, StopCode.SPOT_INTERRUPTION, SPOT_INTERRUPTED_REASON)
             return
         yield self.env.timeout(duration)
-        self._stop(task, 0, "EssentialContainerExited", "Essential container in task exited")
+        self._stop(task, 0, StopCode.ESSENTIAL_CONTAINER_EXITED, EXITED_REASON)
 
     def _stop(self, task: Task, exit_code: int | None, stop_code: str, reason: str) -> None:
         task.stopped_at = self.last_stop = self.env.now
@@ -333,15 +332,12 @@ class Ecs:
         task.last_status = status
         task.version += 1
         self.emit(
-            {
-                "version": "0",
-                "id": f"event-{task.arn.rsplit('/', 1)[-1]}-{task.version}",
-                "detail-type": TASK_STATE_CHANGE,
-                "source": ECS_SOURCE,
-                "account": ACCOUNT,
-                "time": iso(self.env.now),
-                "region": "sim",
-                "resources": [task.arn],
-                "detail": task.describe(iso),
-            }
+            state_change_event(
+                task.view(),
+                account=ACCOUNT,
+                region="sim",
+                time=iso(self.env.now),
+                event_id=f"event-{task.arn.rsplit('/', 1)[-1]}-{task.version}",
+                when=iso,
+            )
         )
