@@ -12,11 +12,15 @@ import dataclasses
 import json
 import math
 import sys
+import tempfile
+import time
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from s3fargate import __version__
-from s3fargate.exit_codes import CliExit
+from s3fargate.contracts import UserError
+from s3fargate.exit_codes import CliExit, UsageError
 from s3fargate.options import add_options, values_from
 
 if TYPE_CHECKING:
@@ -211,7 +215,7 @@ def _demo(args: argparse.Namespace) -> int:
     from s3fargate.local import app
 
     if not (math.isfinite(args.timeout) and args.timeout > 0):
-        raise ValueError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     return app.run_demo(_local_config(args), args.files, timeout=args.timeout)
 
 
@@ -327,11 +331,11 @@ def _simulate(args: argparse.Namespace) -> int:
     plot = args.plot
     if plot is not None:
         if plot.is_dir():
-            raise ValueError(f"--plot {plot}: a folder; name the PNG file to write")
+            raise UsageError(f"--plot {plot}: a folder; name the PNG file to write")
         if plot.suffix.lower() != ".png":
             plot = plot.with_name(f"{plot.name}.png")  # the file written is the one reported
         if plot.parent and not plot.parent.is_dir():
-            raise ValueError(f"--plot {plot}: the folder {plot.parent} does not exist")
+            raise UsageError(f"--plot {plot}: the folder {plot.parent} does not exist")
     return run_simulation(scenario, compare=args.compare, as_json=args.json, plot_path=plot)
 
 
@@ -364,14 +368,35 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         return CliExit.INTERRUPTED
-    except (ValueError, OSError, KeyError, ClientError, BotoCoreError) as exc:
-        # ValueError covers every validation error here (UsageError, LocalConfigError,
-        # FaultSpecError); OSError a file or socket the user named; botocore a server that
-        # went away or refused. None of them is worth a traceback.
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        first_line = " ".join(str(message).split()) or type(exc).__name__
+    except (UserError, OSError, ClientError, BotoCoreError) as exc:
+        # The user's to fix: a mistake in what was asked (every validation error is a
+        # UserError), a file or socket the user named, a server that went away or refused.
+        first_line = " ".join(str(exc).split()) or type(exc).__name__
         print(f"s3fargate {args.command}: {safe(first_line)}", file=sys.stderr)
         return CliExit.USAGE
+    except Exception as exc:  # a bug of ours: say so, and keep the traceback
+        log = _internal_error_log(args, exc)
+        first_line = " ".join(f"{type(exc).__name__}: {exc}".split())
+        print(
+            f"s3fargate {args.command}: internal error: {safe(first_line[:300])}; details in "
+            f"{log} (please report it)",
+            file=sys.stderr,
+        )
+        return CliExit.INTERNAL_ERROR
+
+
+def _internal_error_log(args: argparse.Namespace, exc: BaseException) -> Path:
+    """Write the traceback of an unexpected error to the run directory (else the temporary
+    folder); return the file."""
+    run_dir = getattr(args, "run_dir", None)
+    folder = Path(run_dir) if run_dir and Path(run_dir).is_dir() else Path(tempfile.gettempdir())
+    log = folder / f"s3fargate-internal-error-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    text = "".join(traceback.format_exception(exc))
+    try:
+        log.write_text(f"s3fargate {' '.join(sys.argv[1:])}\n{text}", encoding="utf-8")
+    except OSError:
+        return Path("(could not be written)")
+    return log
 
 
 if __name__ == "__main__":

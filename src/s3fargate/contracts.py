@@ -143,7 +143,12 @@ TRACKER_MAX_CONCURRENCY: Final = 2
 DLQ_RETENTION_DAYS: Final = 14
 
 
-class PrefixOverlapError(ValueError):
+class UserError(Exception):
+    """A mistake in what a user asked for or configured (not a bug of ours): its message says
+    what is wrong and how to fix it. The CLI shows it in one line and exits 2."""
+
+
+class PrefixOverlapError(UserError, ValueError):
     """The results prefix and the input prefix overlap, so a result could re-trigger a task."""
 
 
@@ -177,7 +182,7 @@ def result_key(key: str, *, input_prefix: str, results_prefix: str) -> str:
     return f"{base}{RESULT_SUFFIX}"
 
 
-class KeyTooLongError(ValueError):
+class KeyTooLongError(UserError, ValueError):
     """A result or output key would be longer than S3's 1,024 bytes."""
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from s3fargate.contracts import UserError
 from s3fargate.sizing import TaskSize
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ _METADATA_KEY = "s3fargate.option"
 _SCALARS: dict[Any, Callable[[str], Any]] = {int: int, float: float, str: str, Path: Path}
 
 
-class OptionError(ValueError):
+class OptionError(UserError, ValueError):
     """A command-line value that could not be read; the message names the option."""
 
 

@@ -42,3 +42,25 @@ def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
         cli.main(["demo", "--no-such-option"])
     assert info.value.code == CliExit.USAGE
     assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
+
+
+def test_an_unexpected_error_is_ours_exit_1_with_the_traceback_in_a_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a command that fails with an error no user input explains (a bug of ours)
+    def broken(_args: object) -> int:
+        raise KeyError("a key our code expected")
+
+    monkeypatch.setitem(cli.COMMANDS, "jobs", broken)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    # WHEN it runs
+    code = cli.main(["jobs", "--run-dir", str(run_dir)])
+    # THEN it says so in one line, exits 1 (not a usage error), and keeps the traceback
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "internal error: KeyError: 'a key our code expected'" in err
+    (log,) = run_dir.glob("s3fargate-internal-error-*.log")
+    assert str(log) in err
+    assert "Traceback" in log.read_text()
+    assert "raise KeyError" in log.read_text()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from s3fargate.contracts import UserError
 
-class ConfigurationError(ValueError):
+
+class ConfigurationError(UserError, ValueError):
     """A function's environment (or the settings it is rendered from) is missing or has invalid
     values.
 

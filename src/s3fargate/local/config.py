@@ -55,7 +55,7 @@ DEFAULT_CPU = 256
 DEFAULT_MEMORY_MIB = 512
 
 
-class LocalConfigError(ValueError):
+class LocalConfigError(c.UserError, ValueError):
     """Invalid local pipeline options; the message names each problem."""
 
 

@@ -15,8 +15,10 @@ import random
 import threading
 from dataclasses import dataclass
 
+from s3fargate.contracts import UserError
 
-class FaultSpecError(ValueError):
+
+class FaultSpecError(UserError, ValueError):
     """A ``--faults`` value that cannot be read; the message says what is wrong."""
 
 

@@ -51,7 +51,7 @@ OPTION_GROUPS = {
 }
 
 
-class ScenarioError(ValueError):
+class ScenarioError(c.UserError, ValueError):
     """A scenario that cannot be simulated; the message names the option and what is allowed."""
 
 

@@ -11,6 +11,8 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from s3fargate.contracts import UserError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
@@ -37,7 +39,7 @@ CPU_UNITS_PER_VCPU: Final = 1024
 READ_CONCURRENCY_BY_CPU: Final = {256: 4, 512: 6, 1024: 8, 2048: 12, 4096: 16, 8192: 24, 16384: 32}
 
 
-class TaskSizeError(ValueError):
+class TaskSizeError(UserError, ValueError):
     """A size Fargate cannot run, or sizes that are not ordered as the runner needs them."""
 
 
