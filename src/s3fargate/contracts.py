@@ -6,6 +6,7 @@ component (and every deployed task image) must change with it.
 
 from __future__ import annotations
 
+import enum
 from typing import Final
 
 # --- Task environment (set by the runner as container overrides) -------------------------
@@ -141,6 +142,23 @@ DEFAULT_MAX_CONCURRENCY: Final = 8
 TRACKER_BATCH_SIZE: Final = 10
 TRACKER_MAX_CONCURRENCY: Final = 2
 DLQ_RETENTION_DAYS: Final = 14
+
+
+class StackOutput(enum.StrEnum):
+    """The outputs of the example stack: what the operator commands read (``--stack``)."""
+
+    BUCKET = "BucketName"
+    QUEUE_URL = "QueueUrl"
+    DEAD_LETTER_QUEUE_URL = "DeadLetterQueueUrl"
+    CLUSTER_ARN = "ClusterArn"
+    TASK_DEFINITION_ARN = "TaskDefinitionArn"
+    TASK_LOG_GROUP = "TaskLogGroup"
+    RUNNER_LOG_GROUP = "RunnerLogGroup"
+    JOBS_TABLE = "JobsTableName"
+    NOTIFICATION_TOPIC_ARN = "NotificationTopicArn"
+    INPUT_PREFIX = "InputPrefix"
+    RESULTS_PREFIX = "ResultsPrefix"
+    TASK_CONTAINER_NAME = "TaskContainerName"
 
 
 class UserError(Exception):

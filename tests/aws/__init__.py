@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import botocore.session
 from botocore.awsrequest import HeadersDict
-from botocore.exceptions import ParamValidationError
 from botocore.parsers import create_parser
-from botocore.validate import ParamValidator
+
+from s3fargate.wire import wire_format
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from botocore.model import OperationModel, ServiceModel, Shape
+    from botocore.model import OperationModel, Shape
 
 CORPUS_DIR = Path(__file__).parent
 RESPONSES_DIR = CORPUS_DIR / "responses"
@@ -129,14 +127,13 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 def validate_request(service: str, operation: str, params: dict[str, Any]) -> None:
-    """Check ``params`` against the operation's input shape, as botocore does before a call.
+    """Check ``params`` against the operation's input shape, as botocore does before a call
+    (the stand-ins' own check, :mod:`s3fargate.wire`).
 
     Raises:
         ParamValidationError: a parameter is unknown, missing, of the wrong type or out of range.
     """
-    report = ParamValidator().validate(params, operation_model(service, operation).input_shape)
-    if report.has_errors():
-        raise ParamValidationError(report=report.generate_report())
+    wire_format(service).check_request(operation, params)
 
 
 def wire_problems(shape: Shape | None, value: Any, path: str = "body") -> list[str]:
@@ -204,9 +201,4 @@ def _scalar_problems(shape: Shape, value: Any, path: str) -> list[str]:
 
 def operation_model(service: str, operation: str) -> OperationModel:
     """botocore's model of ``operation`` (``"DescribeTasks"``) in ``service`` (``"ecs"``)."""
-    return _service_model(service).operation_model(operation)
-
-
-@cache
-def _service_model(service: str) -> ServiceModel:
-    return botocore.session.get_session().get_service_model(service)
+    return wire_format(service).operation(operation)

@@ -15,6 +15,7 @@ import pytest
 from botocore.stub import Stubber
 
 from s3fargate import cli
+from s3fargate.contracts import StackOutput
 from s3fargate.events.ecs import parse_task_state_change
 from s3fargate.exit_codes import CliExit
 from s3fargate.ledger import JobStatus, Launched, LedgerStore, ObjectRef, TaskChanged
@@ -45,16 +46,17 @@ def stack(moto_endpoint: str) -> dict[str, str]:
     dlq = sqs.create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
     group = f"/tasks/{suffix}"
     logs.create_log_group(logGroupName=group)
+    out = StackOutput
     outputs = {
-        "BucketName": bucket,
-        "QueueUrl": queue,
-        "DeadLetterQueueUrl": dlq,
-        "JobsTableName": table,
-        "TaskLogGroup": group,
-        "InputPrefix": "incoming/",
-        "ResultsPrefix": "results/",
-        "TaskContainerName": "task",
-        "NotificationTopicArn": f"arn:aws:sns:{REGION}:123456789012:t",
+        out.BUCKET: bucket,
+        out.QUEUE_URL: queue,
+        out.DEAD_LETTER_QUEUE_URL: dlq,
+        out.JOBS_TABLE: table,
+        out.TASK_LOG_GROUP: group,
+        out.INPUT_PREFIX: "incoming/",
+        out.RESULTS_PREFIX: "results/",
+        out.TASK_CONTAINER_NAME: "task",
+        out.NOTIFICATION_TOPIC_ARN: f"arn:aws:sns:{REGION}:123456789012:t",
     }
     name = f"Pipeline{suffix}"
     session.client("cloudformation", endpoint_url=moto_endpoint).create_stack(

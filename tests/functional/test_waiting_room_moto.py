@@ -11,6 +11,8 @@ import pytest
 
 from s3fargate.events.ecs import parse_task_state_change
 from s3fargate.lambda_runtime.paginators import botocore_paginator
+from s3fargate.launching import RunnerConfig
+from s3fargate.launching.launcher import RunTaskLauncher
 from s3fargate.ledger import (
     Admitted,
     JobStatus,
@@ -25,8 +27,6 @@ from s3fargate.ledger import (
 from s3fargate.ledger.identity import version_claim_key
 from s3fargate.ledger.store import Claim, VersionClaimedError
 from s3fargate.sim.dynamodb import DynamoDb
-from s3fargate.taskrunner import RunnerConfig
-from s3fargate.taskrunner.launcher import RunTaskLauncher
 from s3fargate.tracker.waiting_room import WaitingRoom
 from s3fargate.wire import wire_format
 from tests.builders import ecs_event

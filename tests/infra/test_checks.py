@@ -181,6 +181,7 @@ def test_lambda_asset_holds_only_the_lambdas_code(synth: Synth) -> None:
         "contracts.py",
         "events",
         "lambda_runtime",
+        "launching",
         "ledger",
         "py.typed",
         "sizing",

@@ -22,7 +22,7 @@ from s3fargate.events import (
 )
 from s3fargate.events.ecs import LIFECYCLE, parse_task_state_change
 from s3fargate.lambda_runtime.paginators import list_tasks_paginator
-from s3fargate.taskrunner import RunnerConfig, run_task_request
+from s3fargate.launching import RunnerConfig, run_task_request
 from tests.aws import (
     event_names,
     load_document,

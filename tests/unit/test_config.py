@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from s3fargate.lambda_runtime import ConfigurationError
-from s3fargate.taskrunner import RunnerConfig
+from s3fargate.launching import RunnerConfig
 
 VALID = {
     "CLUSTER_ARN": "arn:cluster",

@@ -10,15 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from s3fargate.events import EventSourceKind, ObjectCreated
-from s3fargate.ledger import Policy
-from s3fargate.sizing import TaskSize, TaskSizes
-from s3fargate.taskrunner import RunnerConfig, client_token, run_task_request
-from s3fargate.taskrunner.request import (
+from s3fargate.launching import RunnerConfig, client_token, run_task_request
+from s3fargate.launching.request import (
     MAX_OVERRIDES_CHARS,
     ResultKeyTooLongError,
     job_id_of,
     tag_value,
 )
+from s3fargate.ledger import Policy
+from s3fargate.sizing import TaskSize, TaskSizes
 from s3fargate.wire import wire_format
 
 CONFIG = RunnerConfig(

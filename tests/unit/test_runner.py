@@ -11,13 +11,8 @@ import pytest
 from aws_lambda_powertools import Logger
 from botocore.exceptions import EndpointConnectionError
 
-from s3fargate.taskrunner import (
-    Launched,
-    LaunchError,
-    RecordFailedError,
-    RunnerConfig,
-    TaskRunner,
-)
+from s3fargate.launching import Launched, LaunchError, RunnerConfig
+from s3fargate.taskrunner import RecordFailedError, TaskRunner
 from tests.builders import (
     eventbridge_object_created,
     load_event,

@@ -14,8 +14,8 @@ from s3fargate.lambda_runtime.settings import (
     PipelineSettings,
     spec_of,
 )
+from s3fargate.launching import RunnerConfig
 from s3fargate.sizing import FargatePrices, TaskSize, TaskSizes
-from s3fargate.taskrunner import RunnerConfig
 from s3fargate.tracker import TrackerConfig
 
 DESIGN = Path(__file__).resolve().parents[2] / "docs" / "design.md"

@@ -22,6 +22,7 @@ LAMBDA_MODULES = (
     "lambda_runtime",
     "ledger",
     "sizing",
+    "launching",
     "taskrunner",
     "tracker",
 )

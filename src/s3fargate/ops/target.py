@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3fargate import contracts as c
+from s3fargate.contracts import StackOutput
 from s3fargate.exit_codes import UsageError
 from s3fargate.ledger import LedgerStore
 from s3fargate.rundir import RunState
@@ -21,16 +22,16 @@ if TYPE_CHECKING:
     import boto3
     from mypy_boto3_sqs import SQSClient
 
-#: The stack outputs the commands need (the example stack's names).
+#: The stack outputs the commands need.
 REQUIRED_OUTPUTS = (
-    "BucketName",
-    "QueueUrl",
-    "DeadLetterQueueUrl",
-    "JobsTableName",
-    "TaskLogGroup",
-    "InputPrefix",
-    "ResultsPrefix",
-    "TaskContainerName",
+    StackOutput.BUCKET,
+    StackOutput.QUEUE_URL,
+    StackOutput.DEAD_LETTER_QUEUE_URL,
+    StackOutput.JOBS_TABLE,
+    StackOutput.TASK_LOG_GROUP,
+    StackOutput.INPUT_PREFIX,
+    StackOutput.RESULTS_PREFIX,
+    StackOutput.TASK_CONTAINER_NAME,
 )
 
 
@@ -126,18 +127,20 @@ def stack_target(stack: str, session: boto3.session.Session) -> Target:
         )
     return Target(
         description=f"stack {stack}",
-        store=LedgerStore(dynamodb=session.client("dynamodb"), table=outputs["JobsTableName"]),
+        store=LedgerStore(
+            dynamodb=session.client("dynamodb"), table=outputs[StackOutput.JOBS_TABLE]
+        ),
         s3=session.client("s3"),
         sqs=session.client("sqs"),
-        bucket=outputs["BucketName"],
-        input_prefix=outputs["InputPrefix"],
-        results_prefix=outputs["ResultsPrefix"],
-        queue_url=outputs["QueueUrl"],
-        dlq_url=outputs["DeadLetterQueueUrl"],
+        bucket=outputs[StackOutput.BUCKET],
+        input_prefix=outputs[StackOutput.INPUT_PREFIX],
+        results_prefix=outputs[StackOutput.RESULTS_PREFIX],
+        queue_url=outputs[StackOutput.QUEUE_URL],
+        dlq_url=outputs[StackOutput.DEAD_LETTER_QUEUE_URL],
         logs=CloudWatchLogs(
             client=session.client("logs"),
-            group=outputs["TaskLogGroup"],
-            container_name=outputs["TaskContainerName"],
+            group=outputs[StackOutput.TASK_LOG_GROUP],
+            container_name=outputs[StackOutput.TASK_CONTAINER_NAME],
         ),
         redrive_with_move_task=True,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from s3fargate.taskrunner.config import RunnerConfig
+from s3fargate.launching.config import RunnerConfig
 from s3fargate.taskrunner.runner import TaskRunner
 
 if TYPE_CHECKING:

@@ -8,6 +8,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from s3fargate import contracts as c
+from s3fargate.launching.capacity import CAP_REACHED
+from s3fargate.launching.exceptions import VERSION_CLAIMED, LaunchError
+from s3fargate.launching.request import job_id_of
 from s3fargate.ledger import (
     Admitted,
     DeadLettered,
@@ -20,15 +23,12 @@ from s3fargate.ledger import (
 )
 from s3fargate.ledger.identity import version_claim_key
 from s3fargate.ledger.store import Claim, VersionClaimedError
-from s3fargate.taskrunner.capacity import CAP_REACHED
-from s3fargate.taskrunner.exceptions import VERSION_CLAIMED, LaunchError
-from s3fargate.taskrunner.request import job_id_of
 
 if TYPE_CHECKING:
     from s3fargate.events import MalformedEventError, ObjectCreated
+    from s3fargate.launching.launcher import Launched as LaunchedTask
     from s3fargate.ledger import Change, Decision, Job, LedgerStore
     from s3fargate.ledger.notifications import Notifier
-    from s3fargate.taskrunner.launcher import Launched as LaunchedTask
 
 
 #: Rows kept from this recorder's own writes: a batch's worth and then some.

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from s3fargate.events import MalformedEventError, ObjectCreated
-    from s3fargate.taskrunner.exceptions import LaunchError
-    from s3fargate.taskrunner.launcher import Launched
+    from s3fargate.launching.exceptions import LaunchError
+    from s3fargate.launching.launcher import Launched
 
 
 class LaunchRecorder(Protocol):

@@ -15,18 +15,19 @@ from aws_lambda_powertools.utilities.batch import (
 from s3fargate.events import MalformedEventError, ObjectCreated, Skipped, parse_event
 from s3fargate.events.parser import parse_message_body
 from s3fargate.lambda_runtime.settings import SERVICE_NAMES, Function
-from s3fargate.taskrunner.capacity import CAP_REACHED, LaunchBudget
-from s3fargate.taskrunner.exceptions import VERSION_CLAIMED, LaunchError, RecordFailedError
-from s3fargate.taskrunner.launcher import VCPU_QUOTA_REACHED, RunTaskLauncher
+from s3fargate.launching.capacity import CAP_REACHED, LaunchBudget
+from s3fargate.launching.exceptions import VERSION_CLAIMED, LaunchError
+from s3fargate.launching.launcher import VCPU_QUOTA_REACHED, RunTaskLauncher
+from s3fargate.taskrunner.exceptions import RecordFailedError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from s3fargate.events import ParsedEvent
-    from s3fargate.taskrunner.config import RunnerConfig
-    from s3fargate.taskrunner.ecs_api import EcsApi
-    from s3fargate.taskrunner.launcher import Launched
+    from s3fargate.launching.config import RunnerConfig
+    from s3fargate.launching.ecs_api import EcsApi
+    from s3fargate.launching.launcher import Launched
     from s3fargate.taskrunner.recorder import LaunchRecorder
 
 

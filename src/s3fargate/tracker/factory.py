@@ -44,8 +44,8 @@ def waiting_room(
     request building."""
     if not settings.task_definition_arn:
         return None
-    from s3fargate.taskrunner.config import RunnerConfig
-    from s3fargate.taskrunner.launcher import RunTaskLauncher
+    from s3fargate.launching.config import RunnerConfig
+    from s3fargate.launching.launcher import RunTaskLauncher
     from s3fargate.tracker.waiting_room import WaitingRoom
 
     runner_config = RunnerConfig.from_settings(settings)

@@ -20,15 +20,15 @@ from aws_lambda_powertools import Logger
 from s3fargate import contracts as c
 from s3fargate.events import EventSourceKind, ObjectCreated
 from s3fargate.lambda_runtime.settings import SERVICE_NAMES, Function
+from s3fargate.launching.capacity import count_active_tasks
+from s3fargate.launching.exceptions import LaunchError
 from s3fargate.ledger import Admitted, Launched, SlotsFullError, Waiting
-from s3fargate.taskrunner.capacity import count_active_tasks
-from s3fargate.taskrunner.exceptions import LaunchError
 
 if TYPE_CHECKING:
+    from s3fargate.launching.config import RunnerConfig
+    from s3fargate.launching.ecs_api import EcsApi
+    from s3fargate.launching.launcher import RunTaskLauncher
     from s3fargate.ledger import Job, LedgerStore
-    from s3fargate.taskrunner.config import RunnerConfig
-    from s3fargate.taskrunner.ecs_api import EcsApi
-    from s3fargate.taskrunner.launcher import RunTaskLauncher
 
 
 #: With no cap, a reconciler pass launches at most this many parked jobs (it stops at the

@@ -11,8 +11,8 @@ from s3fargate.sizing import read_concurrency_for
 
 if TYPE_CHECKING:
     from s3fargate.events import ObjectCreated
+    from s3fargate.launching.config import RunnerConfig
     from s3fargate.sizing import TaskSize
-    from s3fargate.taskrunner.config import RunnerConfig
 
 #: ECS limit on the serialized container overrides.
 MAX_OVERRIDES_CHARS = 8192

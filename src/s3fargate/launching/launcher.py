@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from s3fargate.taskrunner.exceptions import LaunchError
-from s3fargate.taskrunner.request import (
+from s3fargate.launching.exceptions import LaunchError
+from s3fargate.launching.request import (
     OverridesTooLargeError,
     ResultKeyTooLongError,
     run_task_request,
@@ -16,8 +16,8 @@ from s3fargate.taskrunner.request import (
 
 if TYPE_CHECKING:
     from s3fargate.events import ObjectCreated
-    from s3fargate.taskrunner.config import RunnerConfig
-    from s3fargate.taskrunner.ecs_api import EcsApi
+    from s3fargate.launching.config import RunnerConfig
+    from s3fargate.launching.ecs_api import EcsApi
 
 #: Error codes after which the same request can succeed later without any change.
 RETRYABLE_CODES = frozenset(

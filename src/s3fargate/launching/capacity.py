@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from s3fargate import contracts as c
-from s3fargate.taskrunner.exceptions import LaunchError
+from s3fargate.launching.exceptions import LaunchError
 
 if TYPE_CHECKING:
     from s3fargate.events import ObjectCreated
-    from s3fargate.taskrunner.ecs_api import EcsApi
+    from s3fargate.launching.ecs_api import EcsApi
     from s3fargate.taskrunner.recorder import LaunchRecorder
 
 #: The :class:`LaunchError` code of a launch refused because the cap is reached.
