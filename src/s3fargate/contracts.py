@@ -7,7 +7,11 @@ component (and every deployed task image) must change with it.
 from __future__ import annotations
 
 import enum
-from typing import Final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 # --- Task environment (set by the runner as container overrides) -------------------------
 ENV_S3_BUCKET: Final = "S3_BUCKET"
@@ -278,3 +282,80 @@ def retry_request(
         "size_up": size_up,
         "on_demand": on_demand,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEnvironment:
+    """The object and the job a task runs for, as RunTask's container override carries them
+    (docs/design.md, "Task environment"): one writer, the runner's request, and one reader,
+    this type (the task's configuration, the tracker and the ledger read events with it).
+
+    ``S3_SIZE`` and ``S3FARGATE_ATTEMPT`` are whole numbers; anything else is no value (a
+    problem, for the task that must have one).
+    """
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = None
+    job_id: str | None = None
+    attempt: int | None = None
+    #: The ranged GETs the task keeps in flight for its size (set with task sizes).
+    read_concurrency: int | None = None
+
+    def variables(self) -> dict[str, str]:
+        """The variables, by name (the ones with no value left out)."""
+        values = {
+            ENV_S3_BUCKET: self.bucket,
+            ENV_S3_KEY: self.key,
+            ENV_JOB_ID: self.job_id,
+            ENV_ATTEMPT: None if self.attempt is None else str(self.attempt),
+            ENV_S3_VERSION_ID: self.version_id,
+            ENV_S3_ETAG: self.etag,
+            ENV_S3_SIZE: None if self.size is None else str(self.size),
+            ENV_S3_READ_CONCURRENCY: (
+                None if self.read_concurrency is None else str(self.read_concurrency)
+            ),
+        }
+        return {name: value for name, value in values.items() if value is not None}
+
+    def override(self) -> list[dict[str, str]]:
+        """The ``environment`` of RunTask's container override."""
+        return [{"name": name, "value": value} for name, value in self.variables().items()]
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str]) -> tuple[TaskEnvironment, list[str]]:
+        """The task environment in ``environ``, and what is wrong with it (missing bucket or
+        key, numbers that are not whole numbers)."""
+        problems: list[str] = []
+        if not environ.get(ENV_S3_BUCKET):
+            problems.append(f"{ENV_S3_BUCKET} is required (the bucket of the object)")
+        if not environ.get(ENV_S3_KEY):
+            problems.append(f"{ENV_S3_KEY} is required (the exact, decoded object key)")
+
+        def whole(name: str, what: str) -> int | None:
+            raw = environ.get(name, "").strip()
+            if not raw:
+                return None
+            if raw.isascii() and raw.isdigit():
+                return int(raw)
+            problems.append(f"{name} must be {what}, got {raw!r}")
+            return None
+
+        found = cls(
+            bucket=environ.get(ENV_S3_BUCKET, ""),
+            key=environ.get(ENV_S3_KEY, ""),
+            version_id=environ.get(ENV_S3_VERSION_ID) or None,
+            etag=environ.get(ENV_S3_ETAG) or None,
+            size=whole(ENV_S3_SIZE, "a whole number of bytes"),
+            job_id=environ.get(ENV_JOB_ID) or None,
+            attempt=whole(ENV_ATTEMPT, "a whole number"),
+            read_concurrency=whole(ENV_S3_READ_CONCURRENCY, "a whole number"),
+        )
+        return found, problems
+
+    @classmethod
+    def of(cls, environ: Mapping[str, str]) -> TaskEnvironment:
+        """:meth:`read`, problems ignored (an event's overrides: what is there is used)."""
+        return cls.read(environ)[0]

@@ -161,3 +161,39 @@ def test_local_resources_are_named_per_bucket_within_sqs_limits() -> None:
     for name in names:
         assert len(name + "-notifications") <= 80  # SQS's longest queue name
         assert all(ch.isalnum() or ch in "-_" for ch in name)
+
+
+def test_the_task_environment_round_trips_and_its_table_is_the_type() -> None:
+    from s3fargate.contracts import TaskEnvironment
+
+    every = TaskEnvironment(
+        bucket="b",
+        key="incoming/ü a+b.csv",
+        version_id="v1",
+        etag='"e"',
+        size=10,
+        job_id="j",
+        attempt=2,
+        read_concurrency=8,
+    )
+    environ = {item["name"]: item["value"] for item in every.override()}
+    assert TaskEnvironment.read(environ) == (every, [])
+    # Each variable the type writes is in docs/design.md's table, and no more.
+    text = DESIGN.read_text(encoding="utf-8")
+    table = text.split("### Task environment", 1)[1].split("\n### ", 1)[0]
+    documented = {
+        name.strip().strip("`")
+        for line in table.splitlines()
+        if line.startswith("| `")
+        for name in line.split("|")[1].split(",")
+    }
+    assert documented == {*every.variables(), "INPUT_PREFIX", "RESULTS_PREFIX"}
+
+
+@pytest.mark.parametrize("raw", ["-1", "1e3", "٣", "ten"])
+def test_the_task_environment_reads_a_size_one_way(raw: str) -> None:
+    from s3fargate.contracts import TaskEnvironment
+
+    found, problems = TaskEnvironment.read({"S3_BUCKET": "b", "S3_KEY": "k", "S3_SIZE": raw})
+    assert found.size is None
+    assert problems == [f"S3_SIZE must be a whole number of bytes, got {raw!r}"]

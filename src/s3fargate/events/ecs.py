@@ -151,13 +151,12 @@ class TaskStateChange:
     @property
     def job_id(self) -> str | None:
         """The job this task is an attempt of, from its container overrides."""
-        return self.environment.get(c.ENV_JOB_ID) or None
+        return c.TaskEnvironment.of(self.environment).job_id
 
     @property
     def attempt(self) -> int | None:
         """The attempt number, from the container overrides."""
-        raw = self.environment.get(c.ENV_ATTEMPT, "")
-        return int(raw) if raw.isdigit() else None
+        return c.TaskEnvironment.of(self.environment).attempt
 
     @property
     def container(self) -> ContainerState | None:

@@ -55,22 +55,20 @@ def client_token(obj: ObjectCreated) -> str:
     return identity.client_token(job_id_of(obj), obj.attempt)
 
 
-def task_environment(obj: ObjectCreated) -> list[dict[str, str]]:
+def task_environment(obj: ObjectCreated, size: TaskSize | None = None) -> c.TaskEnvironment:
     """The task environment of docs/design.md: bucket from the event, the exact decoded key,
-    and the job and attempt it runs (read back from task-state-change events)."""
-    env = [
-        {"name": c.ENV_S3_BUCKET, "value": obj.bucket},
-        {"name": c.ENV_S3_KEY, "value": obj.key},
-        {"name": c.ENV_JOB_ID, "value": job_id_of(obj)},
-        {"name": c.ENV_ATTEMPT, "value": str(obj.attempt)},
-    ]
-    if obj.version_id:
-        env.append({"name": c.ENV_S3_VERSION_ID, "value": obj.version_id})
-    if obj.etag:
-        env.append({"name": c.ENV_S3_ETAG, "value": obj.etag})
-    if obj.size is not None:
-        env.append({"name": c.ENV_S3_SIZE, "value": str(obj.size)})
-    return env
+    its version, ETag and size, the job and attempt it runs (read back from task-state-change
+    events), and, at a task size, the ranged GETs for its share of the network."""
+    return c.TaskEnvironment(
+        bucket=obj.bucket,
+        key=obj.key,
+        version_id=obj.version_id or None,
+        etag=obj.etag or None,
+        size=obj.size,
+        job_id=job_id_of(obj),
+        attempt=obj.attempt,
+        read_concurrency=read_concurrency_for(size.cpu) if size is not None else None,
+    )
 
 
 def tag_value(text: str) -> str:
@@ -99,7 +97,6 @@ def task_overrides(obj: ObjectCreated, config: RunnerConfig) -> dict[str, Any]:
     The container definition sets no CPU or memory of its own, so the container gets the
     whole task and needs no container-level values.
     """
-    environment = task_environment(obj)
     overrides: dict[str, Any] = {}
     size = size_of(obj, config)
     if size is not None:
@@ -107,9 +104,7 @@ def task_overrides(obj: ObjectCreated, config: RunnerConfig) -> dict[str, Any]:
         overrides["memory"] = str(size.memory_limit_mib)
         if size.ephemeral_storage_gib is not None:
             overrides["ephemeralStorage"] = {"sizeInGiB": size.ephemeral_storage_gib}
-        environment.append(
-            {"name": c.ENV_S3_READ_CONCURRENCY, "value": str(read_concurrency_for(size.cpu))}
-        )
+    environment = task_environment(obj, size).override()
     overrides["containerOverrides"] = [{"name": config.container_name, "environment": environment}]
     return overrides
 

@@ -533,14 +533,13 @@ def _fresh_attempt(row: Job) -> Job:
 
 
 def _ref_from_overrides(event: TaskStateChange) -> ObjectRef:
-    env = event.environment
-    size = env.get(c.ENV_S3_SIZE, "")
+    task = c.TaskEnvironment.of(event.environment)
     return ObjectRef(
-        bucket=env.get(c.ENV_S3_BUCKET, ""),
-        key=env.get(c.ENV_S3_KEY, ""),
-        version_id=env.get(c.ENV_S3_VERSION_ID) or None,
-        etag=env.get(c.ENV_S3_ETAG) or None,
-        size=int(size) if size.isdigit() else None,
+        bucket=task.bucket,
+        key=task.key,
+        version_id=task.version_id,
+        etag=task.etag,
+        size=task.size,
     )
 
 

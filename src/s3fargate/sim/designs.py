@@ -315,10 +315,9 @@ class OriginalPipeline:
                 "containerOverrides": [
                     {
                         "name": "task",
-                        "environment": [
-                            {"name": c.ENV_S3_BUCKET, "value": obj["bucket"]["name"]},
-                            {"name": c.ENV_S3_KEY, "value": key},
-                        ],
+                        "environment": c.TaskEnvironment(
+                            bucket=obj["bucket"]["name"], key=key
+                        ).override(),
                     }
                 ]
             },

@@ -242,16 +242,16 @@ class Ecs:
             for o in overrides.get("containerOverrides", [])
             for e in o.get("environment", [])
         }
-        key = environment.get(c.ENV_S3_KEY, "")
+        task_env = c.TaskEnvironment.of(environment)
+        key = task_env.key
         cpu, memory = self._size_of(request)
-        size = environment.get(c.ENV_S3_SIZE, "")
         task = Task(
             cpu=cpu,
             memory_mib=memory,
             ephemeral_gib=int(
                 (overrides.get("ephemeralStorage") or {}).get("sizeInGiB") or DEFAULT_EPHEMERAL_GIB
             ),
-            object_size=int(size) if size.isdigit() else 0,
+            object_size=task_env.size or 0,
             arn=f"arn:aws:ecs:sim:{ACCOUNT}:task/s3fargate/{next(self._ids):08x}",
             capacity=capacity,
             started_by=str(request.get("startedBy") or ""),

@@ -66,28 +66,9 @@ class TaskConfig:
         Raises:
             TaskConfigError: naming every missing or invalid variable.
         """
-        problems: list[str] = []
-        bucket = environ.get(c.ENV_S3_BUCKET, "")
-        key = environ.get(c.ENV_S3_KEY, "")
-        if not bucket:
-            problems.append(f"{c.ENV_S3_BUCKET} is required (the bucket of the object)")
-        if not key:
-            problems.append(f"{c.ENV_S3_KEY} is required (the exact, decoded object key)")
-        elif len(key.encode("utf-8", errors="surrogatepass")) > 1024:
+        task, problems = c.TaskEnvironment.read(environ)
+        if len(task.key.encode("utf-8", errors="surrogatepass")) > 1024:
             problems.append(f"{c.ENV_S3_KEY} is longer than S3's 1,024 bytes")
-
-        size: int | None = None
-        raw_size = environ.get(c.ENV_S3_SIZE, "").strip()
-        if raw_size:
-            try:
-                size = int(raw_size)
-            except ValueError:
-                size = -1
-            if size < 0:
-                problems.append(
-                    f"{c.ENV_S3_SIZE} must be a whole number of bytes, got {raw_size!r}"
-                )
-                size = None
 
         input_prefix = environ.get(c.ENV_INPUT_PREFIX, c.DEFAULT_INPUT_PREFIX)
         results_prefix = environ.get(c.ENV_RESULTS_PREFIX, c.DEFAULT_RESULTS_PREFIX)
@@ -96,9 +77,7 @@ class TaskConfig:
         except c.PrefixOverlapError as exc:
             problems.append(f"{c.ENV_INPUT_PREFIX}/{c.ENV_RESULTS_PREFIX}: {exc}")
 
-        read_concurrency = _whole_number(
-            environ, c.ENV_S3_READ_CONCURRENCY, c.DEFAULT_READ_CONCURRENCY, problems
-        )
+        read_concurrency = task.read_concurrency
         if read_concurrency is not None and not 1 <= read_concurrency <= MAX_READ_CONCURRENCY:
             problems.append(
                 f"{c.ENV_S3_READ_CONCURRENCY} must be 1-{MAX_READ_CONCURRENCY}, "
@@ -116,29 +95,16 @@ class TaskConfig:
         if problems:
             raise TaskConfigError(problems)
         return cls(
-            bucket=bucket,
-            key=key,
-            version_id=environ.get(c.ENV_S3_VERSION_ID) or None,
-            etag=environ.get(c.ENV_S3_ETAG) or None,
-            size=size,
+            bucket=task.bucket,
+            key=task.key,
+            version_id=task.version_id,
+            etag=task.etag,
+            size=task.size,
             input_prefix=input_prefix,
             results_prefix=results_prefix,
             read_concurrency=read_concurrency or c.DEFAULT_READ_CONCURRENCY,
             part_size=part_size or c.DEFAULT_PART_SIZE,
         )
-
-
-def _whole_number(
-    environ: Mapping[str, str], name: str, default: int, problems: list[str]
-) -> int | None:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        problems.append(f"{name} must be a whole number, got {raw!r}")
-        return None
 
 
 def _byte_size(

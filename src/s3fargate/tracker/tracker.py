@@ -149,8 +149,8 @@ class Tracker:
         outputs that document lists."""
         if not (change.stopped and change.exit_code == 0) or self._s3 is None:
             return TaskChanged(change)
-        bucket = change.environment.get(c.ENV_S3_BUCKET)
-        key = change.environment.get(c.ENV_S3_KEY)
+        task = c.TaskEnvironment.of(change.environment)
+        bucket, key = task.bucket, task.key
         if not bucket or not key:
             return TaskChanged(change)
         policy = self.config.policy
