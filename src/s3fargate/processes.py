@@ -110,6 +110,17 @@ def describe(pid: int) -> str:
     return f"{pid} {line[:60]}{'…' if len(line) > 60 else ''}"
 
 
+def exit_code_of(returncode: int) -> int:
+    """A process's exit code as a shell, Docker and ECS report it (killed by signal N: 128 + N)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def signal_group(group: int, sig: signal.Signals) -> None:
+    """Send ``sig`` to process group ``group``, if it is still there."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, sig)
+
+
 def signal_all(pids: Iterable[int], sig: signal.Signals) -> None:
     """Send ``sig`` to each of ``pids`` that is still there."""
     for pid in pids:

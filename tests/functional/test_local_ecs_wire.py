@@ -13,6 +13,7 @@ from botocore.exceptions import ParamValidationError
 
 from s3fargate.local.config import LocalConfig
 from s3fargate.local.ecs import LOCAL_CLUSTER_ARN, LOCAL_TASK_DEFINITION_ARN, LocalEcs
+from s3fargate.local.tasks import ProcessBackend
 from tests.devserver import wait_for
 
 if TYPE_CHECKING:
@@ -38,8 +39,7 @@ def _local_ecs(tmp_path: Path, emit: Any, **options: Any) -> LocalEcs:
     config = LocalConfig(task_cmd=(sys.executable, "-c", "pass"), run_dir=tmp_path, **options)
     return LocalEcs(
         config=config,
-        endpoint="http://127.0.0.1:9",
-        embedded=True,
+        backend=ProcessBackend.for_config(config, endpoint="http://127.0.0.1:9", embedded=True),
         emit=emit,
         logs_dir=tmp_path / "logs",
         tokens_file=tmp_path / "tokens.jsonl",

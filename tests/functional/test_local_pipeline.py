@@ -398,11 +398,15 @@ def test_a_task_out_of_memory_is_retried_one_size_up_to_success(tmp_path: Path) 
 def test_an_object_overwritten_before_its_task_starts_is_superseded_not_misread(
     tmp_path: Path,
 ) -> None:
-    # GIVEN a cap of one, its slot held by a gated task, and x.txt uploaded, then overwritten
-    # while its job waits behind the cap
+    # GIVEN a cap of one, its slot held by a gated task, a bucket without versioning (it is
+    # suspended, as on a bucket the stack imports), and x.txt uploaded, then overwritten while
+    # its job waits behind the cap
     gate = tmp_path / "open"
     with _held_slot(tmp_path, gate) as dev:
         bucket = dev.state.bucket
+        dev.s3.put_bucket_versioning(
+            Bucket=bucket, VersioningConfiguration={"Status": "Suspended"}
+        )
         first = dev.s3.put_object(Bucket=bucket, Key="incoming/x.txt", Body=b"first\n")
         second = dev.s3.put_object(Bucket=bucket, Key="incoming/x.txt", Body=b"second one\n")
         # WHEN the slot frees up
@@ -428,6 +432,44 @@ def test_an_object_overwritten_before_its_task_starts_is_superseded_not_misread(
     assert newer["status"] == "succeeded"
     assert result is not None
     assert result["size"] == len(b"second one\n")
+
+
+def test_an_object_overwritten_before_its_task_starts_on_a_versioned_bucket_is_read_as_uploaded(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a cap of one, its slot held by a gated task, the bucket versioned (the stack's
+    # default), and x.txt uploaded, then overwritten while its job waits behind the cap
+    gate = tmp_path / "open"
+    with _held_slot(tmp_path, gate) as dev:
+        bucket = dev.state.bucket
+        first = dev.s3.put_object(Bucket=bucket, Key="incoming/x.txt", Body=b"first\n")
+        second = dev.s3.put_object(Bucket=bucket, Key="incoming/x.txt", Body=b"second one\n")
+        # WHEN the slot frees up
+        gate.touch()
+        wait_for(
+            lambda: (
+                [j["status"] for j in dev.jobs() if j["key"] == "incoming/x.txt"]
+                == ["succeeded", "succeeded"]
+            ),
+            90,
+            "both jobs of x.txt to succeed",
+        )
+        result_key = f"{dev.state.results_prefix}x.txt.json"
+        versions = dev.s3.list_object_versions(Bucket=bucket, Prefix=result_key)["Versions"]
+        documents = [
+            json.loads(
+                dev.s3.get_object(Bucket=bucket, Key=result_key, VersionId=v["VersionId"])[
+                    "Body"
+                ].read()
+            )
+            for v in versions
+        ]
+    # THEN each upload's job read its own version's bytes: one result per version read
+    read = {d["version_id"]: d["size"] for d in documents}
+    assert read == {
+        first["VersionId"]: len(b"first\n"),
+        second["VersionId"]: len(b"second one\n"),
+    }
 
 
 def test_ctrl_c_stops_dev_even_when_its_shell_ignores_sigint(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from s3fargate.local.ecs import (
 from s3fargate.local.iam import AuthorizedEcs, local_authority, read_task_policy
 from s3fargate.local.resources import Resources, provision
 from s3fargate.local.server import LocalServer, ServerStartError
+from s3fargate.local.tasks import ProcessBackend
 from s3fargate.ops.actions import backfill, backfill_candidates
 from s3fargate.ops.target import LocalLogs, Target, queue_summary
 from s3fargate.rundir import (
@@ -156,9 +157,12 @@ class LocalPipeline:
         tracked = tracked_statuses(running=self.config.track_running)
         self.ecs = LocalEcs(
             config=self.config,
-            endpoint=self.endpoint,
-            embedded=self.embedded,
-            credentials=self._credentials("task"),
+            backend=ProcessBackend.for_config(
+                self.config,
+                endpoint=self.endpoint,
+                embedded=self.embedded,
+                credentials=self._credentials("task"),
+            ),
             # The EventBridge rule's part: the changes its pattern passes into the tracker's queue.
             emit=lambda event: (
                 self.sqs.send_message(

@@ -111,11 +111,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-def exit_code_of(returncode: int) -> int:
-    """A process's exit code as a shell and ECS report it (killed by signal N: 128 + N)."""
-    return 128 - returncode if returncode < 0 else returncode
-
-
 class CommandTask:
     """The processing function that runs one command on the object."""
 
@@ -208,12 +203,13 @@ class CommandTask:
             raise feeder_error[0]
         if left:
             raise CommandFailedError(
-                f"the command exited ({exit_code_of(returncode)}), but processes it started "
+                f"the command exited ({processes.exit_code_of(returncode)}), "
+                "but processes it started "
                 f"were still running {self.children_timeout:g} s later and were killed, so "
                 f"none of its outputs were taken: {', '.join(left)}",
                 1,
             )
-        return exit_code_of(returncode)
+        return processes.exit_code_of(returncode)
 
     def _wait_for_children(self) -> list[str]:
         """Wait, up to the timeout, for the processes the command left running (its outputs
@@ -270,15 +266,10 @@ class _Forwarder:
             _terminate(self._group)
 
 
-def _signal_group(group: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, sig)
-
-
 def _terminate(group: int) -> None:
     """SIGTERM to the command's process group and every other process it started (one that
     moved to a session of its own included)."""
-    _signal_group(group, signal.SIGTERM)
+    processes.signal_group(group, signal.SIGTERM)
     processes.signal_all(processes.descendants(os.getpid()), signal.SIGTERM)
 
 
@@ -295,7 +286,7 @@ def _feed(obj: S3Object, process: subprocess.Popen[bytes], errors: list[BaseExce
         pass
     except BaseException as exc:
         errors.append(exc)
-        _signal_group(process.pid, signal.SIGTERM)
+        processes.signal_group(process.pid, signal.SIGTERM)
     finally:
         with contextlib.suppress(BrokenPipeError):
             stdin.close()
