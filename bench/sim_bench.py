@@ -12,6 +12,7 @@ uploads. Then the backlog alternatives on 2,000 uploads under the cap.
 
 from __future__ import annotations
 
+from s3fargate.props import PipelineProps
 from s3fargate.sim import Scenario, simulate
 from s3fargate.sim.scenario import Backlog, Design
 
@@ -19,10 +20,11 @@ UPLOADS = 10_000
 TARGET_RATIO = 1.05
 TARGET_REQUESTS = 15.0
 TARGET_WALL_S = 60.0
+CAP_24 = PipelineProps(max_running_tasks=24)
 SCENARIOS = {
-    "a: 6 vCPU quota, max_running 24": Scenario(uploads=UPLOADS, vcpu_quota=6, max_running=24),
+    "a: 6 vCPU quota, max_running 24": Scenario(uploads=UPLOADS, vcpu_quota=6, props=CAP_24),
     "b: 4,000 vCPU quota": Scenario(uploads=UPLOADS, vcpu_quota=4000),
-    "c: 100 vCPU quota, max_running 24": Scenario(uploads=2000, vcpu_quota=100, max_running=24),
+    "c: 100 vCPU quota, max_running 24": Scenario(uploads=2000, vcpu_quota=100, props=CAP_24),
 }
 
 
@@ -54,7 +56,7 @@ def main() -> None:
             f"(target <= {TARGET_REQUESTS:g}: "
             f"{_verdict(ours.requests_per_object <= TARGET_REQUESTS)})"
         )
-        cap = scenario.max_running
+        cap = scenario.props.max_running_tasks
         print(
             f"  s3fargate: peak {ours.peak_running:,} tasks running"
             + (f" (cap {cap}: {_verdict(ours.peak_running <= cap)})" if cap else "")
@@ -80,7 +82,11 @@ def main() -> None:
         (Backlog.QUEUE, 1000),
     ):
         result = simulate(
-            Scenario(uploads=2000, max_running=24, backlog=backlog, max_receive_count=receives)
+            Scenario(
+                uploads=2000,
+                backlog=backlog,
+                props=PipelineProps(max_running_tasks=24, max_receive_count=receives),
+            )
         )
         print(
             f"  {backlog.value:12} max_receive_count {receives:>4}: ratio {result.ratio:6.3f}, "

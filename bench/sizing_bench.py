@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from s3fargate.props import PipelineProps
 from s3fargate.sim import Durations, Scenario, simulate
 from s3fargate.sim.scenario import ObjectSizes
 from s3fargate.sizing import TaskSize
@@ -37,12 +38,12 @@ def _sized(quota: float) -> None:
         memory_per_gb=400,
         seconds_per_gb=10,
         vcpu_quota=quota,
-        task_sizes=SIZES,
+        props=PipelineProps(task_sizes=SIZES),
     )
     largest = SIZES[-1]
     single_scenario = dataclasses.replace(
         sized_scenario,
-        task_sizes=(),
+        props=PipelineProps(),
         cpu=largest.cpu / 1024,
         memory_gb=largest.memory_limit_mib / 1024,
     )
@@ -86,7 +87,9 @@ def _spot() -> None:
         f"  cost: Spot ${spot.cost.fargate:,.2f} vs On-Demand ${on_demand.cost.fargate:,.2f} "
         f"= {cost:.2f}x (target < {TARGET_COST}: {_verdict(cost < TARGET_COST)})"
     )
-    never = simulate(dataclasses.replace(spot_scenario, spot_fallback_after=0))
+    never = simulate(
+        dataclasses.replace(spot_scenario, props=PipelineProps(spot_fallback_after=None))
+    )
     print(
         f"  without the fallback (spot_fallback_after None): succeeded {never.succeeded:,}, "
         f"failed {never.failed}"

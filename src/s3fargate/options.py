@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from s3fargate.contracts import UserError
-from s3fargate.sizing import TaskSize
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 _METADATA_KEY = "s3fargate.option"
+_NESTED_KEY = "s3fargate.options"
 _SCALARS: dict[Any, Callable[[str], Any]] = {int: int, float: float, str: str, Path: Path}
 
 
@@ -73,29 +73,46 @@ def option(
     return field(default=default, metadata=metadata)
 
 
-def task_sizes_option(*, group: str, note: str) -> Any:
-    """The construct's ``task_sizes`` as a repeatable ``--task-size`` option (``dev``,
-    ``simulate``); ``note`` ends the help with what the command does with them."""
-    return option(
-        (),
-        group=group,
-        flag="--task-size",
-        metavar="SIZE",
-        parse=TaskSize.parse,
-        repeat=True,
-        help="the construct's task_sizes, one per option, smallest first: "
-        "up_to_bytes=1GiB,cpu=1024,memory_limit_mib=4096[,ephemeral_storage_gib=50]; the last "
-        f"without up_to_bytes. {note}",
-    )
+def options_from(default_factory: Callable[[], Any]) -> Any:
+    """A dataclass field holding another configuration type whose options are this command's
+    too (flattened into the same parser); ``default_factory`` gives the command's defaults."""
+    return field(default_factory=default_factory, metadata={_NESTED_KEY: True})
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One option as a command shows it."""
+
+    item: dataclasses.Field[Any]
+    opt: Option
+    #: The field's plain type (``int`` for ``int | None``).
+    kind: Any
+    #: Its default in this command.
+    default: Any
+
+
+def _entries(cls: type, defaults: Any = None) -> list[_Entry]:
+    """The options of ``cls`` and of the types it holds (:func:`options_from`), in order."""
+    hints = typing.get_type_hints(cls)
+    found: list[_Entry] = []
+    for item in dataclasses.fields(cls):
+        default = getattr(defaults, item.name) if defaults is not None else _default(item)
+        if _NESTED_KEY in item.metadata:
+            found += _entries(hints[item.name], default)
+        elif _METADATA_KEY in item.metadata:
+            opt = item.metadata[_METADATA_KEY]
+            found.append(_Entry(item, opt, _plain(hints[item.name]), default))
+    return found
 
 
 def options_of(cls: type) -> list[tuple[dataclasses.Field[Any], Option]]:
-    """The fields of ``cls`` that are options, in declaration order."""
-    return [
-        (item, item.metadata[_METADATA_KEY])
-        for item in dataclasses.fields(cls)
-        if _METADATA_KEY in item.metadata
-    ]
+    """The fields of ``cls`` (and of the types it holds) that are options, in order."""
+    return [(entry.item, entry.opt) for entry in _entries(cls)]
+
+
+def flags_of(cls: type) -> dict[str, str]:
+    """Each option's flag by its field's name (to name a value as the user gave it)."""
+    return {item.name: flag_of(item, opt) for item, opt in options_of(cls)}
 
 
 def flag_of(item: dataclasses.Field[Any], opt: Option) -> str:
@@ -117,20 +134,19 @@ def add_options(
     Options not given are left out of the parsed namespace, so the type's defaults apply.
     """
     defaults = defaults or {}
-    hints = typing.get_type_hints(cls)
     sections = {key: parser.add_argument_group(title) for key, title in groups.items()}
     exclusive: dict[str, Any] = {}
-    for item, opt in options_of(cls):
+    for entry in _entries(cls):
+        item, opt, kind = entry.item, entry.opt, entry.kind
         section: Any = sections[opt.group]
         if opt.exclusive:
             if opt.exclusive not in exclusive:
                 exclusive[opt.exclusive] = section.add_mutually_exclusive_group()
             section = exclusive[opt.exclusive]
-        kind = _plain(hints[item.name])
         # Not given: absent from the namespace (the type's default applies), unless this
         # command has its own default.
         default = defaults.get(item.name, argparse.SUPPRESS)
-        text = opt.help + _shown(opt, _default(item) if default is argparse.SUPPRESS else default)
+        text = opt.help + _shown(opt, entry.default if default is argparse.SUPPRESS else default)
         flag = flag_of(item, opt)
         if kind is bool and opt.parse is None:
             section.add_argument(
@@ -170,8 +186,15 @@ def values_from(cls: type, args: argparse.Namespace) -> dict[str, Any]:
         OptionError: a value its option cannot read, naming the option.
     """
     values: dict[str, Any] = {}
-    for item, opt in options_of(cls):
-        if not hasattr(args, item.name):
+    hints = typing.get_type_hints(cls)
+    for item in dataclasses.fields(cls):
+        if _NESTED_KEY in item.metadata:
+            held = values_from(hints[item.name], args)
+            if held:  # the command's defaults for that type, with what was given
+                values[item.name] = dataclasses.replace(_default(item), **held)
+            continue
+        opt = item.metadata.get(_METADATA_KEY)
+        if opt is None or not hasattr(args, item.name):
             continue
         raw = getattr(args, item.name)
         if opt.repeat and isinstance(raw, list):

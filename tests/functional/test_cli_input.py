@@ -284,7 +284,11 @@ def test_help_shows_every_option_with_its_default(capsys: pytest.CaptureFixture[
     assert "(default: .s3fargate/dev)" in text
     assert "CPU units of a task (1024 = 1 vCPU)" in text
     assert "a task using more is killed as ECS kills it for memory" in text
-    assert "--task-size SIZE the construct's task_sizes, one per option" in text
+    assert "--task-size SIZE task sizes by object size, one per option" in text
+    # The pipeline's props, in a section of their own, with the local defaults
+    assert "the pipeline (the CDK construct's props: same names, same meaning)" in text
+    assert "--retry-delay S seconds before the first retry; each later one doubles it " in text
+    assert "(default: 1)" in text
 
 
 def test_prefixes_mean_the_same_in_every_command(tmp_path: Path) -> None:

@@ -404,9 +404,7 @@ def test_an_object_overwritten_before_its_task_starts_is_superseded_not_misread(
     gate = tmp_path / "open"
     with _held_slot(tmp_path, gate) as dev:
         bucket = dev.state.bucket
-        dev.s3.put_bucket_versioning(
-            Bucket=bucket, VersioningConfiguration={"Status": "Suspended"}
-        )
+        dev.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
         first = dev.s3.put_object(Bucket=bucket, Key="incoming/x.txt", Body=b"first\n")
         second = dev.s3.put_object(Bucket=bucket, Key="incoming/x.txt", Body=b"second one\n")
         # WHEN the slot frees up

@@ -27,6 +27,7 @@ from s3fargate.ledger import JobStatus, Launched, ObjectRef, TaskLost, Waiting
 from s3fargate.ledger.store import now_ms
 from s3fargate.local.config import LocalConfig
 from s3fargate.local.pipeline import LocalPipeline
+from s3fargate.props import PipelineProps
 from s3fargate.tracker.factory import build_tracker
 from tests.devserver import wait_for
 from tests.infra.policy_snapshot import symbolic_policies
@@ -101,12 +102,14 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     config = LocalConfig(
         run_dir=folder / "run",
         task_cmd=TASK,
-        max_running=1,
-        max_receive_count=1,
         visibility_timeout=1,
-        retry_exit_codes=frozenset({75}),
-        max_attempts=2,
-        retry_delay=0,
+        props=PipelineProps(
+            max_running_tasks=1,
+            max_receive_count=1,
+            retry_exit_codes=(75,),
+            max_attempts=2,
+            retry_delay_s=0,
+        ),
         iam_record=record,
     )
     with LocalPipeline(config) as pipeline:

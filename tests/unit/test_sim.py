@@ -12,6 +12,7 @@ import pytest
 import simpy
 
 from s3fargate.events.ecs import parse_task_state_change
+from s3fargate.props import PipelineProps
 from s3fargate.sim import Design, Durations, Scenario, ScenarioError, simulate
 from s3fargate.sim import designs as designs_module
 from s3fargate.sim.bridge import SimClient, client_error, run
@@ -257,7 +258,18 @@ def test_botocore_standard_retries_are_emulated_with_backoff() -> None:
 
 
 # --- whole runs --------------------------------------------------------------------------------
-SMALL = Scenario(uploads=120, max_running=8, vcpu_quota=2, duplicate_rate=0.02, seed=3)
+SMALL = Scenario(
+    uploads=120,
+    vcpu_quota=2,
+    duplicate_rate=0.02,
+    seed=3,
+    props=PipelineProps(max_running_tasks=8),
+)
+
+
+def _props(scenario: Scenario, **changes: Any) -> Scenario:
+    """``scenario`` with some of its pipeline props changed."""
+    return dataclasses.replace(scenario, props=dataclasses.replace(scenario.props, **changes))
 
 
 def _key_figures(scenario: Scenario) -> dict[str, Any]:
@@ -289,12 +301,11 @@ def test_under_the_cap_every_upload_succeeds_once_close_to_the_bound() -> None:
 
 def test_platform_failures_are_retried_until_every_upload_succeeds() -> None:
     scenario = dataclasses.replace(
-        SMALL,
+        _props(SMALL, max_attempts=10),
         spot=True,
         spot_vcpu_quota=2,
         spot_interruption_rate=0.2,
         start_failure_rate=0.1,
-        max_attempts=10,
     )
     result = simulate(scenario)
     assert result.succeeded == 120
@@ -310,7 +321,9 @@ def test_the_original_design_loses_what_the_quota_refuses() -> None:
 
 
 def test_the_old_backlog_walks_healthy_uploads_into_the_dead_letter_queue() -> None:
-    result = simulate(dataclasses.replace(SMALL, backlog=Backlog.QUEUE, max_receive_count=2))
+    result = simulate(
+        dataclasses.replace(_props(SMALL, max_receive_count=2), backlog=Backlog.QUEUE)
+    )
     assert result.dead_lettered > 0
     assert result.succeeded + result.dead_lettered == 120
 
@@ -362,7 +375,8 @@ def test_a_bug_in_our_code_shows_in_the_simulation(monkeypatch: pytest.MonkeyPat
 
 
 def test_the_bound_is_the_larger_of_the_launch_floor_and_the_quota_rounds() -> None:
-    assert Scenario(uploads=10_000, vcpu_quota=6, max_running=24).bound_s() == 417 * 105
+    capped = Scenario(uploads=10_000, vcpu_quota=6, props=PipelineProps(max_running_tasks=24))
+    assert capped.bound_s() == 417 * 105
     assert Scenario(uploads=10_000, vcpu_quota=4000).bound_s() == 9900 / 20 + 105
 
 
@@ -396,7 +410,7 @@ def test_uploads_spread_over_time_cannot_finish_before_the_last_arrives() -> Non
 
 
 def test_without_a_cap_the_quota_s_refusals_wait_in_the_waiting_room() -> None:
-    result = simulate(dataclasses.replace(SMALL, max_running=None))
+    result = simulate(_props(SMALL, max_running_tasks=None))
     assert result.quota_refusals > 0  # Fargate said no, many times
     assert (result.succeeded, result.dead_lettered, result.lost, result.duplicate_tasks) == (
         120,
@@ -420,7 +434,7 @@ def test_the_cap_is_a_ceiling_with_eight_runners_and_the_releases_racing(
     # GIVEN a burst, eight runner environments and two trackers launching at once, and a quota
     # far above the cap (so only the cap can hold the line)
     scenario = dataclasses.replace(
-        SMALL, uploads=90, max_running=cap, vcpu_quota=quota, max_concurrency=8
+        _props(SMALL, max_running_tasks=cap), uploads=90, vcpu_quota=quota, max_concurrency=8
     )
     # WHEN it runs
     result = simulate(scenario)
@@ -439,7 +453,7 @@ def test_a_cap_counted_per_runner_is_caught_as_a_broken_promise(
     monkeypatch.setattr(
         WaitingRoom, "admits", property(lambda self: False)
     )  # the waiting room releases by ListTasks too
-    scenario = dataclasses.replace(SMALL, uploads=90, max_running=3, vcpu_quota=4000)
+    scenario = dataclasses.replace(_props(SMALL, max_running_tasks=3), uploads=90, vcpu_quota=4000)
     # WHEN the burst runs
     result = simulate(scenario)
     # THEN the simulator reports the cap passed (and the makespan below the physical floor)
@@ -460,14 +474,16 @@ SIZED = Scenario(
     memory_per_gb=400,
     seconds_per_gb=10,
     vcpu_quota=10_000,
-    task_sizes=SIZES,
+    props=PipelineProps(task_sizes=SIZES),
 )
 
 
 def _single(scenario: Scenario) -> Scenario:
-    largest = scenario.task_sizes[-1]
+    largest = scenario.props.task_sizes[-1]
     return dataclasses.replace(
-        scenario, task_sizes=(), cpu=largest.cpu / 1024, memory_gb=largest.memory_limit_mib / 1024
+        _props(scenario, task_sizes=()),
+        cpu=largest.cpu / 1024,
+        memory_gb=largest.memory_limit_mib / 1024,
     )
 
 
@@ -484,7 +500,7 @@ def test_sized_tasks_cost_under_half_of_one_size_and_none_dies_of_memory() -> No
 
 
 def test_a_task_killed_for_memory_succeeds_one_size_up_unless_no_size_holds_it() -> None:
-    tight = dataclasses.replace(SIZED, memory_per_gb=600, max_attempts=4)
+    tight = dataclasses.replace(_props(SIZED, max_attempts=4), memory_per_gb=600)
     result = simulate(tight)
     needs = [600 * size / 1e9 for size in tight.object_size_list()]
     # Every object whose need fits the largest size succeeds, after kills lower down.
@@ -501,7 +517,7 @@ def test_spot_with_its_fallback_finishes_every_object_for_under_half_the_on_dema
         spot_interruption_rate=0.05,
         vcpu_quota=1000,
         spot_vcpu_quota=1000,
-        max_attempts=3,
+        props=PipelineProps(max_attempts=3),
     )
     on_spot, on_demand = (
         simulate(spot),
@@ -518,4 +534,4 @@ def test_object_sizes_and_task_sizes_are_read_in_the_construct_s_units() -> None
         with pytest.raises(ScenarioError, match="--object-sizes"):
             ObjectSizes.parse(bad)
     with pytest.raises(ScenarioError, match="--task-size"):
-        dataclasses.replace(SIZED, task_sizes=SIZES[:1] + SIZES[:1]).check()
+        _props(SIZED, task_sizes=SIZES[:1] + SIZES[:1]).check()

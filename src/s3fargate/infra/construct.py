@@ -30,10 +30,12 @@ from s3fargate.lambda_runtime.settings import (
     Function,
     PipelineSettings,
 )
-from s3fargate.sizing import FargatePrices, TaskSize, TaskSizes
+from s3fargate.props import PipelineProps
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    from s3fargate.sizing import FargatePrices, TaskSize
 
 Network = Literal["public", "private"]
 CapacityProvider = Literal["FARGATE", "FARGATE_SPOT"]
@@ -101,6 +103,7 @@ class S3TriggeredFargateTask(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         max_attempts: int = c.DEFAULT_MAX_ATTEMPTS,
         retry_exit_codes: Sequence[int] = (),
+        retry_delay_s: int = c.DEFAULT_RETRY_DELAY_S,
         notification_email: str | None = None,
         table_props: Mapping[str, Any] | None = None,
         job_ttl_days: int = c.DEFAULT_JOB_TTL_DAYS,
@@ -118,19 +121,23 @@ class S3TriggeredFargateTask(Construct):
                 "network='private' creates a VPC with endpoints; with existing_vpc, choose its "
                 "subnets with vpc_subnets and set assign_public_ip instead"
             )
-        # The functions' settings: validated here, rendered into each environment below.
-        settings = PipelineSettings(
-            input_prefix=input_prefix,
-            results_prefix=results_prefix,
-            max_receive_count=max_receive_count,
+        # The pipeline's behaviour (refused as `dev` and `simulate` refuse it), then the
+        # functions' settings: validated here, rendered into each environment below.
+        props = PipelineProps(
             max_running_tasks=max_running_tasks,
+            max_receive_count=max_receive_count,
             max_attempts=max_attempts,
             retry_exit_codes=tuple(retry_exit_codes),
+            retry_delay_s=retry_delay_s,
+            track_running=track_running,
+            task_sizes=tuple(task_sizes or ()),
+            spot_fallback_after=spot_fallback_after,
+        ).checked()
+        settings = props.to_settings(
+            input_prefix=input_prefix,
+            results_prefix=results_prefix,
             job_ttl_days=job_ttl_days,
             capacity_provider=None if capacity_provider == "FARGATE" else capacity_provider,
-            task_sizes=TaskSizes.of(task_sizes),
-            # The functions' variable: 0 means never.
-            spot_fallback_after=spot_fallback_after or 0,
             fargate_prices=fargate_prices,
         )
         settings.check()
@@ -139,15 +146,16 @@ class S3TriggeredFargateTask(Construct):
         v.check_ranges(
             max_concurrency=(max_concurrency, *EVENT_SOURCE_LIMITS.max_concurrency),
             runner_memory_mib=(runner_memory_mib, 128, 10240),
-            spot_fallback_after=(spot_fallback_after, 1, 100),
             noncurrent_version_expiration_days=(noncurrent_version_expiration_days, 1, 36500),
             batch_size=(
                 batch_size,
                 *EVENT_SOURCE_LIMITS.batch_size(windowed=max_batching_window is not None),
             ),
         )
-        v.check_choice("network", network, ("public", "private"))
-        v.check_choice("capacity_provider", capacity_provider, ("FARGATE", "FARGATE_SPOT"))
+        v.check_choices(
+            network=(network, ("public", "private")),
+            capacity_provider=(capacity_provider, ("FARGATE", "FARGATE_SPOT")),
+        )
         if vpc_subnets is not None and existing_vpc is None:
             raise ValueError("vpc_subnets selects subnets of existing_vpc: pass existing_vpc too")
         visibility_s = v.check_queue_visibility(int(runner_timeout.to_seconds()))
@@ -166,7 +174,7 @@ class S3TriggeredFargateTask(Construct):
             versioned, noncurrent_version_expiration_days, bucket_props
         )
         self.dead_letter_queue = self._dead_letter_queue()
-        self.queue = self._queue(visibility_s, max_receive_count, queue_props)
+        self.queue = self._queue(visibility_s, props.max_receive_count, queue_props)
         self._notify_queue_of_uploads(suffix)
 
         self.vpc, subnets, public_ip = self._network(network, existing_vpc, vpc_subnets)
@@ -192,7 +200,7 @@ class S3TriggeredFargateTask(Construct):
             dead_letter_queue=self.dead_letter_queue,
             table_props=table_props,
             notification_email=notification_email,
-            track_running=track_running,
+            track_running=props.track_running,
             code=code,
             runtime=RUNNER_RUNTIME,
             log_retention=log_retention,

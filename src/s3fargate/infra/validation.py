@@ -36,10 +36,11 @@ def check_ranges(**values: tuple[int | None, int, int]) -> None:
         check_range(name, value, low, high)
 
 
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    """Refuse ``value`` outside ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{name}={value!r}: use {' or '.join(repr(x) for x in choices)}")
+def check_choices(**values: tuple[str, tuple[str, ...]]) -> None:
+    """Refuse each ``name=(value, choices)`` whose value is not one of its choices."""
+    for name, (value, choices) in values.items():
+        if value not in choices:
+            raise ValueError(f"{name}={value!r}: use {' or '.join(repr(x) for x in choices)}")
 
 
 def architecture_name(architecture: ecs.CpuArchitecture) -> str:

@@ -273,7 +273,7 @@ class PipelineSettings:
                 continue
             listed = spec.kind in ("texts", "numbers")
             for index, part in enumerate(value) if listed else ((None, value),):
-                if placeholders and _placeholder(part):
+                if placeholders and is_placeholder(part):
                     continue
                 reason = _check(part, spec)
                 if reason is None:
@@ -373,7 +373,7 @@ def _range(spec: Spec) -> str:
     return f"{what} {spec.low}-{spec.high}" if spec.low is not None else what
 
 
-def _placeholder(value: Any) -> bool:
+def is_placeholder(value: Any) -> bool:
     """A value known only at deployment: a CDK token renders as ``${Token[...]}`` in text and
     as a huge negative number in place of a number."""
     if isinstance(value, str):

@@ -10,7 +10,7 @@ from s3fargate.launching.exceptions import LaunchError
 if TYPE_CHECKING:
     from s3fargate.events import ObjectCreated
     from s3fargate.launching.ecs_api import EcsApi
-    from s3fargate.taskrunner.recorder import LaunchRecorder
+    from s3fargate.launching.recorder import LaunchRecorder
 
 #: The :class:`LaunchError` code of a launch refused because the cap is reached.
 CAP_REACHED = "MaxRunningTasks"

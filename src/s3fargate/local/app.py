@@ -50,16 +50,17 @@ def _banner(pipeline: LocalPipeline, console: Console) -> None:
         )
     )
     task = f"docker run {config.docker_image}" if config.docker_image else " ".join(config.task_cmd)
-    limit = f", at most {config.max_running} at once" if config.max_running else ""
-    retries = f"; up to {config.max_attempts} attempts per job"
+    props = config.props
+    limit = f", at most {props.max_running_tasks} at once" if props.max_running_tasks else ""
+    retries = f"; up to {props.max_attempts} attempts per job"
     console.print(Text(f"task: {task}{limit}{retries}; logs in {config.run_dir}/"))
     if config.faults.any:
         console.print(Text(f"injecting faults: {config.faults.describe()}", style="yellow"))
-    if config.task_sizes:
+    if props.task_sizes:
         sizes = "; ".join(
             f"{'up to ' + format_bytes(s.up_to_bytes) if s.up_to_bytes is not None else 'larger'}: "
             f"{s.label}"
-            for s in config.task_sizes
+            for s in props.task_sizes
         )
         console.print(Text(f"task sizes: {sizes} (one size up after a memory kill)"))
     elif config.memory is not None:

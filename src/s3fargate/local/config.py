@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from s3fargate import contracts as c
-from s3fargate.lambda_runtime.settings import spec_of
 from s3fargate.local.faults import Faults
-from s3fargate.options import option, task_sizes_option
-from s3fargate.sizing import TaskSize, TaskSizes
+from s3fargate.options import flags_of, option, options_from
+from s3fargate.props import PROPS_GROUP, PipelineProps
 from s3fargate.sizing.sizes import task_size_problem
 
 # The one home of each local default; the CLI shows these in its help.
@@ -43,11 +42,12 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 #: The help's sections for these options.
-SERVER, PIPELINE, RETRIES, SIZE = "server", "pipeline", "retries", "size"
+SERVER, PIPELINE, FAULTS, SIZE = "server", "pipeline", "faults", "size"
 OPTION_GROUPS = {
     SERVER: "server",
-    PIPELINE: "pipeline (the same vocabulary as the CDK construct)",
-    RETRIES: "retries and fault injection (the construct's props)",
+    PIPELINE: "the local pipeline",
+    **PROPS_GROUP,
+    FAULTS: "fault injection",
     SIZE: "task size and cost (jobs are priced as Fargate bills them on AWS)",
 }
 #: A task's size when neither --cpu, --memory nor --task-size says (the construct's default).
@@ -68,18 +68,6 @@ def parse_task_cmd(text: str) -> tuple[str, ...]:
     if not words:
         raise LocalConfigError("--task-cmd is empty: give a command, or leave the option out")
     return words
-
-
-def parse_exit_codes(text: str) -> frozenset[int]:
-    """Read ``--retry-exit-codes`` (``75,111``)."""
-    codes: set[int] = set()
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        if not part.isdigit():
-            raise LocalConfigError(f"--retry-exit-codes: {part!r} is not an exit code")
-        codes.add(int(part))
-    return frozenset(codes)
 
 
 @dataclass(frozen=True)
@@ -114,12 +102,6 @@ class LocalConfig:
     suffix: str | None = option(
         None, group=PIPELINE, help="only keys ending in this launch tasks (e.g. .csv)"
     )
-    max_running: int | None = option(
-        None,
-        group=PIPELINE,
-        metavar="N",
-        help="at most N tasks at once (the construct's max_running_tasks)",
-    )
     task_cmd: tuple[str, ...] = option(
         DEFAULT_TASK_CMD,
         group=PIPELINE,
@@ -144,25 +126,12 @@ class LocalConfig:
         metavar="S",
         help="seconds before a message that launched nothing comes back",
     )
-    max_receive_count: int = option(
-        c.DEFAULT_MAX_RECEIVE_COUNT,
-        group=PIPELINE,
-        metavar="N",
-        help="receives before a message moves to the dead-letter queue",
-    )
     grace_period: float = option(
         DEFAULT_GRACE_PERIOD_S,
         group=PIPELINE,
         metavar="S",
         help="on Ctrl-C, running tasks get SIGTERM, then SIGKILL after S seconds (a second "
         "Ctrl-C: at once)",
-    )
-    #: The construct's ``track_running``: RUNNING changes reach the tracker too.
-    track_running: bool = option(
-        False,
-        group=PIPELINE,
-        help="the construct's track_running: the tracker also gets RUNNING changes (else only "
-        "STOPPED ones, and a long task shows running when the reconciler looks)",
     )
     no_iam: bool = option(
         False,
@@ -184,29 +153,12 @@ class LocalConfig:
         group=PIPELINE,
         help="state, logs and task output; one pipeline at a time uses it",
     )
-    # --- retries and fault injection -------------------------------------------------------
-    max_attempts: int = option(
-        c.DEFAULT_MAX_ATTEMPTS,
-        group=RETRIES,
-        metavar="N",
-        help="attempts per job when the platform stops a task (Spot, failed start)",
-    )
-    retry_exit_codes: frozenset[int] = option(
-        frozenset(),
-        group=RETRIES,
-        metavar="CODES",
-        parse=parse_exit_codes,
-        help="task exit codes that are retried too, e.g. 75,111",
-    )
-    retry_delay: int = option(
-        DEFAULT_RETRY_DELAY_S,
-        group=RETRIES,
-        metavar="S",
-        help="seconds before the first retry; each later one doubles it",
-    )
+    # --- the pipeline's behaviour: the construct's props ------------------------------------
+    props: PipelineProps = options_from(lambda: PipelineProps(retry_delay_s=DEFAULT_RETRY_DELAY_S))
+    # --- fault injection -------------------------------------------------------------------
     faults: Faults = option(
         default_factory=Faults,
-        group=RETRIES,
+        group=FAULTS,
         metavar="SPEC",
         parse=Faults.parse,
         shown="",
@@ -226,9 +178,6 @@ class LocalConfig:
         help="memory of a task in MiB, enforced: a task using more is killed as ECS kills it for "
         "memory (exit 137, OutOfMemoryError); without it (or --task-size) none is enforced and "
         "jobs are priced at 512",
-    )
-    task_sizes: tuple[TaskSize, ...] = task_sizes_option(
-        group=SIZE, note="Each task's memory is enforced; one killed for it runs one size up"
     )
     # --- not options -----------------------------------------------------------------------
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -256,23 +205,8 @@ class LocalConfig:
             problems.append("--visibility-timeout must be 0-43200 seconds (SQS's limit)")
         if not 0 <= self.grace_period <= 3600:  # also refuses NaN
             problems.append("--grace-period must be 0-3600 seconds")
-        # The pipeline's own settings: the same ranges as the construct's props.
-        for flag, setting, values in (
-            ("--max-running", "max_running_tasks", (self.max_running,)),
-            ("--max-receive-count", "max_receive_count", (self.max_receive_count,)),
-            ("--max-attempts", "max_attempts", (self.max_attempts,)),
-            ("--retry-exit-codes", "retry_exit_codes", sorted(self.retry_exit_codes)),
-            ("--retry-delay", "retry_delay_s", (self.retry_delay,)),
-        ):
-            spec = spec_of(setting)
-            low, high = spec.bounds
-            what = f"{spec.expected} " if spec.expected else ""
-            for value in values:
-                if value is not None and not low <= value <= high:
-                    problems.append(f"{flag} must be {what}{low}-{high}, got {value}")
-        problems += [
-            problem.replace("task_sizes", "--task-size") for problem in self.sizes.problems()
-        ]
+        # The pipeline's behaviour: refused as the construct refuses it, named by its flag.
+        problems += self.props.problems(flags_of(PipelineProps))
         if self.cpu is not None or self.memory is not None:
             cpu = self.cpu if self.cpu is not None else DEFAULT_CPU
             memory = self.memory if self.memory is not None else DEFAULT_MEMORY_MIB
@@ -294,8 +228,3 @@ class LocalConfig:
             digest = hashlib.sha256(self.bucket.encode()).hexdigest()[:8]
             name = f"{name[: RESOURCE_NAME_MAX - 9]}-{digest}"
         return name
-
-    @property
-    def sizes(self) -> TaskSizes:
-        """The ``--task-size`` sizes."""
-        return TaskSizes(self.task_sizes)

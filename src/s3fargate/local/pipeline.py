@@ -154,7 +154,7 @@ class LocalPipeline:
         self.sqs = session.client("sqs", endpoint_url=self.endpoint)
         dynamodb = session.client("dynamodb", endpoint_url=self.endpoint)
         events_url = self.resources.events_queue.url
-        tracked = tracked_statuses(running=self.config.track_running)
+        tracked = tracked_statuses(running=self.config.props.track_running)
         self.ecs = LocalEcs(
             config=self.config,
             backend=ProcessBackend.for_config(
@@ -400,25 +400,18 @@ class LocalPipeline:
     def _settings(self) -> PipelineSettings:
         """The functions' settings, as the construct makes them from its props; locally the
         cluster and task definition are the ECS stand-in's, and the checks come sooner."""
-        config = self.config
-        return PipelineSettings(
+        return self.config.props.to_settings(
             cluster_arn=LOCAL_CLUSTER_ARN,
             task_definition_arn=LOCAL_TASK_DEFINITION_ARN,
             container_name=CONTAINER_NAME,
             subnets=("local",),
-            max_running_tasks=config.max_running,
             pipeline_id=LOCAL_PIPELINE_ID,
             jobs_table=self.resources.jobs_table,
             notification_topic_arn=self.resources.topic_arn,
-            input_prefix=config.input_prefix,
-            results_prefix=config.results_prefix,
-            max_receive_count=config.max_receive_count,
+            input_prefix=self.config.input_prefix,
+            results_prefix=self.config.results_prefix,
             queue_url=self.resources.queue.url,
-            max_attempts=config.max_attempts,
-            retry_exit_codes=tuple(sorted(config.retry_exit_codes)),
-            retry_delay_s=config.retry_delay,
             reconcile_after_s=RECONCILE_AFTER_S,
-            task_sizes=config.sizes,
         )
 
     def _logger(self, part: str) -> Logger:

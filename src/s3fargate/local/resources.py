@@ -57,7 +57,8 @@ def provision(
     """
     name = config.resource_name
     dlq = _queue(sqs, f"{name}-dlq", {"MessageRetentionPeriod": str(c.DLQ_RETENTION_DAYS * 86400)})
-    queue = _queue(sqs, name, _redrive(config.visibility_timeout, config.max_receive_count, dlq))
+    redrive = _redrive(config.visibility_timeout, config.props.max_receive_count, dlq)
+    queue = _queue(sqs, name, redrive)
     events_dlq = _queue(
         sqs, f"{name}-events-dlq", {"MessageRetentionPeriod": str(c.DLQ_RETENTION_DAYS * 86400)}
     )

@@ -41,13 +41,13 @@ def run_simulation(
     if compare:
         other = Design.ORIGINAL if scenario.design == Design.S3FARGATE else Design.S3FARGATE
         scenarios.append(dataclasses.replace(scenario, design=other))
-    if scenario.task_sizes:
+    if scenario.props.task_sizes:
         # The same burst at one size, the largest (what a pipeline without sizes must run).
-        largest = scenario.task_sizes[-1]
+        largest = scenario.props.task_sizes[-1]
         scenarios.append(
             dataclasses.replace(
                 scenario,
-                task_sizes=(),
+                props=dataclasses.replace(scenario.props, task_sizes=()),
                 cpu=largest.cpu / 1024,
                 memory_gb=largest.memory_limit_mib / 1024,
             )
@@ -69,7 +69,7 @@ def run_simulation(
         print(json.dumps(document, indent=2))
         return code
     console.print(results_table(results))
-    if scenario.task_sizes:
+    if scenario.props.task_sizes:
         versus = sizing_comparison(results[0], results[-1])
         console.print(
             f"with task sizes: cost {versus['cost_ratio']:.2f}x and makespan "

@@ -30,7 +30,6 @@ from s3fargate.sim.lambdas import EventSourceMapping
 from s3fargate.sim.scenario import Backlog
 from s3fargate.sim.sqs import Queue
 from s3fargate.sim.world import EVENT_DELAY_S, body
-from s3fargate.sizing import TaskSizes
 from s3fargate.taskrunner.factory import build_runner, ledger_recorder
 from s3fargate.taskrunner.runner import TaskRunner
 from s3fargate.tracker.factory import TrackerParts, build_tracker
@@ -61,21 +60,16 @@ def quiet_logger(service: str) -> Logger:
 def settings(world: World, queue_url: str) -> PipelineSettings:
     """The functions' settings, as the construct makes them from the scenario's props."""
     scenario = world.scenario
-    return PipelineSettings(
+    return scenario.props.to_settings(
         cluster_arn=CLUSTER_ARN,
         task_definition_arn=TASK_DEFINITION_ARN,
         container_name="task",
         subnets=("subnet-a", "subnet-b"),
         capacity_provider="FARGATE_SPOT" if scenario.spot else None,
-        max_running_tasks=scenario.max_running,
         pipeline_id=PIPELINE_ID,
         jobs_table=JOBS_TABLE,
         notification_topic_arn=TOPIC_ARN,
-        max_receive_count=scenario.max_receive_count,
         queue_url=queue_url,
-        max_attempts=scenario.max_attempts,
-        task_sizes=TaskSizes(scenario.task_sizes),
-        spot_fallback_after=scenario.spot_fallback_after,
     )
 
 
@@ -93,7 +87,7 @@ class S3FargatePipeline:
                 "uploads",
                 6 * RUNNER_TIMEOUT_S,
                 dead_letter=self.dead_letters,
-                max_receive_count=scenario.max_receive_count,
+                max_receive_count=scenario.props.max_receive_count,
             )
         )
         self.events_dead_letters = world.add_queue(Queue(env, "events-dlq", 6 * TRACKER_TIMEOUT_S))
@@ -108,7 +102,7 @@ class S3FargatePipeline:
         )
         self.settings = settings(world, self.queue.url)
         self.reconciler = self._tracker_environment().reconciler
-        self._statuses = tracked_statuses(running=scenario.track_running)
+        self._statuses = tracked_statuses(running=scenario.props.track_running)
         world.sent_to_tracker = self._rule
 
     def start(self) -> None:

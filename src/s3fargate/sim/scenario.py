@@ -8,9 +8,9 @@ import random
 from dataclasses import dataclass
 
 from s3fargate import contracts as c
-from s3fargate.lambda_runtime.settings import EVENT_SOURCE_LIMITS, spec_of
-from s3fargate.options import option, task_sizes_option
-from s3fargate.sizing import TaskSize, TaskSizes
+from s3fargate.lambda_runtime.settings import EVENT_SOURCE_LIMITS
+from s3fargate.options import flags_of, option, options_from
+from s3fargate.props import PROPS_GROUP, PipelineProps
 from s3fargate.sizing.sizes import parse_bytes
 
 #: AWS's documented limits (docs/design.md, "AWS limits").
@@ -45,7 +45,8 @@ class Backlog(enum.StrEnum):
 BURST, ACCOUNT, FAILURES, RUN = "burst", "account", "failures", "run"
 OPTION_GROUPS = {
     BURST: "the burst and the task",
-    ACCOUNT: "the account and the pipeline",
+    ACCOUNT: "the account and the pipeline's Lambda",
+    **PROPS_GROUP,
     FAILURES: "Fargate's failures",
     RUN: "the run and its report",
 }
@@ -164,10 +165,6 @@ class Scenario:
     seconds_per_gb: float = option(
         0.0, group=BURST, metavar="S", help="run time a task adds per GB of its object"
     )
-    task_sizes: tuple[TaskSize, ...] = task_sizes_option(
-        group=BURST,
-        note="The report adds the same burst at one size (the largest) for comparison",
-    )
     # --- the account and the pipeline -------------------------------------------------------
     vcpu_quota: float = option(
         DEFAULT_VCPU_QUOTA,
@@ -176,9 +173,6 @@ class Scenario:
         help="Fargate vCPUs the account may run at once (On-Demand or Spot)",
     )
     spot_vcpu_quota: float = DEFAULT_VCPU_QUOTA
-    max_running: int | None = option(
-        None, group=ACCOUNT, metavar="N", help="the construct's max_running_tasks"
-    )
     max_concurrency: int = option(
         c.DEFAULT_MAX_CONCURRENCY,
         group=ACCOUNT,
@@ -196,30 +190,10 @@ class Scenario:
         metavar="S",
         help="the construct's max_batching_window, in seconds",
     )
-    max_receive_count: int = option(
-        c.DEFAULT_MAX_RECEIVE_COUNT,
-        group=ACCOUNT,
-        metavar="N",
-        help="the construct's max_receive_count",
-    )
-    max_attempts: int = option(
-        c.DEFAULT_MAX_ATTEMPTS, group=ACCOUNT, metavar="N", help="the construct's max_attempts"
-    )
-    #: The construct's ``track_running``: the tracker also gets RUNNING events.
-    track_running: bool = option(
-        False,
-        group=ACCOUNT,
-        help="the construct's track_running (RUNNING events to the tracker)",
-    )
+    # --- the pipeline's behaviour: the construct's props ------------------------------------
+    props: PipelineProps = options_from(PipelineProps)
     # --- Fargate's failures -----------------------------------------------------------------
     spot: bool = option(False, group=FAILURES, help="run tasks on Fargate Spot")
-    spot_fallback_after: int = option(
-        c.DEFAULT_SPOT_FALLBACK_AFTER,
-        group=FAILURES,
-        metavar="N",
-        help="the construct's spot_fallback_after: after N interruptions a job runs On-Demand "
-        "(0: never)",
-    )
     spot_interruption_rate: float = option(
         0.0, group=FAILURES, metavar="P", help="share of Spot tasks interrupted while running"
     )
@@ -276,7 +250,6 @@ class Scenario:
         limits = EVENT_SOURCE_LIMITS
         # The pipeline's settings and Lambda's event source: the construct's ranges.
         for flag, value, (low, high) in (
-            ("--max-running", self.max_running, spec_of("max_running_tasks").bounds),
             ("--max-concurrency", self.max_concurrency, limits.max_concurrency),
             (
                 "--batch-size",
@@ -284,8 +257,6 @@ class Scenario:
                 limits.batch_size(windowed=self.batching_window_s > 0),
             ),
             ("--batching-window", self.batching_window_s, limits.batching_window_s),
-            ("--max-receive-count", self.max_receive_count, spec_of("max_receive_count").bounds),
-            ("--max-attempts", self.max_attempts, spec_of("max_attempts").bounds),
         ):
             if value is not None and not low <= value <= high:
                 problems.append(f"{flag} must be {low}-{high}, got {value:g}")
@@ -305,13 +276,10 @@ class Scenario:
             raise ScenarioError("; ".join(problems))
 
     def _sizing_problems(self) -> list[str]:
-        problems = [
-            p.replace("task_sizes", "--task-size") for p in TaskSizes(self.task_sizes).problems()
-        ]
+        # The pipeline's behaviour: refused as the construct refuses it, named by its flag.
+        problems = self.props.problems(flags_of(PipelineProps))
         if not (0 <= self.memory_per_gb <= 1e6 and 0 <= self.seconds_per_gb <= 1e6):
             problems.append("--memory-per-gb and --seconds-per-gb must be 0-1000000")
-        if not 0 <= self.spot_fallback_after <= 100:
-            problems.append(f"--spot-fallback-after must be 0-100, got {self.spot_fallback_after}")
         return problems
 
     def _infinite(self) -> list[str]:
@@ -337,7 +305,8 @@ class Scenario:
         """How many tasks can run together: the vCPU quota, and the cap if lower."""
         quota = self.spot_vcpu_quota if self.spot else self.vcpu_quota
         by_quota = int(quota / self.cpu + 1e-9)
-        return min(by_quota, self.max_running) if self.max_running else by_quota
+        cap = self.props.max_running_tasks
+        return min(by_quota, cap) if cap else by_quota
 
     def bound_s(self) -> float:
         """The lower bound on the makespan with mean start and run times (docs/simulator.md):

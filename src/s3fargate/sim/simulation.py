@@ -69,12 +69,12 @@ class Result:
     def violations(self) -> list[str]:
         """Promises this run broke; each is an error in itself."""
         found: list[str] = []
-        cap = self.scenario.max_running
+        cap = self.scenario.props.max_running_tasks
         if cap is not None and self.peak_running > cap:
             found.append(f"{self.peak_running} tasks ran at once, over the cap of {cap}")
         floor = self.scenario.floor_s()
         # The floor assumes every task of the scenario's --cpu; sized tasks may be smaller.
-        sized = bool(self.scenario.task_sizes)
+        sized = bool(self.scenario.props.task_sizes)
         if self.succeeded == self.objects and self.makespan_s < floor and not sized:
             found.append(
                 f"makespan {self.makespan_s:.0f} s is below the physical floor {floor:.0f} s: "
@@ -117,11 +117,11 @@ class Result:
                 "cpu": s.cpu,
                 "memory_gb": s.memory_gb,
                 "vcpu_quota": s.spot_vcpu_quota if s.spot else s.vcpu_quota,
-                "max_running": s.max_running,
+                "max_running": s.props.max_running_tasks,
                 "max_concurrency": s.max_concurrency,
                 "batch_size": s.batch_size,
                 "batching_window_s": s.batching_window_s,
-                "max_receive_count": s.max_receive_count,
+                "max_receive_count": s.props.max_receive_count,
                 "spot": s.spot,
                 "spot_interruption_rate": s.spot_interruption_rate,
                 "start_failure_rate": s.start_failure_rate,
@@ -132,8 +132,8 @@ class Result:
                 else [s.object_sizes.low, s.object_sizes.high],
                 "memory_per_gb": s.memory_per_gb,
                 "seconds_per_gb": s.seconds_per_gb,
-                "task_sizes": [size.encode() for size in s.task_sizes],
-                "spot_fallback_after": s.spot_fallback_after,
+                "task_sizes": [size.encode() for size in s.props.task_sizes],
+                "spot_fallback_after": s.props.spot_fallback_after,
             },
         }
 

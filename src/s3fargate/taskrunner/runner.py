@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from s3fargate.launching.config import RunnerConfig
     from s3fargate.launching.ecs_api import EcsApi
     from s3fargate.launching.launcher import Launched
-    from s3fargate.taskrunner.recorder import LaunchRecorder
+    from s3fargate.launching.recorder import LaunchRecorder
 
 
 class TaskRunner:

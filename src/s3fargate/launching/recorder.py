@@ -1,4 +1,5 @@
-"""Where the runner records what became of each object it was handed."""
+"""Where a launch is recorded: what became of each object the runner (or the waiting room) was
+handed."""
 
 from __future__ import annotations
 
