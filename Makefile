@@ -13,7 +13,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 # The interpreter is the machine's python3: uv never downloads one.
 export UV_PYTHON_DOWNLOADS = never
 
-.PHONY: demo test lint typecheck unit functional infra bench synth policies lock clean
+.PHONY: demo test test-containers lint typecheck unit functional infra bench synth policies lock clean
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -33,6 +33,11 @@ demo: $(VENV)/.demo-synced
 
 test: lint typecheck
 	$(BIN)/python -m pytest
+
+# Builds every Dockerfile we ship and runs the demo through it (needs a Docker engine; CI
+# provides one, see .ci/run).
+test-containers: $(VENV)/.test-synced
+	$(BIN)/python -m pytest -m containers tests/containers
 
 lint: $(VENV)/.test-synced
 	$(BIN)/ruff check .

@@ -39,6 +39,8 @@ class Option:
     group: str
     #: Default: ``--`` and the field's name with dashes.
     flag: str | None = None
+    #: Other flags for the same option (an older name kept working).
+    aliases: tuple[str, ...] = ()
     metavar: str | None = None
     #: From the command line's text to the field's value (default: the field's plain type).
     parse: Callable[[str], Any] | None = None
@@ -147,15 +149,15 @@ def add_options(
         # command has its own default.
         default = defaults.get(item.name, argparse.SUPPRESS)
         text = opt.help + _shown(opt, entry.default if default is argparse.SUPPRESS else default)
-        flag = flag_of(item, opt)
+        flags = (flag_of(item, opt), *opt.aliases)
         if kind is bool and opt.parse is None:
             section.add_argument(
-                flag, dest=item.name, action="store_true", default=default, help=text
+                *flags, dest=item.name, action="store_true", default=default, help=text
             )
             continue
         if opt.repeat:
             section.add_argument(
-                flag,
+                *flags,
                 dest=item.name,
                 action="append",
                 metavar=opt.metavar,
@@ -168,7 +170,7 @@ def add_options(
         # Plain numbers are read by argparse (its usual message); the rest in values_from.
         reads = _SCALARS.get(kind) if opt.plain else str
         section.add_argument(
-            flag,
+            *flags,
             dest=item.name,
             type=reads,
             metavar=opt.metavar,

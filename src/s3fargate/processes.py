@@ -8,6 +8,8 @@ import contextlib
 import ctypes
 import os
 import signal
+import subprocess
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +110,52 @@ def describe(pid: int) -> str:
         except OSError:
             line = "?"
     return f"{pid} {line[:60]}{'…' if len(line) > 60 else ''}"
+
+
+def start_ticks(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def owner_token(pid: int | None = None) -> str:
+    """``PID-TICKS``: names one process for good (a pid alone is reused once it is gone)."""
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}-{start_ticks(pid)}"
+
+
+def owner_alive(token: str) -> bool:
+    """Whether the process :func:`owner_token` named is still running."""
+    pid, _, ticks = token.partition("-")
+    return pid.isdigit() and start_ticks(int(pid)) == ticks
+
+
+def start_janitor(argv: list[str]) -> subprocess.Popen[bytes] | None:
+    """Start ``argv``, a process that waits for this one to end however it ends (``kill -9``
+    included: its standard input, this process's pipe, then closes), then cleans up after it.
+    In a session of its own, so Ctrl-C in the terminal does not reach it."""
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.PIPE, start_new_session=True, close_fds=True)
+    except OSError:  # pragma: no cover -- the interpreter running this one
+        return None
+
+
+def wait_for_parent() -> None:
+    """In a janitor: return once the process that started it has ended (or closed the pipe)."""
+    with contextlib.suppress(OSError):
+        while sys.stdin.buffer.read(65536):
+            pass
+
+
+def end_janitor(janitor: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """Tell a janitor this process is done (it cleans up now), and wait for it."""
+    if janitor is not None and janitor.stdin is not None:
+        janitor.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            janitor.wait(timeout=timeout)
 
 
 def exit_code_of(returncode: int) -> int:

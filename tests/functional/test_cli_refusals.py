@@ -64,3 +64,41 @@ def test_an_unexpected_error_is_ours_exit_1_with_the_traceback_in_a_log(
     assert str(log) in err
     assert "Traceback" in log.read_text()
     assert "raise KeyError" in log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        ({"PATH": "/nonexistent"}, "neither docker nor podman is installed"),
+        (
+            {"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+            "the docker engine does not answer",
+        ),
+    ],
+    ids=["no-engine-installed", "engine-not-running"],
+)
+def test_a_task_image_without_an_engine_is_refused_in_one_line(
+    environment: dict[str, str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN no container engine to run the image on
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    # WHEN the demo is asked to run its tasks as containers
+    code = cli.main(["demo", "--run-dir", str(tmp_path / "d"), "--task-image", "any:1"])
+    # THEN it refuses in one line, before starting anything
+    assert code == CliExit.USAGE
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "d").exists()
+
+
+def test_task_image_and_task_cmd_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["demo", "--task-image", "any:1", "--task-cmd", "true"])
+    assert info.value.code == CliExit.USAGE
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -301,27 +301,6 @@ def test_ctrl_c_during_the_demo_upload_stops_it(tmp_path: Path) -> None:
     assert 0 < len(rows) < 300
 
 
-def test_docker_mode_runs_docker_run_with_the_task_environment(tmp_path: Path) -> None:
-    # No Docker engine here: a stand-in `docker` on PATH records its command line and runs
-    # the task with the environment it was given, as `docker run --env NAME` would.
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "docker"
-    fake.write_text(f'#!/bin/sh\nexec {PY} {PROGRAMS / "fake_docker.py"} "$@"\n')
-    fake.chmod(0o755)
-    record = tmp_path / "docker-args.json"
-    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_DOCKER_LOG": str(record)}
-    with dev_pipeline(tmp_path, "--docker", "example/task:1", env=env) as dev:
-        _upload_all(dev, ["incoming/in docker.csv"])
-        assert wait_for(lambda: dev.result("incoming/in docker.csv"), 30, "the result")
-    args = json.loads(record.read_text())
-    assert args[:4] == ["run", "--rm", "--network", "host"]
-    assert args[-1] == "example/task:1"
-    names = [args[i + 1] for i, a in enumerate(args) if a == "--env"]
-    assert {"S3_BUCKET", "S3_KEY", "AWS_ENDPOINT_URL", "INPUT_PREFIX"} <= set(names)
-    assert all("=" not in n for n in names)  # values never on the command line
-
-
 def test_demo_prints_every_result_and_exits_zero(tmp_path: Path) -> None:
     proc = subprocess.run(
         [CLI, "demo", "--run-dir", str(tmp_path / "demo")],

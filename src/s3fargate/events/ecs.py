@@ -31,6 +31,8 @@ TASK_STATE_CHANGE = "ECS Task State Change"
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 OOM_MARKER = "OutOfMemoryError"
 OOM_EXIT_CODE = 137
+#: ECS's default stopTimeout: a stopped task's container gets SIGKILL this long after SIGTERM.
+STOP_TIMEOUT_S = 30
 #: The ``stoppedReason`` ECS gives a task that exited by itself, and one Spot interrupted.
 EXITED_REASON = "Essential container in task exited"
 SPOT_INTERRUPTED_REASON = "Your Spot Task was interrupted."

@@ -49,7 +49,7 @@ def _banner(pipeline: LocalPipeline, console: Console) -> None:
             f"task → tracker; results under {safe(config.results_prefix)}"
         )
     )
-    task = f"docker run {config.docker_image}" if config.docker_image else " ".join(config.task_cmd)
+    task = f"image {config.task_image}" if config.task_image else " ".join(config.task_cmd)
     props = config.props
     limit = f", at most {props.max_running_tasks} at once" if props.max_running_tasks else ""
     retries = f"; up to {props.max_attempts} attempts per job"
@@ -325,6 +325,7 @@ def _print_final(pipeline: LocalPipeline, console: Console) -> None:
 def _explain(console: Console, ok: bool, config: LocalConfig) -> None:
     verdict = Text("every job succeeded" if ok else "some jobs did not succeed")
     verdict.stylize("green" if ok else "red")
+    how = f"a container of {safe(config.task_image)}" if config.task_image else "a local process"
     console.print(
         Text.assemble(
             "\n",
@@ -332,7 +333,7 @@ def _explain(console: Console, ok: bool, config: LocalConfig) -> None:
             f". What happened: each file was uploaded to s3://{config.bucket}/"
             f"{safe(config.input_prefix)}…; S3 notified the queue; the dispatcher handed the "
             "messages to the same runner handler the Lambda uses; it recorded each job in the "
-            "ledger and launched one task per object as a local process, which read the "
+            f"ledger and launched one task per object as {how}, which read the "
             f"object, wrote any outputs under {safe(config.results_prefix)}<name>/ and then "
             f"{safe(config.results_prefix)}<name>.json; the task's state "
             "changes went, as ECS events, to the same tracker the Lambda runs, which recorded "

@@ -112,13 +112,15 @@ class LocalConfig:
         help="the task command, split as a shell would (no shell runs it); it runs with this "
         "installation's bin folder first on PATH",
     )
-    docker_image: str | None = option(
+    task_image: str | None = option(
         None,
         group=PIPELINE,
-        flag="--docker",
+        aliases=("--docker",),
         metavar="IMAGE",
         exclusive="task",
-        help="run each task with `docker run --rm --network host IMAGE` (needs an engine)",
+        help="run each task as a container of this image, as Fargate runs it (its entrypoint, "
+        "command and user; the task's memory and CPU as limits when sizes are given; SIGTERM, "
+        "then SIGKILL 30 s later); needs Docker or Podman, and the image on it",
     )
     visibility_timeout: int = option(
         DEFAULT_VISIBILITY_TIMEOUT_S,
@@ -199,7 +201,7 @@ class LocalConfig:
             c.check_prefixes(self.input_prefix, self.results_prefix)
         except c.PrefixOverlapError as exc:
             problems.append(str(exc))
-        if not self.task_cmd and not self.docker_image:
+        if not self.task_cmd and not self.task_image:
             problems.append("--task-cmd is empty")
         if not 0 <= self.visibility_timeout <= 43200:
             problems.append("--visibility-timeout must be 0-43200 seconds (SQS's limit)")

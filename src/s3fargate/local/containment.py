@@ -34,15 +34,6 @@ _GROUP_PREFIX = "s3fargate-"
 KILL_TIMEOUT_S = 10.0
 
 
-def _start_ticks(pid: int) -> str | None:
-    """When ``pid`` started (clock ticks since boot), or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
 def _own_cgroup() -> Path | None:
     """This process's cgroup v2 folder, or None where there is no cgroup v2 hierarchy."""
     try:
@@ -174,7 +165,7 @@ class Containment:
         cgroup = None
         if own is not None:
             _remove_orphaned(own)
-            candidate = own / f"{_GROUP_PREFIX}{os.getpid()}-{_start_ticks(os.getpid())}"
+            candidate = own / f"{_GROUP_PREFIX}{processes.owner_token()}"
             try:
                 candidate.mkdir()
             except OSError:
@@ -207,23 +198,14 @@ class Containment:
     def close(self) -> None:
         """Kill whatever is left of every task, remove the cgroups, end the janitor."""
         sweep(self.cgroup, self.pipeline_id)
-        if self._janitor is not None and self._janitor.stdin is not None:
-            self._janitor.stdin.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._janitor.wait(timeout=KILL_TIMEOUT_S)
+        processes.end_janitor(self._janitor, KILL_TIMEOUT_S)
 
     def _start_janitor(self) -> None:
         """A process that waits for this one to end, however it ends, then sweeps."""
         argv = [sys.executable, "-m", "s3fargate.local.containment", self.pipeline_id]
         if self.cgroup is not None:
             argv.append(str(self.cgroup))
-        try:
-            # Its own session: Ctrl-C in the terminal is for dev, which stops its tasks.
-            self._janitor = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, start_new_session=True, close_fds=True
-            )
-        except OSError:  # pragma: no cover -- the interpreter running this one
-            self._janitor = None
+        self._janitor = processes.start_janitor(argv)
 
 
 def sweep(cgroup: Path | None, pipeline_id: str | None) -> None:
@@ -280,8 +262,7 @@ def _kill_group(group: Path) -> None:
 def _remove_orphaned(own: Path) -> None:
     """Sweep the cgroups of pipelines whose ``dev`` is gone (killed before it could)."""
     for group in own.glob(f"{_GROUP_PREFIX}*"):
-        owner, _, ticks = group.name.removeprefix(_GROUP_PREFIX).partition("-")
-        if owner.isdigit() and _start_ticks(int(owner)) == ticks:
+        if processes.owner_alive(group.name.removeprefix(_GROUP_PREFIX)):
             continue  # its dev is running
         with contextlib.suppress(OSError):
             sweep(group, pipeline_id=None)
@@ -290,9 +271,7 @@ def _remove_orphaned(own: Path) -> None:
 def _janitor(pipeline_id: str, cgroup: str | None) -> int:
     """Wait until the pipeline's ``dev`` closes this process's standard input (by exiting, or
     by being killed), then kill what its tasks left."""
-    with contextlib.suppress(OSError):
-        while sys.stdin.buffer.read(65536):
-            pass
+    processes.wait_for_parent()
     sweep(Path(cgroup) if cgroup else None, pipeline_id)
     return 0
 

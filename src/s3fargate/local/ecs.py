@@ -31,6 +31,7 @@ from s3fargate.events.ecs import (
     OOM_EXIT_CODE,
     OOM_REASON,
     SPOT_INTERRUPTED_REASON,
+    STOP_TIMEOUT_S,
     StopCode,
     TaskView,
     describe_task,
@@ -103,8 +104,11 @@ class _Task:
     memory_mib: int = DEFAULT_MEMORY_MIB
     ephemeral_gib: int = DEFAULT_EPHEMERAL_GIB
     capacity: str = "FARGATE"
-    #: Enforce ``memory_mib`` on the task's processes.
+    #: Enforce ``memory_mib`` and ``cpu`` (where the backend can), limit the disk to
+    #: ``ephemeral_gib`` (where the engine can): each was given, not defaulted.
     memory_enforced: bool = False
+    cpu_enforced: bool = False
+    ephemeral_given: bool = False
     container_reason: str | None = None
     #: The exit code, once the task has exited (before its log is complete).
     exited_with: int | None = None
@@ -221,14 +225,16 @@ class LocalEcs:
         config = self._config
         strategy = request.get("capacityProviderStrategy") or ()
         memory = overrides.get("memory") or config.memory
+        cpu = overrides.get("cpu") or config.cpu
+        ephemeral = (overrides.get("ephemeralStorage") or {}).get("sizeInGiB")
         return {
-            "cpu": int(overrides.get("cpu") or config.cpu or DEFAULT_CPU),
+            "cpu": int(cpu or DEFAULT_CPU),
             "memory_mib": int(memory or DEFAULT_MEMORY_MIB),
-            "ephemeral_gib": int(
-                (overrides.get("ephemeralStorage") or {}).get("sizeInGiB") or DEFAULT_EPHEMERAL_GIB
-            ),
+            "ephemeral_gib": int(ephemeral or DEFAULT_EPHEMERAL_GIB),
             "capacity": str(strategy[0]["capacityProvider"]) if strategy else "FARGATE",
             "memory_enforced": memory is not None,
+            "cpu_enforced": cpu is not None,
+            "ephemeral_given": ephemeral is not None,
         }
 
     def get_paginator(self, operation_name: str) -> Paginator[Any]:
@@ -328,8 +334,9 @@ class LocalEcs:
             task_id=task.arn.rsplit("/", 1)[-1],
             environment=task.env,
             log_path=task.log_path,
-            cpu=task.cpu,
-            memory_mib=task.memory_mib,
+            cpu=task.cpu if task.cpu_enforced else None,
+            memory_mib=task.memory_mib if task.memory_enforced else None,
+            ephemeral_gib=task.ephemeral_gib if task.ephemeral_given else None,
         )
         try:
             handle = self._backend.start(launch)
@@ -344,9 +351,9 @@ class LocalEcs:
             target=self._wait, args=(task, handle), name="task-waiter", daemon=True
         ).start()
         if task.fault is Fault.SPOT_INTERRUPTION:
-            threading.Timer(0.05, self._interrupt, args=(task,)).start()
+            _later(0.05, self._interrupt, task)
         elif task.fault is Fault.OUT_OF_MEMORY:
-            threading.Timer(0.05, self._out_of_memory, args=(task,)).start()
+            _later(0.05, self._out_of_memory, task)
         if task.memory_enforced and not self._backend.enforces_memory:
             watch_memory(handle, task.memory_mib * 1024 * 1024, lambda: self._out_of_memory(task))
 
@@ -368,6 +375,15 @@ class LocalEcs:
             task.stop_code = StopCode.SPOT_INTERRUPTION
             task.stopped_reason = SPOT_INTERRUPTED_REASON
         handle.stop()
+        # As ECS does: SIGKILL once the stop timeout has passed, if it is still running.
+        _later(STOP_TIMEOUT_S, self._kill_if_running, task)
+
+    def _kill_if_running(self, task: _Task) -> None:
+        with task.lock:
+            handle = task.running
+            done = task.exited_with is not None or task.last_status == "STOPPED"
+        if handle is not None and not done:
+            handle.kill()
 
     def _wait(self, task: _Task, handle: RunningTask) -> None:
         code = None
@@ -420,3 +436,10 @@ class LocalEcs:
                 event_id=str(uuid.uuid4()),
             )
         )
+
+
+def _later(delay: float, action: Callable[[_Task], None], task: _Task) -> None:
+    """Call ``action(task)`` after ``delay`` seconds, unless this process has ended."""
+    timer = threading.Timer(delay, action, args=(task,))
+    timer.daemon = True
+    timer.start()

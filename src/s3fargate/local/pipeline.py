@@ -21,6 +21,7 @@ from s3fargate.lambda_runtime.settings import Function, PipelineSettings
 from s3fargate.ledger import LedgerStore
 from s3fargate.local import preflight
 from s3fargate.local.config import LOCAL_PIPELINE_ID
+from s3fargate.local.containers import ContainerBackend
 from s3fargate.local.dispatcher import Dispatcher
 from s3fargate.local.ecs import (
     CONTAINER_NAME,
@@ -141,12 +142,14 @@ class LocalPipeline:
         Raises:
             UsageError: the run directory is in use or unwritable, the port is taken, the
                 endpoint is down, or the task command cannot start; nothing was started.
+            EngineError: ``--task-image`` without an engine that answers, or without the image
+                on it; nothing was started.
         """
+        preflight.check_task_command(self.config)
         preflight.check_run_dir(self.run_dir)
         lock = preflight.RunDirLock(self.run_dir)
         lock.acquire()
         self._server_stack.callback(lock.release)
-        preflight.check_task_command(self.config)
         task_policy = read_task_policy(self.config.task_policy) if self.config.task_policy else None
         session = local_session(embedded=self.embedded)
         wired_at = self._wire(session, task_policy)
@@ -157,7 +160,7 @@ class LocalPipeline:
         tracked = tracked_statuses(running=self.config.props.track_running)
         self.ecs = LocalEcs(
             config=self.config,
-            backend=ProcessBackend.for_config(
+            backend=(ContainerBackend if self.config.task_image else ProcessBackend).for_config(
                 self.config,
                 endpoint=self.endpoint,
                 embedded=self.embedded,

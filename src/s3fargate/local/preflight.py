@@ -20,6 +20,7 @@ from s3fargate import contracts as c
 from s3fargate.display import safe
 from s3fargate.exit_codes import UsageError
 from s3fargate.local.config import task_search_path
+from s3fargate.local.containers import Engine
 from s3fargate.local.serve import LOOPBACK
 
 if TYPE_CHECKING:
@@ -123,10 +124,14 @@ def check_endpoint(url: str) -> None:
 
 
 def check_task_command(config: LocalConfig) -> None:
-    """The task command (or ``docker``) can be started."""
-    if config.docker_image:
-        if shutil.which("docker") is None:
-            raise UsageError("--docker needs the docker command, which is not on PATH")
+    """The task command can be started, or the task image run.
+
+    Raises:
+        UsageError: the command is missing or not executable.
+        EngineError: no container engine answers, or the image is not on it.
+    """
+    if config.task_image:
+        Engine.find().check_image(config.task_image)
         return
     program = config.task_cmd[0]
     if os.sep in program:

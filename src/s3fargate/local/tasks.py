@@ -26,7 +26,7 @@ from s3fargate.local.tasklog import HEAD_BYTES, TAIL_BYTES, copy_bounded
 from s3fargate.rundir.credentials import LOCAL_CREDENTIALS, LOCAL_REGION
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
     from s3fargate.local.config import LocalConfig
@@ -52,8 +52,10 @@ class TaskLaunch:
     #: The container override's environment, as RunTask gave it.
     environment: Mapping[str, str]
     log_path: Path
-    cpu: int
-    memory_mib: int
+    #: The limits to enforce, where the backend can (None: none given, none enforced).
+    cpu: int | None = None
+    memory_mib: int | None = None
+    ephemeral_gib: int | None = None
 
 
 class RunningTask(Protocol):
@@ -113,6 +115,16 @@ def reach_environment(
     }
 
 
+def definition_environment(config: LocalConfig) -> dict[str, str]:
+    """What the construct's task definition gives every task's container: the prefixes, and
+    its ``task_environment`` (locally, the pipeline's extra variables)."""
+    return {
+        c.ENV_INPUT_PREFIX: config.input_prefix,
+        c.ENV_RESULTS_PREFIX: config.results_prefix,
+        **config.extra_env,
+    }
+
+
 class ProcessTask:
     """A task running as a local process inside its boundary."""
 
@@ -155,15 +167,15 @@ class ProcessBackend:
 
     def __init__(
         self,
-        command: Callable[[Sequence[str]], list[str]],
+        command: Callable[[TaskLaunch], list[str]],
         *,
         environment: Mapping[str, str],
         containment: Containment | None = None,
         log_head: int = HEAD_BYTES,
         log_tail: int = TAIL_BYTES,
     ) -> None:
-        """``command`` gives the command line for a task with these environment variables;
-        ``environment`` is every task's, before the container override."""
+        """``command`` gives the command line that runs a task; ``environment`` is every
+        task's, before the container override."""
         self._command = command
         self._environment = dict(environment)
         self.containment = containment or Containment.create()
@@ -183,7 +195,7 @@ class ProcessBackend:
         credentials: Mapping[str, str] | None = None,
         containment: Containment | None = None,
     ) -> ProcessBackend:
-        """The backend ``dev`` uses: the configured task command (or ``docker run``)."""
+        """The backend ``dev`` uses for ``--task-cmd``."""
         base = dict(os.environ)
         if embedded:
             # Never hand the user's real AWS credentials to a task talking to the local server.
@@ -194,21 +206,12 @@ class ProcessBackend:
         base.update(
             {
                 "PATH": task_search_path(base.get("PATH")),
-                c.ENV_INPUT_PREFIX: config.input_prefix,
-                c.ENV_RESULTS_PREFIX: config.results_prefix,
                 "PYTHONUNBUFFERED": "1",
-                **config.extra_env,
+                **definition_environment(config),
             }
         )
-        image = config.docker_image
         task_cmd = list(config.task_cmd)
-
-        def command(names: Sequence[str]) -> list[str]:
-            if image:
-                return docker_command(image, [*sorted(names), *_PASSED_TO_DOCKER])
-            return task_cmd
-
-        return cls(command, environment=base, containment=containment)
+        return cls(lambda _launch: task_cmd, environment=base, containment=containment)
 
     def start(self, launch: TaskLaunch) -> RunningTask:
         return self._spawner.submit(self._start, launch).result()
@@ -218,7 +221,7 @@ class ProcessBackend:
         self.containment.close()
 
     def _start(self, launch: TaskLaunch) -> ProcessTask:
-        cmd = self._command(list(launch.environment))
+        cmd = self._command(launch)
         boundary = self.containment.task(launch.task_id)
         read_end, write_end = os.pipe()
         try:
@@ -250,30 +253,3 @@ class ProcessBackend:
         )
         output.start()
         return ProcessTask(process, boundary, output)
-
-
-def docker_command(image: str, env_names: list[str]) -> list[str]:
-    """The ``docker run`` command line for one task.
-
-    Values travel in the docker client's environment (``--env NAME``), not on its command line,
-    so keys with any characters pass intact and nothing shows in ``ps``. Host networking lets
-    the container reach the server on 127.0.0.1.
-    """
-    cmd = ["docker", "run", "--rm", "--network", "host"]
-    for name in env_names:
-        cmd += ["--env", name]
-    cmd.append(image)
-    return cmd
-
-
-#: What a container needs besides the override to reach the local pipeline.
-_PASSED_TO_DOCKER = (
-    "AWS_ENDPOINT_URL",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_DEFAULT_REGION",
-    c.ENV_INPUT_PREFIX,
-    c.ENV_RESULTS_PREFIX,
-    c.ENV_S3_READ_CONCURRENCY,
-    c.ENV_S3_PART_SIZE,
-)
