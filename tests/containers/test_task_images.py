@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import os
 import signal
 import subprocess
 from typing import TYPE_CHECKING
 
-from s3fargate.local.containers import LABEL_OWNER, LABEL_PIPELINE
+from s3fargate.local.containers import LABEL_OWNER
 from s3fargate.local.samples import sample_files
+from s3fargate.processes import owner_token
 from s3fargate.scaffold import TaskKind, create_project
 from tests.containers.conftest import ROOT, build
 from tests.devserver import CLI, dev_pipeline, wait_for
@@ -28,15 +28,18 @@ SMALL_THEN_LARGE = (
 )
 
 
-def _demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+def _demo(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """The demo's run, and the token its containers carry as their owner."""
+    proc = subprocess.Popen(
         [CLI, "demo", "--run-dir", str(tmp_path / f"demo-{len(args)}"), *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=600,
-        check=False,
         env={**os.environ, "COLUMNS": "200"},
     )
+    owner = owner_token(proc.pid)
+    stdout, stderr = proc.communicate(timeout=600)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), owner
 
 
 def _containers(docker: str, label: str) -> list[str]:
@@ -53,7 +56,7 @@ def test_the_demo_runs_through_the_task_image_with_the_process_run_s_results(
     tmp_path: Path, docker: str, task_image: str
 ) -> None:
     # WHEN the demo runs each task as a container of the image task/Dockerfile builds
-    proc = _demo(tmp_path, "--task-image", task_image)
+    proc, owner = _demo(tmp_path, "--task-image", task_image)
     # THEN every job succeeds, with the digests the process run prints (the files' own)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "every job succeeded" in proc.stdout
@@ -62,7 +65,7 @@ def test_the_demo_runs_through_the_task_image_with_the_process_run_s_results(
         assert f'"key": "incoming/{name}"' in proc.stdout
         assert hashlib.sha256(path.read_bytes()).hexdigest() in proc.stdout
     # AND no container of it is left
-    assert _containers(docker, LABEL_OWNER) == []
+    assert _containers(docker, f"{LABEL_OWNER}={owner}") == []
 
 
 def test_a_task_over_its_memory_is_killed_by_the_cgroup_and_succeeds_one_size_up(
@@ -109,13 +112,14 @@ def test_ctrl_c_of_dev_with_a_task_running_leaves_no_container(
     )
     image = build(docker, context, "s3fargate-test/slow:1")
     with dev_pipeline(tmp_path, "--task-image", image, "--grace-period", "2") as dev:
+        owned = f"{LABEL_OWNER}={owner_token(dev.proc.pid)}"
         dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/slow.txt", Body=b"x\n")
-        running = wait_for(lambda: _containers(docker, LABEL_PIPELINE), 120, "the container")
+        running = wait_for(lambda: _containers(docker, owned), 120, "the container")
         assert len(running) == 1
         # WHEN dev gets Ctrl-C
         assert dev.stop(signal.SIGINT) == 130
     # THEN no container of the pipeline is left
-    assert _containers(docker, LABEL_OWNER) == []
+    assert _containers(docker, owned) == []
 
 
 def test_kill_9_of_dev_leaves_no_container_once_its_janitor_has_run(
@@ -128,13 +132,14 @@ def test_kill_9_of_dev_leaves_no_container_once_its_janitor_has_run(
     )
     image = build(docker, context, "s3fargate-test/slow:1")
     with dev_pipeline(tmp_path, "--task-image", image) as dev:
+        owned = f"{LABEL_OWNER}={owner_token(dev.proc.pid)}"
         dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/slow.txt", Body=b"x\n")
-        wait_for(lambda: _containers(docker, LABEL_PIPELINE), 120, "the container")
+        wait_for(lambda: _containers(docker, owned), 120, "the container")
         # WHEN dev is killed outright
         dev.proc.kill()
         dev.proc.wait()
         # THEN its janitor removes the container
-        wait_for(lambda: not _containers(docker, LABEL_OWNER), 120, "the container's removal")
+        wait_for(lambda: not _containers(docker, owned), 120, "the container's removal")
 
 
 def test_the_tool_image_extends_a_tool_with_the_sdk_and_runs_as_a_task(
@@ -186,8 +191,9 @@ def test_the_scaffold_s_image_builds_and_runs_the_demo(
     create_project(folder, kind=TaskKind.PYTHON)
     image = build(docker, folder, "s3fargate-test/scaffold:1", PYTHON_IMAGE=python_base)
     # WHEN the demo runs its task as that image
-    proc = _demo(tmp_path, "--task-image", image)
-    # THEN every job succeeds
+    proc, owner = _demo(tmp_path, "--task-image", image)
+    # THEN every job succeeds, and no container is left
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "every job succeeded" in proc.stdout
-    assert json.dumps("incoming/") in proc.stdout or "incoming/" in proc.stdout
+    assert f"as a container of {image}" in " ".join(proc.stdout.split())
+    assert _containers(docker, f"{LABEL_OWNER}={owner}") == []
