@@ -7,9 +7,14 @@ with control characters escaped.
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -20,6 +25,33 @@ if TYPE_CHECKING:
 
 #: Keys longer than this are cut in the middle in tables (``logs`` takes the full key).
 KEY_WIDTH = 60
+#: The width output for a program (not a terminal) is laid out at: lines are never cut.
+UNBOUNDED_WIDTH = 100_000
+
+
+def make_console(*, stderr: bool = False, **options: Any) -> Console:
+    """A console for this command's output. On a terminal, rich's own; for a program (a pipe,
+    a file), lines are never wrapped, cut or padded, so what a program reads is whole
+    (``COLUMNS``, when set, still sets the width tables fold to)."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr, **options)
+    width = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else None
+    return Console(stderr=stderr, soft_wrap=True, width=width or UNBOUNDED_WIDTH, **options)
+
+
+def program() -> str:
+    """How to run this installation's ``s3fargate`` from here: the bare name when the
+    ``PATH`` finds this one, else its path (relative to the working folder when below it)."""
+    script = Path(sys.executable).parent / "s3fargate"
+    found = shutil.which("s3fargate")
+    if found is not None and script.exists() and Path(found).resolve() == script.resolve():
+        return "s3fargate"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
 
 STATUS_STYLE = {
     JobStatus.WAITING: "yellow",
@@ -74,6 +106,18 @@ def duration_s(job: Job, now_ms: int | None = None) -> float | None:
     return max(end - job.started_at, 0) / 1000
 
 
+def time_shown(job: Job, now_ms: int | None = None) -> str:
+    """The table's time: what the current attempt ran, or, for a launched task that has not
+    started yet, how long it has waited since its launch (``+`` marks it)."""
+    ran = duration_s(job, now_ms)
+    if ran is not None:
+        return f"{ran:.1f}s"
+    if job.launched_at is not None and not job.status.final:
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        return f"+{max(now - job.launched_at, 0) / 1000:.1f}s"
+    return ""
+
+
 def job_table(
     jobs: list[Job], *, title: str = "jobs", limit: int = 50, summary: str | None = None
 ) -> Table:
@@ -87,24 +131,23 @@ def job_table(
     table.add_column("status")
     table.add_column("attempts", justify="right")
     table.add_column("exit", justify="right")
-    table.add_column("ran", justify="right")
+    table.add_column("time", justify="right")
     table.add_column("cost", justify="right")
     table.add_column("reason", overflow="fold", style="dim")
     for job in shown:
-        ran = duration_s(job)
         table.add_row(
             Text(shorten(safe(job.key))),
             Text(job.status.value, style=STATUS_STYLE[job.status]),
             str(job.attempts or ""),
             "" if job.exit_code is None else str(job.exit_code),
-            "" if ran is None else f"{ran:.1f}s",
+            time_shown(job),
             "" if job.cost_usd is None else usd(job.cost_usd),
             Text(safe(job.reason)),
         )
     notes = [figures_line(jobs)] if jobs else []
     notes += [summary] if summary else []
     if len(jobs) > limit:
-        notes.append(f"{len(jobs) - limit} older jobs not shown (`s3fargate jobs` lists all)")
+        notes.append(f"{len(jobs) - limit} older jobs not shown (`{program()} jobs` lists all)")
     if notes:
         table.caption = " · ".join(notes)
     return table

@@ -301,21 +301,26 @@ def test_ctrl_c_during_the_demo_upload_stops_it(tmp_path: Path) -> None:
     assert 0 < len(rows) < 300
 
 
-def test_demo_prints_every_result_and_exits_zero(tmp_path: Path) -> None:
+def test_demo_prints_every_result_and_exits_zero_whole_when_piped(tmp_path: Path) -> None:
+    # WHEN the demo's output goes to a program (a pipe), with no width set
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     proc = subprocess.run(
         [CLI, "demo", "--run-dir", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
-        env={**os.environ, "COLUMNS": "200"},
+        env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     from s3fargate.local.samples import sample_files
 
+    # THEN every result document is there whole: each digest on its own unpadded line
+    lines = proc.stdout.splitlines()
     for path, name in sample_files():
-        assert f'"key": "incoming/{name}"' in proc.stdout
-        assert hashlib.sha256(path.read_bytes()).hexdigest() in proc.stdout
+        assert f'  "key": "incoming/{name}",' in lines
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert f'  "sha256": "{digest}",' in lines, proc.stdout
     assert "every job succeeded" in proc.stdout
     assert "in memory" in proc.stdout
 

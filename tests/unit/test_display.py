@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import sys
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from s3fargate.display import duration_s
+from s3fargate.display import duration_s, make_console, program, time_shown
 from s3fargate.ledger import Job, JobStatus
 from s3fargate.ops.app import timeline_table
 
@@ -85,3 +87,46 @@ def test_the_timeline_counts_the_key_column_as_the_terminal_shows_it(key: str) -
     assert "succeeded" in text
     assert "running" in text
     assert all(len(line) <= 80 for line in text.splitlines()), text
+
+
+def test_a_launched_job_not_yet_started_shows_how_long_it_has_waited() -> None:
+    pending = Job(job_id="j", bucket="b", key="k", status=JobStatus.PENDING, launched_at=1_000)
+    assert time_shown(pending, now_ms=13_000) == "+12.0s"
+    running = dataclasses.replace(pending, status=JobStatus.RUNNING, started_at=4_000)
+    assert time_shown(running, now_ms=13_000) == "9.0s"
+    waiting = dataclasses.replace(pending, status=JobStatus.WAITING, launched_at=None)
+    assert time_shown(waiting, now_ms=13_000) == ""
+
+
+def test_output_for_a_program_is_never_cut_wrapped_or_padded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN stdout that is not a terminal, and no width set
+    monkeypatch.delenv("COLUMNS", raising=False)
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    console = make_console()
+    # WHEN a long line and a JSON document are printed
+    long_line = "x" * 300
+    console.print(long_line)
+    console.print_json(data={"sha256": "f" * 64, "key": "incoming/" + "k" * 200})
+    # THEN each is whole, on its own line, without padding
+    lines = out.getvalue().splitlines()
+    assert long_line in lines
+    assert f'  "sha256": "{"f" * 64}",' in lines
+    assert all(line == line.rstrip() for line in lines)
+
+
+def test_the_command_is_named_as_it_can_be_run_from_here(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    script = Path(sys.executable).parent / "s3fargate"
+    # Not on PATH: its path, relative to the working folder when below it
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.chdir(script.parents[2])
+    assert program() == str(script.relative_to(script.parents[2]))
+    monkeypatch.chdir(tmp_path)
+    assert program() == str(script)
+    # On PATH: the bare name
+    monkeypatch.setenv("PATH", str(script.parent))
+    assert program() == "s3fargate"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -13,12 +12,10 @@ from typing import TYPE_CHECKING
 
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.syntax import Syntax
 from rich.text import Text
 
-from s3fargate.display import describe, job_table, ordered, safe
+from s3fargate.display import describe, job_table, make_console, ordered, program, safe
 from s3fargate.exit_codes import CliExit, UsageError
 from s3fargate.ledger import Job, JobStatus
 from s3fargate.local import preflight
@@ -29,6 +26,8 @@ from s3fargate.sizing.sizes import format_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from rich.console import Console
 
     from s3fargate.local.config import LocalConfig
 
@@ -82,22 +81,25 @@ def _view(pipeline: LocalPipeline, console: Console) -> JobView:
 
 def run_dev(config: LocalConfig, console: Console | None = None) -> int:
     """Run the pipeline until Ctrl-C (or SIGTERM); return the exit code."""
-    console = console or Console()
+    console = console or make_console()
     with _interruptible(console) as interrupt, LocalPipeline(config) as pipeline:
         interrupt.on_repeat(pipeline.hurry)
         _banner(pipeline, console)
         run_dir = config.run_dir
+        me = program()
+        # Each command on one line, never wrapped: pasted from a narrow terminal, it still runs.
         console.print(
             "upload with:\n"
-            f"  s3fargate upload FILE --run-dir {run_dir}\n"
+            f"  {me} upload FILE --run-dir {run_dir}\n"
             f"  {credentials_shell_prefix()} aws --region {LOCAL_REGION} "
             f"--endpoint-url {pipeline.endpoint} s3 cp FILE s3://{config.bucket}/{config.input_prefix}\n"
-            f"see jobs: s3fargate jobs --run-dir {run_dir}    "
-            f"a task's output: s3fargate logs KEY --run-dir {run_dir}\n"
+            f"see jobs: {me} jobs --run-dir {run_dir}\n"
+            f"a task's output: {me} logs KEY --run-dir {run_dir}\n"
             "Ctrl-C stops (running tasks get "
             f"{config.grace_period:g}s to finish).",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
         try:
             with _view(pipeline, console):
@@ -115,7 +117,7 @@ def run_demo(
     console: Console | None = None,
 ) -> int:
     """Upload sample (or given) files, wait for every job, print results; 0 if all succeeded."""
-    console = console or Console()
+    console = console or make_console()
     uploads = _demo_uploads(config, files)
     keys = [config.input_prefix + name for _, name in uploads]
     with _interruptible(console) as interrupt, LocalPipeline(config) as pipeline:
@@ -220,7 +222,7 @@ def upload_files(
             preflight.check_result_key(
                 target, input_prefix=state.input_prefix, results_prefix=state.results_prefix
             )
-    console = console or Console(stderr=True)
+    console = console or make_console(stderr=True)
     for _, target in uploads:
         if not target.startswith(state.input_prefix):
             why = f"is outside the input prefix {safe(state.input_prefix)}"
@@ -303,7 +305,9 @@ def _print_results(pipeline: LocalPipeline, keys: list[str], console: Console) -
         job = latest[key]
         if job.status is not JobStatus.SUCCEEDED:
             ok = False
-            console.print(Text(f"{describe(job)}  (s3fargate logs shows its output)", style="red"))
+            console.print(
+                Text(f"{describe(job)}  ({program()} logs shows its output)", style="red")
+            )
             continue
         document = pipeline.result(key) if job.result_key else None
         if document is None:
@@ -313,7 +317,8 @@ def _print_results(pipeline: LocalPipeline, keys: list[str], console: Console) -
             )
             continue
         console.print(Text(f"{safe(key)} →", style="bold"))
-        console.print(Syntax(json.dumps(document, ensure_ascii=False, indent=2), "json"))
+        # Whole and unpadded, whatever the width: digests and keys are copied from here.
+        console.print_json(data=document, ensure_ascii=False)
     return ok
 
 

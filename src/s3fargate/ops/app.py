@@ -8,13 +8,12 @@ import time
 from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
-from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from s3fargate.display import STATUS_STYLE, figures_line, job_table, safe, shorten
+from s3fargate.display import STATUS_STYLE, figures_line, job_table, make_console, safe, shorten
 from s3fargate.events.ecs import StopCode
 from s3fargate.exit_codes import CliExit, UsageError
 from s3fargate.ledger import JobStatus
@@ -25,6 +24,8 @@ from s3fargate.ops.target import key_prefix, queue_summary
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from rich.console import Console
 
     from s3fargate.ledger import Job
     from s3fargate.ops.target import Target
@@ -52,7 +53,7 @@ def list_jobs(
     console: Console | None = None,
 ) -> int:
     """Print the ledger, newest first, with the queue's and dead-letter queue's counts."""
-    console = console or Console()
+    console = console or make_console()
     wanted = ledger_view.parse_status(status)
     since_ms = ledger_view.parse_since(since)
 
@@ -212,7 +213,7 @@ def retry_jobs(
 ) -> int:
     """Queue a new attempt for each key's latest job, or for every failed job."""
 
-    console = console or Console()
+    console = console or make_console()
     check_retry_request(keys, failed=failed, since=since)
     jobs = list(target.store.jobs())
     if failed:
@@ -235,7 +236,7 @@ def backfill_objects(
     console: Console | None = None,
 ) -> int:
     """Queue every object under the input prefix that no job processed (once)."""
-    console = console or Console()
+    console = console or make_console()
     candidates = list(backfill_candidates(target, prefix=prefix))
     if dry_run:
         for candidate in candidates:
@@ -253,7 +254,7 @@ def backfill_objects(
 
 def redrive_dead_letters(target: Target, *, console: Console | None = None) -> int:
     """Move the dead-letter queue back into the queue."""
-    console = console or Console()
+    console = console or make_console()
     moved = redrive(target)
     how = "SQS is moving" if target.redrive_with_move_task else "moved"
     console.print(Text(f"{how} {moved} message(s) from the dead-letter queue to the queue"))

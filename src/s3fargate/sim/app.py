@@ -7,9 +7,9 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from s3fargate.display import make_console
 from s3fargate.exit_codes import CliExit
 from s3fargate.sim.report import chart, plot, results_table
 from s3fargate.sim.scenario import Design
@@ -17,6 +17,8 @@ from s3fargate.sim.simulation import simulate
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from rich.console import Console
 
     from s3fargate.sim.scenario import Scenario
     from s3fargate.sim.simulation import Result
@@ -36,7 +38,7 @@ def run_simulation(
         ScenarioError: an option is out of range.
     """
     scenario.check()
-    console = console or Console(highlight=False)
+    console = console or make_console(highlight=False)
     scenarios = [scenario]
     if compare:
         other = Design.ORIGINAL if scenario.design == Design.S3FARGATE else Design.S3FARGATE
@@ -100,7 +102,7 @@ def _run(scenario: Scenario) -> Result:
         TextColumn("{task.completed:,.0f}/{task.total:,.0f} succeeded"),
         TextColumn("· {task.fields[virtual]}"),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=make_console(stderr=True),
         transient=True,
     ) as progress:
         task = progress.add_task("simulate", total=scenario.uploads, virtual="0 s")
