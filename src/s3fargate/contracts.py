@@ -7,6 +7,7 @@ component (and every deployed task image) must change with it.
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -84,6 +85,44 @@ TASK_LOG_STREAM_PREFIX: Final = "task"
 def task_log_stream(container_name: str, task_arn: str) -> str:
     """The CloudWatch Logs stream of a task's container (awslogs driver, our prefix)."""
     return f"{TASK_LOG_STREAM_PREFIX}/{container_name}/{task_arn.rsplit('/', 1)[-1]}"
+
+
+#: The field of the task SDK's error line that says, in the error's own words, why the task
+#: failed (``ValueError: bad row 7``; a command's last line on stderr). The tracker reads it
+#: from the end of the task's log and puts it in the job's reason.
+FAILURE_FIELD: Final = "failure"
+#: A failure's words are cut to this many characters (one line).
+MAX_FAILURE_CHARS: Final = 300
+#: How many of the log's last lines the tracker reads for them.
+FAILURE_LOG_LINES: Final = 50
+
+
+def one_line(text: str, limit: int = MAX_FAILURE_CHARS) -> str:
+    """``text`` on one line (line breaks and control characters as spaces), at most ``limit``
+    characters (cut with ``…``)."""
+    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def failure_in(lines: list[str]) -> str | None:
+    """Why a task failed, from the last lines of its log: the SDK's error line's
+    :data:`FAILURE_FIELD` (else its message), or, for a task without the SDK, its last line
+    that is not a log record. None when the log says nothing."""
+    for line in reversed(lines):
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            record = json.loads(text)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            return one_line(text)
+        if str(record.get("level", "")).upper() in ("ERROR", "CRITICAL"):
+            words = record.get(FAILURE_FIELD) or record.get("message")
+            if isinstance(words, str) and words.strip():
+                return one_line(words)
+    return None
 
 
 #: The task's exit code when the object is no longer the upload that started it (overwritten

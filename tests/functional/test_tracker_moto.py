@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -231,3 +232,44 @@ def test_with_a_cap_a_stopped_task_launches_the_longest_parked_job(
         assert (still.status, still.parked) == (JobStatus.WAITING, True)
     finally:
         sys.modules.pop("s3fargate.tracker.handler", None)
+
+
+def test_a_failed_job_s_reason_quotes_the_end_of_its_task_s_log(
+    world: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the task's awslogs stream in CloudWatch Logs, ending with the SDK's error line
+    logs = boto3.client("logs", endpoint_url=world["AWS_ENDPOINT_URL"])
+    group = f"tasks-{uuid.uuid4().hex[:8]}"
+    stream = "task/task/c9f8a1b2d3e44f5a9b8c7d6e5f4a3b2c"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    error = {
+        "level": "ERROR",
+        "message": "processing failed: ValueError: bad row 7",
+        "failure": "ValueError: bad row 7",
+        "exit_code": 1,
+    }
+    now = int(time.time() * 1000)  # CloudWatch refuses events older than 14 days
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[
+            {"timestamp": now - 1, "message": '{"level":"INFO","message":"start"}'},
+            {"timestamp": now, "message": json.dumps(error)},
+        ],
+    )
+    for name, value in {**world, "TASK_LOG_GROUP": group}.items():
+        monkeypatch.setenv(name, value)
+    sys.modules.pop("s3fargate.tracker.handler", None)
+    module = importlib.import_module("s3fargate.tracker.handler")
+    try:
+        _store(world).apply("job-1", Launched(REF, 1, ARN))
+        # WHEN ECS reports the task stopped with exit code 1
+        _deliver(module, "fargate-stopped-exit-1")
+    finally:
+        sys.modules.pop("s3fargate.tracker.handler", None)
+    # THEN the job's reason says why, in the task's own words
+    row = _store(world).get("job-1")
+    assert row is not None
+    assert row.status is JobStatus.FAILED
+    assert row.reason == "exited with code 1: ValueError: bad row 7"

@@ -52,6 +52,7 @@ def symbolic_policies(stack: Stack, pipeline: S3TriggeredFargateTask) -> dict[st
         logical_id(pipeline.topic): "{topic}",
         logical_id(topic_key): "{topic_key}",
         logical_id(pipeline.cluster): "{cluster}",
+        logical_id(pipeline.log_group): "{task_log_group}",
         logical_id(pipeline.task_definition.task_role): "{task_role}",
     }
     if pipeline.task_definition.execution_role is not None:

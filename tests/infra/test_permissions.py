@@ -140,7 +140,7 @@ def _exercise(pipeline: LocalPipeline, record: Path) -> Run:
         "incoming/retry.txt": JobStatus.SUCCEEDED,
         "incoming/abort.txt": JobStatus.FAILED,
     }
-    _reconcile(pipeline, jobs["incoming/ok-1.txt"])
+    _reconcile(pipeline, jobs["incoming/ok-1.txt"], jobs["incoming/fail.txt"])
     return Run(pipeline, record)
 
 
@@ -148,10 +148,10 @@ class _Nothing:
     status = None
 
 
-def _reconcile(pipeline: LocalPipeline, succeeded: Any) -> None:
-    """Reconciler passes, with its own identity, an hour on: a job whose stop it must read
-    from ECS, one ECS lost at its last attempt, a parked job for the free slot; then an
-    overdue retry."""
+def _reconcile(pipeline: LocalPipeline, succeeded: Any, failed: Any) -> None:
+    """Reconciler passes, with its own identity, an hour on: jobs whose stop it must read
+    from ECS (one of a failed task: it reads the task's log for the reason), one ECS lost at
+    its last attempt, a parked job for the free slot; then an overdue retry."""
     # Jobs of objects already there: an upload would bring a job of its own.
     store, s3, bucket = pipeline.store, pipeline.s3, pipeline.config.bucket
 
@@ -167,13 +167,14 @@ def _reconcile(pipeline: LocalPipeline, succeeded: Any) -> None:
     ).reconciler
     # The succeeded job's task, as if its STOPPED event never came: the reconciler reads it.
     store.apply("stale-1", Launched(ref(succeeded.key), 1, succeeded.attempt_task_arn))
+    store.apply("stale-2", Launched(ref(failed.key), 1, failed.attempt_task_arn))
     # A task ECS does not know, at the job's last attempt: lost, and the job fails.
     gone = f"{succeeded.attempt_task_arn}-gone"
     store.apply("lost-1", Launched(ref("incoming/ok-2.txt"), 1, f"{gone}-1"))
     store.apply("lost-1", Launched(ref("incoming/ok-2.txt"), 2, gone))
     store.apply("parked-1", Waiting(ref("incoming/ok-1.txt"), 1, "cap", parked=True), new=True)
     report = reconciler.run()
-    assert (report.stopped, report.lost) == (1, 1), report
+    assert (report.stopped, report.lost) == (2, 1), report
     # The parked job is launched into the free slot by this pass, or by the pipeline's own
     # reconciler, whose pass may come first: the same role either way.
     _settled(pipeline, "parked-1")

@@ -197,6 +197,12 @@ def _list_tasks(params: Mapping[str, Any], world: World) -> list[Need]:
     return [Need("ecs:ListTasks", "*", {"ecs:cluster": world.cluster(params.get("cluster"))})]
 
 
+def _log_events(params: Mapping[str, Any], world: World) -> list[Need]:
+    """GetLogEvents is authorised on the log stream."""
+    group, stream = params.get("logGroupName", ""), params.get("logStreamName", "")
+    return [Need("logs:GetLogEvents", world.arn("logs", f"log-group:{group}:log-stream:{stream}"))]
+
+
 def _describe_tasks(params: Mapping[str, Any], world: World) -> list[Need]:
     cluster = world.cluster(params.get("cluster"))
     name = cluster.rsplit("/", 1)[-1]
@@ -240,6 +246,7 @@ _RULES: dict[tuple[str, str], Callable[[Mapping[str, Any], World], list[Need]]] 
     ("ecs", "RunTask"): _run_task,
     ("ecs", "ListTasks"): _list_tasks,
     ("ecs", "DescribeTasks"): _describe_tasks,
+    ("logs", "GetLogEvents"): _log_events,
 }
 #: The operations modeled here (a test checks each against botocore's service models).
 MODELED = frozenset(_RULES)

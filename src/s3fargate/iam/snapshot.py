@@ -37,6 +37,7 @@ SYMBOLS = (
     "family",
     "task_role",
     "execution_role",
+    "task_log_group",
 )
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 from typing import TYPE_CHECKING, Any, Literal
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
@@ -446,6 +446,7 @@ class S3TriggeredFargateTask(Construct):
                 )
             )
             self._grant_result_checks(fn)
+            self._grant_failure_reads(fn, container_name)
         return settings
 
     def _grant_result_checks(self, fn: lambda_.Function) -> None:
@@ -617,6 +618,30 @@ class S3TriggeredFargateTask(Construct):
             )
         )
         return [task_arns, task_definitions]
+
+    def _grant_failure_reads(self, fn: lambda_.Function, container_name: str) -> None:
+        """GetLogEvents on the task container's log streams alone: a failed job's reason
+        quotes the end of its task's log."""
+        streams = Stack.of(self).format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=(
+                f"{self.log_group.log_group_name}:log-stream:"
+                f"{c.TASK_LOG_STREAM_PREFIX}/{container_name}/*"
+            ),
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadFailedTasksLogs", actions=["logs:GetLogEvents"], resources=[streams]
+            )
+        )
+        nag.acknowledge(
+            fn,
+            nag.wildcard_finding(fn, streams),
+            "The wildcard is this pipeline's task container's log streams (one per task), "
+            "the narrowest scope CloudWatch Logs offers for reading a task's log.",
+        )
 
     def _grant_runner_ledger(self) -> None:
         """Record launches (conditional writes on a row; under a cap, the slot counter's

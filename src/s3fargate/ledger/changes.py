@@ -83,6 +83,8 @@ class TaskChanged:
     output_count: int = 0
     #: What the task cost, as Fargate bills it (None: not priced).
     cost_usd: float | None = None
+    #: Why the task failed, in its own words (the end of its log), for a non-zero exit.
+    failure: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

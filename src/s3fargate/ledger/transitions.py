@@ -362,9 +362,10 @@ def _task_stopped(  # noqa: PLR0911 -- one return per way a task ends
     resource = _resource_kill(code, event.container_reason)
     if resource == "memory" or (resource == "disk" and code not in policy.retry_exit_codes):
         return _resource_killed(row, stopped, resource, policy, now_ms)
+    said = f": {change.failure}" if change.failure else ""
     if code in policy.retry_exit_codes:
-        return _retry_or_fail(row, stopped, f"exited with code {code}", policy, now_ms)
-    reason = f"exited with code {code}"
+        return _retry_or_fail(row, stopped, f"exited with code {code}{said}", policy, now_ms)
+    reason = f"exited with code {code}{said}"
     return _changed(row, replace(stopped, status=JobStatus.FAILED, reason=reason), now_ms, True)
 
 

@@ -18,6 +18,7 @@ from s3fargate.iam.snapshot import component_policies
 from s3fargate.lambda_runtime.paginators import list_tasks_paginator
 from s3fargate.local.config import LocalConfigError
 from s3fargate.local.ecs import LOCAL_CLUSTER, LOCAL_FAMILY
+from s3fargate.local.tasklog import LOCAL_TASK_LOG_GROUP
 from s3fargate.rundir.credentials import COMPONENT_KEYS, LOCAL_ACCOUNT, LOCAL_REGION
 from s3fargate.wire import wire_format
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
     from s3fargate.iam.policy import Policy
     from s3fargate.local.resources import Resources
+    from s3fargate.local.tasklog import LocalLogStreams
 
 #: The local names of what the construct creates beside the resources the embedded server
 #: and the ECS stand-in hold: the task's two roles, and the key it encrypts the topic with.
@@ -87,6 +89,7 @@ def local_authority(
         "family": LOCAL_FAMILY,
         "task_role": LOCAL_TASK_ROLE,
         "execution_role": LOCAL_EXECUTION_ROLE,
+        "task_log_group": LOCAL_TASK_LOG_GROUP,
     }
     policies = component_policies(names)
     if task_policy is not None:
@@ -157,3 +160,25 @@ class AuthorizedEcs:
         )
         if denial is not None:
             raise _ECS.error(operation, "AccessDeniedException", denial.message)
+
+
+_LOGS = wire_format("logs")
+
+
+class AuthorizedLogs:
+    """The task log streams as one component reads them: each call authorised against the
+    component's role first, refused as CloudWatch Logs refuses it (``AccessDeniedException``)."""
+
+    def __init__(self, logs: LocalLogStreams, authority: Authority, component: str) -> None:
+        self._logs = logs
+        self._authority = authority
+        self._identity = authority.identity_named(component)
+
+    def get_log_events(self, **request: Any) -> dict[str, Any]:
+        """GetLogEvents, if the role may read the stream."""
+        denial = self._authority.check(
+            self._identity, needs("logs", "GetLogEvents", request, self._authority.world)
+        )
+        if denial is not None:
+            raise _LOGS.error("get_log_events", "AccessDeniedException", denial.message)
+        return self._logs.get_log_events(**request)

@@ -29,9 +29,10 @@ from s3fargate.local.ecs import (
     LOCAL_TASK_DEFINITION_ARN,
     LocalEcs,
 )
-from s3fargate.local.iam import AuthorizedEcs, local_authority, read_task_policy
+from s3fargate.local.iam import AuthorizedEcs, AuthorizedLogs, local_authority, read_task_policy
 from s3fargate.local.resources import Resources, provision
 from s3fargate.local.server import LocalServer, ServerStartError
+from s3fargate.local.tasklog import LOCAL_TASK_LOG_GROUP, LocalLogStreams
 from s3fargate.local.tasks import ProcessBackend
 from s3fargate.ops.actions import backfill, backfill_candidates
 from s3fargate.ops.target import LocalLogs, Target, queue_summary
@@ -236,12 +237,21 @@ class LocalPipeline:
 
         def client(service: str) -> Any:
             if service not in made:
-                if service != "ecs":
-                    made[service] = session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
-                elif self.authority is not None:
-                    made[service] = AuthorizedEcs(self.ecs, self.authority, component)
+                if service == "ecs":
+                    made[service] = (
+                        AuthorizedEcs(self.ecs, self.authority, component)
+                        if self.authority is not None
+                        else self.ecs
+                    )
+                elif service == "logs":  # the task logs: files of the run directory
+                    streams = LocalLogStreams(self.run_dir / "logs")
+                    made[service] = (
+                        AuthorizedLogs(streams, self.authority, component)
+                        if self.authority is not None
+                        else streams
+                    )
                 else:
-                    made[service] = self.ecs
+                    made[service] = session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
             return made[service]
 
         return client
@@ -415,6 +425,7 @@ class LocalPipeline:
             results_prefix=self.config.results_prefix,
             queue_url=self.resources.queue.url,
             reconcile_after_s=RECONCILE_AFTER_S,
+            task_log_group=LOCAL_TASK_LOG_GROUP,
         )
 
     def _logger(self, part: str) -> Logger:

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from s3fargate import contracts as c
 from s3fargate import processes
@@ -139,15 +139,23 @@ class CommandTask:
         env = {**os.environ, **{PLACEHOLDER_VARIABLES[p]: v for p, v in values.items()}}
         argv = fill(self.command, values)
         started = time.monotonic()
-        code = self._run(argv, env, obj)
+        stderr = _StderrTail()
+        code = self._run(argv, env, obj, stderr)
+        said = stderr.last_line()
         if code in RESERVED_EXIT_CODES:
             raise CommandFailedError(
                 f"the command exited with {code}, which the pipeline reserves "
                 f"(docs/reference.md, exit codes): reported as 1: {argv[0]}",
                 1,
+                failure=said,
             )
         if code != 0:
-            raise CommandFailedError(f"the command exited with {code}: {argv[0]}", code)
+            raise CommandFailedError(
+                f"the command exited with {code}: {argv[0]}"
+                + (f"; its last line on stderr: {said}" if said else ""),
+                code,
+                failure=said,
+            )
         obj.outputs.add_folder(output_dir, max_files=self.max_outputs)
         return {
             "command": argv,
@@ -155,7 +163,7 @@ class CommandTask:
             "command_duration_s": round(time.monotonic() - started, 3),
         }
 
-    def _run(self, argv: list[str], env: dict[str, str], obj: S3Object) -> int:
+    def _run(self, argv: list[str], env: dict[str, str], obj: S3Object, stderr: _StderrTail) -> int:
         sys.stdout.flush()
         # Whatever the command starts stays below this process, even in a session of its own
         # or after a double fork, so all of it can be waited for and ended.
@@ -172,6 +180,7 @@ class CommandTask:
                     argv,
                     env=env,
                     stdin=subprocess.PIPE if self.stdin else subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
                     start_new_session=True,
                     # A task killed outright (SIGKILL) takes its command with it.
                     preexec_fn=processes.die_with_parent,  # noqa: PLW1509 -- one safe call
@@ -183,6 +192,7 @@ class CommandTask:
                     f"command not executable: {exc}", EXIT_NOT_EXECUTABLE
                 ) from exc
             forward.to(process.pid)
+            stderr.relay(process)
             if self.stdin:
                 feeder = threading.Thread(
                     target=_feed, args=(obj, process, feeder_error), name="stdin", daemon=True
@@ -195,6 +205,7 @@ class CommandTask:
                 # Nothing the command started outlives the task, however it ends.
                 processes.kill_all(lambda: processes.descendants(os.getpid()))
                 processes.reap_children()
+                stderr.finish()
         finally:
             forward.restore()
         if feeder is not None:
@@ -266,6 +277,11 @@ class _Forwarder:
             _terminate(self._group)
 
 
+#: What the task keeps of its command's standard error (the rest passes through).
+STDERR_TAIL_BYTES = 4096
+STDERR_CHUNK = 65536
+
+
 def _terminate(group: int) -> None:
     """SIGTERM to the command's process group and every other process it started (one that
     moved to a session of its own included)."""
@@ -302,3 +318,42 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         max_outputs=args.max_outputs,
     )
     sys.exit(run(task))
+
+
+class _StderrTail:
+    """Copies the command's standard error to the task's as it comes, keeping its end: the
+    job's reason quotes its last line when the command fails."""
+
+    def __init__(self) -> None:
+        self._tail = b""
+        self._thread: threading.Thread | None = None
+
+    def relay(self, process: subprocess.Popen[bytes]) -> None:
+        """Start copying ``process``'s standard error."""
+        if process.stderr is None:  # pragma: no cover -- started with stderr=PIPE
+            return
+        self._thread = threading.Thread(
+            target=self._copy, args=(process.stderr,), name="stderr", daemon=True
+        )
+        self._thread.start()
+
+    def finish(self) -> None:
+        """Wait for the copy to reach the end (every writer has ended by now)."""
+        if self._thread is not None:
+            self._thread.join(timeout=FEEDER_JOIN_S)
+
+    def last_line(self) -> str | None:
+        """The last line the command wrote to its standard error that is not blank."""
+        for line in reversed(self._tail.decode("utf-8", "replace").splitlines()):
+            if line.strip():
+                return line.strip()
+        return None
+
+    def _copy(self, pipe: IO[bytes]) -> None:
+        with pipe:
+            while chunk := os.read(pipe.fileno(), STDERR_CHUNK):
+                with contextlib.suppress(OSError):
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(2, view) :]
+                self._tail = (self._tail + chunk)[-STDERR_TAIL_BYTES:]

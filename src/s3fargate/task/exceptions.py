@@ -29,6 +29,8 @@ class TaskError(Exception):
     """Base class: every task error knows its exit code."""
 
     exit_code: int = ExitCode.PROCESSING_FAILED
+    #: Why, in the words the job's reason should show (None: the message says it).
+    failure: str | None = None
 
 
 class TaskConfigError(TaskError):
@@ -72,6 +74,7 @@ class CommandFailedError(TaskError):
     """The task's command (``s3fargate-task``) exited with a code other than 0: the task
     ends with the same code, so ``retry_exit_codes`` applies to the command's own codes."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
+    def __init__(self, message: str, exit_code: int, *, failure: str | None = None) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.failure = failure

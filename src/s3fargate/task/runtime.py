@@ -113,7 +113,14 @@ def run(
     try:
         config = TaskConfig.from_env(env)
     except TaskConfigError as exc:
-        logger.error(str(exc), extra={"problems": exc.problems, "exit_code": int(exc.exit_code)})
+        logger.error(
+            str(exc),
+            extra={
+                "problems": exc.problems,
+                "exit_code": int(exc.exit_code),
+                c.FAILURE_FIELD: c.one_line(str(exc)),
+            },
+        )
         return int(exc.exit_code)
 
     where = {"bucket": config.bucket, "key": config.key}
@@ -175,14 +182,25 @@ def run(
     except TaskError as exc:
         with sigterm.held_back():
             _abort(outputs)
-        logger.error(str(exc), extra={**where, "exit_code": int(exc.exit_code)})
+        logger.error(
+            str(exc),
+            extra={
+                **where,
+                "exit_code": int(exc.exit_code),
+                c.FAILURE_FIELD: c.one_line(exc.failure or str(exc)),
+            },
+        )
         return int(exc.exit_code)
     except Exception as exc:
         with sigterm.held_back():
             _abort(outputs)
         logger.exception(
             f"processing failed: {type(exc).__name__}: {exc}",
-            extra={**where, "exit_code": ExitCode.PROCESSING_FAILED.value},
+            extra={
+                **where,
+                "exit_code": ExitCode.PROCESSING_FAILED.value,
+                c.FAILURE_FIELD: c.one_line(f"{type(exc).__name__}: {exc}"),
+            },
         )
         return ExitCode.PROCESSING_FAILED.value
     finally:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from s3fargate.lambda_runtime.settings import Function, PipelineSettings
+from aws_lambda_powertools import Logger
+
+from s3fargate.lambda_runtime.settings import SERVICE_NAMES, Function, PipelineSettings
 from s3fargate.ledger import LedgerStore, Slots
 from s3fargate.ledger.notifications import Notifier
 from s3fargate.ledger.store import now_ms
@@ -14,12 +16,13 @@ from s3fargate.tracker.actions import JobActions
 from s3fargate.tracker.config import TrackerConfig
 from s3fargate.tracker.metrics import JobMetrics
 from s3fargate.tracker.reconciler import Reconciler
+from s3fargate.tracker.task_logs import TaskLogs
 from s3fargate.tracker.tracker import Tracker
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from aws_lambda_powertools import Logger, Metrics
+    from aws_lambda_powertools import Metrics
 
     from s3fargate.tracker.waiting_room import WaitingRoom
 
@@ -98,6 +101,14 @@ def build_tracker(
         waiting_room=room,
         s3=client("s3"),
         metrics=figures,
+        task_logs=TaskLogs(
+            client("logs"),
+            log_group=config.task_log_group,
+            container_name=config.container_name,
+            logger=logger or Logger(service=SERVICE_NAMES[Function.TRACKER]),
+        )
+        if config.task_log_group and config.container_name
+        else None,
     )
     reconciler = Reconciler(
         config=config,

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from s3fargate.tracker.actions import JobActions
     from s3fargate.tracker.config import TrackerConfig
     from s3fargate.tracker.metrics import JobMetrics
+    from s3fargate.tracker.task_logs import TaskLogs
     from s3fargate.tracker.waiting_room import WaitingRoom
 
 
@@ -54,6 +55,7 @@ class Tracker:
         waiting_room: WaitingRoom | None = None,
         s3: Any = None,
         metrics: JobMetrics | None = None,
+        task_logs: TaskLogs | None = None,
     ) -> None:
         self.config = config
         self._store = store
@@ -64,6 +66,8 @@ class Tracker:
         self._waiting_room = waiting_room
         #: Per-job figures for CloudWatch (the Lambda flushes them); None: none recorded.
         self._metrics = metrics
+        #: Reads why a failed task failed; None: the reason is its exit code alone.
+        self._task_logs = task_logs
         self._processor = BatchProcessor(
             event_type=EventType.SQS, raise_on_entire_batch_failure=False
         )
@@ -102,6 +106,7 @@ class Tracker:
         applied = dataclasses.replace(
             self._with_result(change),
             cost_usd=task_cost(change, self.config.fargate_prices, public_ip=self.config.public_ip),
+            failure=self._failure(change),
         )
         room = self._waiting_room
         heir, looked = None, False
@@ -142,6 +147,12 @@ class Tracker:
                 "retry_in_s": decision.retry.delay_s if decision.retry else None,
             },
         )
+
+    def _failure(self, change: TaskStateChange) -> str | None:
+        """A task that exited with a code other than 0, in its own words (its log's end)."""
+        if not change.stopped or change.exit_code in (None, 0) or self._task_logs is None:
+            return None
+        return self._task_logs.failure_of(change.task_arn)
 
     def _with_result(self, change: TaskStateChange) -> TaskChanged:
         """The change, with the result document a task that exited 0 wrote since it started
