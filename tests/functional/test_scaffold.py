@@ -4,6 +4,7 @@ pipeline."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -70,6 +71,55 @@ def test_new_project_passes_its_own_tests(tmp_path: Path, kind: str) -> None:
     # THEN it installs the vendored SDK and its pinned dependencies, and its test passes
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "1 passed" in proc.stdout
+    assert "installing the task SDK" in proc.stdout  # it says what it is doing
+
+    # WHEN the task is changed to write a different output, as its README invites
+    task = folder / task_file
+    old, new = ("upper.txt", "shout.txt") if kind == "python" else ("sorted.txt", "ordered.txt")
+    assert old in task.read_text()
+    task.write_text(task.read_text().replace(old, new))
+    again = subprocess.run(
+        [make, "test"],
+        cwd=folder,
+        env=_clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    # THEN its test still passes: it checks what the task produced, not a name
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
+
+
+@pytest.mark.slow
+def test_new_project_synthesizes_with_cdk_nag_and_no_dead_links(tmp_path: Path) -> None:
+    folder = tmp_path / "my-pipeline"
+    create_project(folder, kind=TaskKind.PYTHON)
+    # Its CDK settings name the app as `make` installs it; its README links nowhere that is not
+    readme = (folder / "README.md").read_text()
+    assert "https://" not in readme
+    assert "http://" not in readme
+    cdk = json.loads((folder / "cdk.json").read_text())
+    assert cdk["app"] == ".venv/bin/python app.py"
+    assert "AwsSolutionsChecks" in (folder / "app.py").read_text()
+    make = shutil.which("make")
+    if make is None:
+        pytest.fail("make is not on PATH: the new project's commands need it")
+    # WHEN its template is synthesized, as `cdk synth` runs the app
+    proc = subprocess.run(
+        [make, "synth"],
+        cwd=folder,
+        env=_clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    # THEN it passes cdk-nag's checks, quietly
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert (folder / "cdk.out" / "MyPipeline.template.json").is_file()
+    assert "b'" not in proc.stdout + proc.stderr  # no banner printed as byte strings
+    assert "end-of-life" not in (proc.stdout + proc.stderr).lower()
 
 
 def test_the_vendored_wheel_holds_the_package_its_scripts_and_samples(tmp_path: Path) -> None:

@@ -150,7 +150,9 @@ def _vendor(folder: Path) -> list[Path]:
     tests = pinned_requirements(("local",))
     tests.append(_pin("pytest"))
     dev.write_text(_requirements("`make demo` and `make test`'s", tests), encoding="utf-8")
-    return [wheel, runtime, dev]
+    cdk = folder / "requirements-cdk.txt"
+    cdk.write_text(_requirements("`make synth`'s", pinned_requirements(("cdk",))), encoding="utf-8")
+    return [wheel, runtime, dev, cdk]
 
 
 def _pin(name: str) -> str:
