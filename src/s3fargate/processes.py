@@ -121,15 +121,34 @@ def start_ticks(pid: int) -> str | None:
         return None
 
 
+def _this_boot_and_namespace() -> str:
+    """This boot (the kernel's boot id) and this process's pid namespace: a pid names the same
+    process only within both."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as boot:
+            boot_id = boot.read().strip().replace("-", "")[:12]
+        namespace = os.readlink("/proc/self/ns/pid").removeprefix("pid:[").rstrip("]")
+    except OSError:
+        return "unknown"
+    return f"{boot_id}.{namespace}"
+
+
 def owner_token(pid: int | None = None) -> str:
-    """``PID-TICKS``: names one process for good (a pid alone is reused once it is gone)."""
+    """``PID-TICKS-BOOT.NAMESPACE``: names one process for good (a pid alone is reused once it
+    is gone, and means another process in another pid namespace or after a reboot)."""
     pid = os.getpid() if pid is None else pid
-    return f"{pid}-{start_ticks(pid)}"
+    return f"{pid}-{start_ticks(pid)}-{_this_boot_and_namespace()}"
 
 
 def owner_alive(token: str) -> bool:
-    """Whether the process :func:`owner_token` named is still running."""
-    pid, _, ticks = token.partition("-")
+    """Whether the process :func:`owner_token` named may still be running: False only when it
+    provably is not (gone from this namespace, or named in an earlier boot); a process of
+    another pid namespace of this boot cannot be checked from here, and counts as alive."""
+    pid, ticks, where = ([*token.split("-", 2), "", ""])[:3]
+    here = _this_boot_and_namespace()
+    if where != here:
+        boot, namespace = ([*where.split(".", 1), ""])[:2]
+        return boot == here.split(".", 1)[0] and namespace != "" and here != "unknown"
     return pid.isdigit() and start_ticks(int(pid)) == ticks
 
 
@@ -143,17 +162,28 @@ def start_janitor(argv: list[str]) -> subprocess.Popen[bytes] | None:
         return None
 
 
-def wait_for_parent() -> None:
-    """In a janitor: return once the process that started it has ended (or closed the pipe)."""
+#: What a process that ends in order tells its janitor before it closes the pipe.
+_DONE = b"done"
+
+
+def wait_for_parent() -> bool:
+    """In a janitor: return once the process that started it has ended (or closed the pipe):
+    True when it said it ended in order (:func:`end_janitor`), False when it just went away
+    (killed, ``kill -9`` included)."""
+    said = b""
     with contextlib.suppress(OSError):
-        while sys.stdin.buffer.read(65536):
-            pass
+        while chunk := sys.stdin.buffer.read(65536):
+            said = (said + chunk)[-len(_DONE) :]
+    return said == _DONE
 
 
 def end_janitor(janitor: subprocess.Popen[bytes] | None, timeout: float) -> None:
-    """Tell a janitor this process is done (it cleans up now), and wait for it."""
+    """Tell a janitor this process is done, in order (it cleans up now), and wait for it."""
     if janitor is not None and janitor.stdin is not None:
-        janitor.stdin.close()
+        with contextlib.suppress(OSError):
+            janitor.stdin.write(_DONE)
+        with contextlib.suppress(OSError):
+            janitor.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             janitor.wait(timeout=timeout)
 

@@ -8,7 +8,7 @@ import hashlib
 import os
 import signal
 import subprocess
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from s3fargate.local.containers import LABEL_OWNER
 from s3fargate.local.samples import sample_files
@@ -16,9 +16,6 @@ from s3fargate.processes import owner_token
 from s3fargate.scaffold import TaskKind, create_project
 from tests.containers.conftest import ROOT, build
 from tests.devserver import CLI, dev_pipeline, wait_for
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 SMALL_THEN_LARGE = (
     "--task-size",
@@ -197,3 +194,97 @@ def test_the_scaffold_s_image_builds_and_runs_the_demo(
     assert "every job succeeded" in proc.stdout
     assert f"as a container of {image}" in " ".join(proc.stdout.split())
     assert _containers(docker, f"{LABEL_OWNER}={owner}") == []
+
+
+def test_an_image_that_cannot_start_fails_to_start_as_on_ecs(
+    tmp_path: Path, docker: str, task_image: str
+) -> None:
+    # GIVEN an image whose entrypoint does not exist
+    context = tmp_path / "broken"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f'FROM {task_image}\nENTRYPOINT ["/no/such/program"]\n')
+    image = build(docker, context, "s3fargate-test/broken:1")
+    with dev_pipeline(tmp_path, "--task-image", image, "--max-attempts", "1") as dev:
+        owned = f"{LABEL_OWNER}={owner_token(dev.proc.pid)}"
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/x.txt", Body=b"x\n")
+        (job,) = wait_for(
+            lambda: [j for j in dev.jobs() if j["status"] == "failed"], 120, "the job to fail"
+        )
+        # THEN the task never started: ECS's stop code and reason, not an exit code
+        assert job["stop_code"] == "TaskFailedToStart", job
+        assert "CannotStartContainerError" in (job["reason"] or ""), job
+        assert "/no/such/program" in (job["reason"] or ""), job
+        # AND its container is gone
+        assert _containers(docker, owned) == []
+
+
+def test_a_key_no_container_can_carry_fails_its_own_job_and_blocks_nothing(
+    tmp_path: Path, docker: str, task_image: str
+) -> None:
+    # GIVEN a cap of one, and a key with a NUL character (no process environment holds one)
+    with dev_pipeline(
+        tmp_path, "--task-image", task_image, "--max-running", "1", "--max-attempts", "1"
+    ) as dev:
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/bad\x00key", Body=b"x\n")
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/good.txt", Body=b"x\n")
+        # THEN the bad key's job fails to start, and the good one runs in the slot it freed
+        jobs = wait_for(
+            lambda: (
+                {j["key"]: j for j in dev.jobs() if j["status"] in ("succeeded", "failed")}
+                if len([j for j in dev.jobs() if j["status"] in ("succeeded", "failed")]) == 2
+                else None
+            ),
+            180,
+            "both jobs to end",
+        )
+    assert jobs["incoming/good.txt"]["status"] == "succeeded"
+    bad = jobs["incoming/bad\x00key"]
+    assert bad["status"] == "failed"
+    assert bad["stop_code"] == "TaskFailedToStart"
+
+
+def test_ctrl_c_ends_dev_when_a_task_s_client_is_gone_and_it_ignores_sigterm(
+    tmp_path: Path, docker: str, task_image: str
+) -> None:
+    # GIVEN a task that ignores SIGTERM, whose engine client (the attached `start`) died
+    context = tmp_path / "stubborn"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        f"FROM {task_image}\n"
+        'ENTRYPOINT ["sh", "-c", "trap \'\' TERM; while true; do sleep 1; done"]\n'
+    )
+    image = build(docker, context, "s3fargate-test/stubborn:1")
+    with dev_pipeline(tmp_path, "--task-image", image, "--grace-period", "2") as dev:
+        owned = f"{LABEL_OWNER}={owner_token(dev.proc.pid)}"
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/x.txt", Body=b"x\n")
+        (container,) = wait_for(lambda: _containers(docker, owned), 120, "the container")
+        client = wait_for(lambda: _attached_client(container, docker), 60, "its attached client")
+        os.kill(client, signal.SIGKILL)
+        # WHEN dev gets Ctrl-C
+        # THEN it stops within its grace period and the engine's kill, and removes the container
+        assert dev.stop(signal.SIGINT) == 130
+    assert _containers(docker, owned) == []
+
+
+def _attached_client(container_id: str, docker: str) -> int | None:
+    """The pid of the `docker start --attach` client of a container (by its name's task id)."""
+    name = (
+        subprocess.run(
+            [docker, "inspect", "--format", "{{.Name}}", container_id],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        .stdout.strip()
+        .lstrip("/")
+    )
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--attach" in argv and name.encode() in argv:
+            return int(entry.name)
+    return None

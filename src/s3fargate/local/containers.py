@@ -26,8 +26,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from s3fargate import contracts as c
@@ -56,8 +58,14 @@ LABEL_OWNER = "s3fargate.local.owner"
 LABEL_TASK = "s3fargate.local.task"
 LABEL_JOB = "s3fargate.local.job"
 LABEL_ATTEMPT = "s3fargate.local.attempt"
-#: How long one engine command (create, inspect, kill, rm) may take.
+#: How long one engine command (create, inspect, rm) may take.
 ENGINE_TIMEOUT_S = 60.0
+#: How long a signal to a container may take to be sent.
+SIGNAL_TIMEOUT_S = 10.0
+#: How often a container whose client has gone is looked at until it stops.
+STATE_POLL_S = 0.2
+#: How often the janitor looks again for containers of a pipeline that is gone.
+JANITOR_SWEEP_S = 5.0
 #: The AWS variables a container is given from this environment with ``--endpoint`` (with the
 #: embedded server it gets the task role's throwaway credentials instead).
 _AWS_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -120,6 +128,8 @@ class Engine:
             return subprocess.CompletedProcess(
                 [self.command, *args], 124, "", f"no answer within {timeout} s"
             )
+        except (OSError, ValueError) as exc:  # e.g. a value holding a NUL byte
+            return subprocess.CompletedProcess([self.command, *args], 126, "", str(exc))
 
     def check_image(self, image: str) -> None:
         """Raise :class:`EngineError` unless ``image`` is on the engine."""
@@ -159,10 +169,12 @@ class Engine:
         self.remove(gone)
 
     def _storage_limited(self) -> bool:
-        """overlay2 on XFS (mounted with project quotas) takes ``--storage-opt size``."""
-        done = self.run("info", "--format", "{{.Driver}} {{json .DriverStatus}}")
-        driver, _, status = done.stdout.strip().partition(" ")
-        return done.returncode == 0 and driver == "overlay2" and '"xfs"' in status
+        """overlay2 on XFS mounted with project quotas takes ``--storage-opt size``."""
+        done = self.run("info", "--format", "{{.Driver}} {{.DockerRootDir}} {{json .DriverStatus}}")
+        driver, root, status = ([*done.stdout.strip().split(" ", 2), "", ""])[:3]
+        if done.returncode != 0 or driver != "overlay2" or '"xfs"' not in status:
+            return False
+        return _mounted_with_project_quotas(root)
 
 
 class ContainerTask:
@@ -174,37 +186,51 @@ class ContainerTask:
         self._client = client
         self._exit: int | None = None
         self._oom = False
+        self._start_error: str | None = None
 
     def wait(self, timeout: float | None = None) -> int | None:
         if self._exit is not None:
             return self._exit
-        if self._client.wait(timeout) is None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        client_code = self._client.wait(timeout)
+        if client_code is None:
             return None
-        # The container's own record: its exit code, and whether its cgroup killed it for
-        # memory (a client that died first leaves the container to be waited for).
+        # The container's own record: its exit code, whether its cgroup killed it for memory,
+        # and whether it started at all. A client that died first leaves the container to be
+        # waited for, within the same timeout.
         state = self._state()
-        if state is not None and state.get("Running"):
-            self._engine.run("wait", self._name, timeout=None)
+        while state is not None and state.get("Running"):
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(STATE_POLL_S)
             state = self._state()
         if state is None:  # removed under us: the client's code is all there is
-            self._exit = self._client.wait(0) or 0
-        else:
-            code = state.get("ExitCode")
-            self._exit = code if isinstance(code, int) else 0
-            self._oom = bool(state.get("OOMKilled"))
+            self._exit = client_code
+            return self._exit
+        code = state.get("ExitCode")
+        self._exit = code if isinstance(code, int) else client_code
+        self._oom = bool(state.get("OOMKilled"))
+        if state.get("Status") == "created" or str(state.get("StartedAt", "")).startswith("0001-"):
+            self._start_error = str(state.get("Error") or "") or (
+                f"the engine did not start the container (its client exited {client_code})"
+            )
         return self._exit
 
     def stop(self) -> None:
-        self._engine.run("kill", "--signal", "SIGTERM", self._name)
+        self._engine.run("kill", "--signal", "SIGTERM", self._name, timeout=SIGNAL_TIMEOUT_S)
 
     def kill(self) -> None:
-        self._engine.run("kill", "--signal", "SIGKILL", self._name)
+        self._engine.run("kill", "--signal", "SIGKILL", self._name, timeout=SIGNAL_TIMEOUT_S)
+        self._client.kill()
 
     def memory_bytes(self) -> int:
         return 0
 
     def out_of_memory(self) -> bool:
         return self._oom
+
+    def start_error(self) -> str | None:
+        return self._start_error
 
     def finish(self) -> None:
         self._client.finish()
@@ -293,6 +319,7 @@ class ContainerBackend:
             env={**os.environ, **variables},
         )
         if created.returncode != 0:
+            self.engine.remove([name])  # one an engine too slow to answer may still make
             reason = _first_line(created)
             launch.log_path.write_text(f"cannot create the task's container: {reason}\n")
             raise TaskStartError(f"CannotStartContainerError: {reason}")
@@ -320,6 +347,10 @@ class ContainerBackend:
             "host",
             "--stop-timeout",
             str(STOP_TIMEOUT_S),
+            # The output reaches the task's log through the attached client; the engine keeps
+            # none of it (its own log would grow without bound).
+            "--log-driver",
+            "none",
             "--label",
             f"{LABEL_PIPELINE}={self._pipeline_id}",
             "--label",
@@ -354,17 +385,34 @@ def container_name(task_id: str) -> str:
     return f"s3fargate-{task_id}"
 
 
+def _mounted_with_project_quotas(path: str) -> bool:
+    """Whether the file system holding ``path`` has project quotas on (XFS: ``prjquota``)."""
+    best, options = "", ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/mounts").read_text(encoding="utf-8").splitlines():
+            fields = line.split()
+            if len(fields) >= 4 and path.startswith(fields[1]) and len(fields[1]) > len(best):
+                best, options = fields[1], fields[3]
+    return any(o in ("prjquota", "pquota", "pqnoenforce") for o in options.split(","))
+
+
 def _first_line(done: subprocess.CompletedProcess[str]) -> str:
     lines = [line for line in (done.stderr or done.stdout or "").splitlines() if line.strip()]
     return lines[0].strip() if lines else f"exit status {done.returncode}"
 
 
 def _janitor(command: str, pipeline_id: str) -> int:
-    """Wait until the pipeline's ``dev`` has ended (however), then remove its containers."""
-    processes.wait_for_parent()
+    """Wait until the pipeline's ``dev`` has ended, then remove its containers; after a ``dev``
+    that was killed, again until no engine call it left running can still make one."""
+    in_order = processes.wait_for_parent()
     engine = Engine(command)
-    engine.remove(list(engine.containers(f"{LABEL_PIPELINE}={pipeline_id}")))
-    return 0
+    label = f"{LABEL_PIPELINE}={pipeline_id}"
+    deadline = time.monotonic() + (0 if in_order else ENGINE_TIMEOUT_S)
+    while True:
+        engine.remove(list(engine.containers(label)))
+        if time.monotonic() >= deadline:
+            return 0
+        time.sleep(JANITOR_SWEEP_S)
 
 
 if __name__ == "__main__":

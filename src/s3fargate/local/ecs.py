@@ -19,6 +19,8 @@ AWS. RunTask's idempotency tokens outlive a restart (:mod:`s3fargate.local.token
 
 from __future__ import annotations
 
+import logging
+import signal
 import threading
 import time
 import uuid
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
     from s3fargate.local.config import LocalConfig
     from s3fargate.local.tasks import RunningTask, TaskBackend
 
+log = logging.getLogger(__name__)
 _ECS = wire_format("ecs")
 #: The stand-in's cluster and task definition family.
 LOCAL_CLUSTER = "s3fargate-local"
@@ -68,6 +71,9 @@ LOCAL_TASK_DEFINITION_ARN = (
 )
 LOCAL_TASK_PREFIX = f"arn:aws:ecs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:task/{LOCAL_CLUSTER}/"
 CONTAINER_NAME = "task"
+#: How long a killed task may take to be seen gone before it is reported killed anyway.
+KILL_WAIT_S = 15.0
+KILLED_EXIT_CODE = 128 + signal.SIGKILL
 #: How soon a second Ctrl-C during the grace period kills the tasks.
 HURRY_CHECK_S = 0.1
 START_FAILURE_REASON = (
@@ -290,26 +296,33 @@ class LocalEcs:
                 for t in self._tasks.values()
                 if t.running is not None and t.last_status != "STOPPED"
             ]
-        for task, handle in running:
+        for task, _ in running:
             with task.lock:
                 # The host went away, as a termination notice says: the job is retried when
                 # the pipeline starts again (with --endpoint, whose ledger survives).
                 task.stop_code = task.stop_code or StopCode.TERMINATION_NOTICE
                 task.stopped_reason = task.stopped_reason or LOCAL_SHUTDOWN_REASON
-            handle.stop()
+        # All at once: an engine slow to answer costs its timeout once, not once a task.
+        _each(lambda pair: pair[1].stop(), running)
         deadline = time.monotonic() + grace_period
-        exits = []
-        for task, handle in running:
+        exits: list[tuple[_Task, RunningTask, int]] = []
+
+        def settle(pair: tuple[_Task, RunningTask]) -> None:
+            task, handle = pair
             code = None
             while code is None:
                 remaining = deadline - time.monotonic()
-                slice_s: float | None = min(remaining, HURRY_CHECK_S)
                 if remaining <= 0 or self._hurried.is_set():
                     handle.kill()
-                    slice_s = None
+                    # Killed, it ends now; one that still says nothing is reported as killed.
+                    code = handle.wait(KILL_WAIT_S)
+                    code = KILLED_EXIT_CODE if code is None else code
+                    break
                 # In short slices, so that hurry() cuts the grace period short at once.
-                code = handle.wait(slice_s)
+                code = handle.wait(min(remaining, HURRY_CHECK_S))
             exits.append((task, handle, code))
+
+        _each(settle, running)
         for task, handle, code in exits:  # report the stops now; the waiters find them reported
             handle.finish()
             self._exited(task, handle, code)
@@ -342,6 +355,11 @@ class LocalEcs:
             handle = self._backend.start(launch)
         except TaskStartError as exc:
             self._stopped(task, stop_code=StopCode.TASK_FAILED_TO_START, reason=exc.reason)
+            return
+        except Exception as exc:  # whatever went wrong, the task is not left PENDING
+            log.exception("could not start a task")
+            reason = f"CannotStartContainerError: {type(exc).__name__}: {exc}"
+            self._stopped(task, stop_code=StopCode.TASK_FAILED_TO_START, reason=reason)
             return
         with task.lock:
             task.running = handle
@@ -397,6 +415,11 @@ class LocalEcs:
         self._exited(task, handle, code)
 
     def _exited(self, task: _Task, handle: RunningTask, exit_code: int) -> None:
+        never_started = handle.start_error()
+        if never_started is not None:  # as ECS reports a container that could not start
+            reason = f"CannotStartContainerError: {never_started}"
+            self._stopped(task, stop_code=StopCode.TASK_FAILED_TO_START, reason=reason)
+            return
         with task.lock:
             stop_code = task.stop_code or StopCode.ESSENTIAL_CONTAINER_EXITED
             reason = task.stopped_reason or EXITED_REASON
@@ -443,3 +466,12 @@ def _later(delay: float, action: Callable[[_Task], None], task: _Task) -> None:
     timer = threading.Timer(delay, action, args=(task,))
     timer.daemon = True
     timer.start()
+
+
+def _each(action: Callable[[Any], object], items: list[Any]) -> None:
+    """``action`` on every item at once, each in a thread of its own; return when all are done."""
+    threads = [threading.Thread(target=action, args=(item,), daemon=True) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

@@ -77,6 +77,9 @@ class RunningTask(Protocol):
     def out_of_memory(self) -> bool:
         """Whether the engine killed the task for its memory."""
 
+    def start_error(self) -> str | None:
+        """Why the task's container never started, once it has exited (None: it started)."""
+
     def finish(self) -> None:
         """After the task's first process has exited: end every other one, release what the
         task held, and complete its log."""
@@ -101,13 +104,14 @@ def reach_environment(
     """What a local task needs to reach the pipeline's server: its endpoint and region, and
     with the embedded server the task role's credentials in place of the user's own."""
     if not embedded:
-        return {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", LOCAL_REGION),
-        }
+        region = (
+            os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or LOCAL_REGION
+        )
+        return {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
     return {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "AWS_REGION": LOCAL_REGION,  # set on Fargate too
         **(credentials or LOCAL_CREDENTIALS),
         # The embedded server is on loopback with no per-connection limit, and it copies the
         # whole object for every ranged GET: one stream is the fastest read there.
@@ -153,6 +157,9 @@ class ProcessTask:
 
     def out_of_memory(self) -> bool:
         return False
+
+    def start_error(self) -> str | None:
+        return None  # a started process has started
 
     def finish(self) -> None:
         self._boundary.kill()
