@@ -23,6 +23,19 @@ if TYPE_CHECKING:
         (["--max-receive-count", "0"], "--max-receive-count must be 1-1000"),
         (["--visibility-timeout", "50000"], "--visibility-timeout must be 0-43200"),
         (["--port", "70000"], "is not a TCP port"),
+        (
+            ["--task-size", "cpu=256,memory_limit_mib=512", "--memory", "2048"],
+            "give one or the other",
+        ),
+        (
+            [
+                "--task-size",
+                "up_to_bytes=1GiB,cpu=1024,memory_limit_mib=4096",
+                "--task-size",
+                "cpu=256,memory_limit_mib=512",
+            ],
+            "list the sizes smallest first",
+        ),
     ],
 )
 def test_bad_options_exit_2_with_a_clear_message(
@@ -102,3 +115,12 @@ def test_task_image_and_task_cmd_exclude_each_other(capsys: pytest.CaptureFixtur
         cli.main(["demo", "--task-image", "any:1", "--task-cmd", "true"])
     assert info.value.code == CliExit.USAGE
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_cpu_alone_takes_the_least_memory_fargate_runs_it_with() -> None:
+    from s3fargate.local.config import LocalConfig
+
+    assert LocalConfig(cpu=1024).task_size == (1024, 2048)
+    assert LocalConfig(cpu=4096).task_size == (4096, 8192)
+    assert LocalConfig(memory=1024).task_size == (256, 1024)
+    assert LocalConfig().task_size == (256, 512)

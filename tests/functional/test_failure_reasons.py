@@ -67,3 +67,48 @@ def test_a_command_s_last_line_on_stderr_is_the_job_s_reason(tmp_path: Path) -> 
 def test_a_task_without_the_sdk_is_quoted_by_its_last_line(tmp_path: Path) -> None:
     job, _ = _failed_reason(tmp_path, "sh -c 'echo \"fatal: no such column\" >&2; exit 2'")
     assert job["reason"] == "exited with code 2: fatal: no such column"
+
+
+def test_outputs_that_would_be_a_file_and_a_folder_fail_the_job_naming_both(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a task that writes `report`, then `report/details.csv`
+    task = tmp_path / "task.py"
+    task.write_text(
+        "from s3fargate.task import main\n"
+        "def process(obj):\n"
+        "    with obj.outputs.open('report') as out:\n"
+        "        out.write(b'summary')\n"
+        "    with obj.outputs.open('report/details.csv') as out:\n"
+        "        out.write(b'a,b')\n"
+        "    return {}\n"
+        "main(process)\n"
+    )
+    job, _ = _failed_reason(tmp_path, f"{PY} {task}")
+    # THEN the job fails with a reason naming both (and no output was published)
+    assert "'report'" in job["reason"], job
+    assert "'report/details.csv'" in job["reason"], job
+    assert job["output_keys"] == []
+
+
+def test_an_output_name_with_a_line_break_is_published_as_s3_takes_it(tmp_path: Path) -> None:
+    task = tmp_path / "task.py"
+    task.write_text(
+        "from s3fargate.task import main\n"
+        "def process(obj):\n"
+        "    with obj.outputs.open('line\\nbreak.txt') as out:\n"
+        "        out.write(b'x')\n"
+        "    return {}\n"
+        "main(process)\n"
+    )
+    with dev_pipeline(tmp_path, "--task-cmd", f"{PY} {task}") as dev:
+        dev.s3.put_object(Bucket=dev.state.bucket, Key="incoming/n.txt", Body=b"n\n")
+        (job,) = wait_for(
+            lambda: [j for j in dev.jobs() if j["status"] in ("succeeded", "failed")],
+            120,
+            "the job to end",
+        )
+        assert job["status"] == "succeeded", job
+        (key,) = job["output_keys"]
+        assert key == "results/n.txt/line\nbreak.txt"
+        assert dev.s3.get_object(Bucket=dev.state.bucket, Key=key)["Body"].read() == b"x"

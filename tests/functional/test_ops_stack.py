@@ -253,3 +253,97 @@ def test_a_stack_without_the_outputs_is_refused(stack: dict[str, str], tmp_path:
     )
     assert proc.returncode == CliExit.USAGE
     assert "has no output(s) QueueUrl" in proc.stderr
+
+
+def _clean_aws_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """This environment without any AWS configuration (no region, no credentials)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    empty = tmp_path / "empty-aws-config"
+    empty.write_text("")
+    return {
+        **env,
+        "AWS_CONFIG_FILE": str(empty),
+        "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        **extra,
+    }
+
+
+def test_a_stack_command_without_a_region_says_what_to_set(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [CLI, "jobs", "--stack", "S3Fargate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=_clean_aws_environment(tmp_path),
+    )
+    assert proc.returncode == CliExit.USAGE, proc.stderr
+    assert "no AWS Region is set: set AWS_DEFAULT_REGION" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_stack_command_without_credentials_says_what_to_set(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [CLI, "jobs", "--stack", "S3Fargate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=_clean_aws_environment(tmp_path, AWS_DEFAULT_REGION="eu-west-1"),
+    )
+    assert proc.returncode == CliExit.USAGE, proc.stderr
+    assert "no AWS credentials found" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_an_endpoint_that_answers_html_is_one_line_not_a_page(tmp_path: Path) -> None:
+    # GIVEN an endpoint that answers every request with an HTML page (a wrong URL)
+    import http.server
+    import threading
+
+    class Html(http.server.BaseHTTPRequestHandler):
+        status = 200
+
+        def do_POST(self) -> None:
+            body = b"<html><body>" + b"<p>not an AWS service</p>" * 200 + b"</body></html>"
+            self.send_response(self.status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Html)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    answers = []
+    try:
+        env = _clean_aws_environment(
+            tmp_path,
+            AWS_DEFAULT_REGION="eu-west-1",
+            AWS_ACCESS_KEY_ID="x",
+            AWS_SECRET_ACCESS_KEY="x",
+            AWS_ENDPOINT_URL=f"http://127.0.0.1:{server.server_address[1]}",
+        )
+        for status in (200, 404):  # a page where an API answer should be, or a missing page
+            Html.status = status
+            answers.append(
+                subprocess.run(
+                    [CLI, "jobs", "--stack", "S3Fargate"],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=False,
+                    env=env,
+                )
+            )
+    finally:
+        server.shutdown()
+    # THEN one line says the endpoint is not CloudFormation, and the exit code is 2
+    for proc in answers:
+        assert proc.returncode == CliExit.USAGE, proc.stderr
+        assert "as CloudFormation does" in proc.stderr
+        assert "<p>" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -13,7 +13,7 @@ from s3fargate import contracts as c
 from s3fargate.local.faults import Faults
 from s3fargate.options import flags_of, option, options_from
 from s3fargate.props import PROPS_GROUP, PipelineProps
-from s3fargate.sizing.sizes import task_size_problem
+from s3fargate.sizing.sizes import smallest_memory, task_size_problem
 
 # The one home of each local default; the CLI shows these in its help.
 DEFAULT_BUCKET = "s3fargate-local"
@@ -209,9 +209,13 @@ class LocalConfig:
             problems.append("--grace-period must be 0-3600 seconds")
         # The pipeline's behaviour: refused as the construct refuses it, named by its flag.
         problems += self.props.problems(flags_of(PipelineProps))
-        if self.cpu is not None or self.memory is not None:
-            cpu = self.cpu if self.cpu is not None else DEFAULT_CPU
-            memory = self.memory if self.memory is not None else DEFAULT_MEMORY_MIB
+        if self.props.task_sizes and (self.cpu is not None or self.memory is not None):
+            problems.append(
+                "--cpu and --memory give every task one size; with --task-size each size has "
+                "its own: give one or the other"
+            )
+        elif self.cpu is not None or self.memory is not None:
+            cpu, memory = self.task_size
             problem = task_size_problem(cpu, memory)
             if problem:
                 problems.append(
@@ -230,3 +234,14 @@ class LocalConfig:
             digest = hashlib.sha256(self.bucket.encode()).hexdigest()[:8]
             name = f"{name[: RESOURCE_NAME_MAX - 9]}-{digest}"
         return name
+
+    @property
+    def task_size(self) -> tuple[int, int]:
+        """A task's CPU units and MiB without ``--task-size``: ``--cpu`` alone takes the least
+        memory Fargate runs it with; ``--memory`` alone, the default CPU."""
+        cpu = self.cpu if self.cpu is not None else DEFAULT_CPU
+        if self.memory is not None:
+            return cpu, self.memory
+        if self.cpu is None:
+            return cpu, DEFAULT_MEMORY_MIB
+        return cpu, smallest_memory(cpu) or DEFAULT_MEMORY_MIB

@@ -233,9 +233,10 @@ class LocalEcs:
         memory = overrides.get("memory") or config.memory
         cpu = overrides.get("cpu") or config.cpu
         ephemeral = (overrides.get("ephemeralStorage") or {}).get("sizeInGiB")
+        default_cpu, default_memory = config.task_size
         return {
-            "cpu": int(cpu or DEFAULT_CPU),
-            "memory_mib": int(memory or DEFAULT_MEMORY_MIB),
+            "cpu": int(cpu or default_cpu),
+            "memory_mib": int(memory or default_memory),
             "ephemeral_gib": int(ephemeral or DEFAULT_EPHEMERAL_GIB),
             "capacity": str(strategy[0]["capacityProvider"]) if strategy else "FARGATE",
             "memory_enforced": memory is not None,

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.parsers import ResponseParserError
 
 from s3fargate import contracts as c
-from s3fargate.contracts import StackOutput
+from s3fargate.contracts import StackOutput, one_line
 from s3fargate.exit_codes import UsageError
 from s3fargate.ledger import LedgerStore
 from s3fargate.rundir import RunState
@@ -110,14 +111,37 @@ def stack_target(stack: str, session: boto3.session.Session) -> Target:
     Raises:
         UsageError: no such stack, or it lacks the outputs the commands need.
     """
-    cloudformation = session.client("cloudformation")
     try:
+        cloudformation = session.client("cloudformation")
         stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except NoRegionError as exc:
+        raise UsageError(
+            f"--stack {stack}: no AWS Region is set: set AWS_DEFAULT_REGION, "
+            "or give your profile one (aws configure set region REGION)"
+        ) from exc
+    except NoCredentialsError as exc:
+        raise UsageError(
+            f"--stack {stack}: no AWS credentials found: set AWS_PROFILE (after aws configure "
+            "or aws sso login), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        ) from exc
+    except (ResponseParserError, KeyError, ValueError) as exc:  # not CloudFormation's answer
+        raise UsageError(
+            f"--stack {stack}: the endpoint did not answer as CloudFormation does (is "
+            "AWS_ENDPOINT_URL, or the profile's endpoint, right?)"
+        ) from exc
     except ClientError as exc:
-        message = exc.response.get("Error", {}).get("Message", str(exc))
-        raise UsageError(f"--stack {stack}: {message}") from exc
+        message = str(exc.response.get("Error", {}).get("Message", str(exc)))
+        headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        if "html" in str(headers.get("content-type", "")) or message.lstrip().startswith("<"):
+            raise UsageError(
+                f"--stack {stack}: the endpoint answered with a web page, not as CloudFormation "
+                "does (is AWS_ENDPOINT_URL, or the profile's endpoint, right?)"
+            ) from exc
+        raise UsageError(f"--stack {stack}: {one_line(message)}") from exc
     except BotoCoreError as exc:
-        raise UsageError(f"--stack {stack}: cannot ask CloudFormation ({exc})") from exc
+        raise UsageError(
+            f"--stack {stack}: cannot ask CloudFormation ({one_line(str(exc))})"
+        ) from exc
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     missing = [name for name in REQUIRED_OUTPUTS if name not in outputs]
     if missing:

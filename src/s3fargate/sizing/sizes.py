@@ -56,6 +56,12 @@ def task_size_problem(cpu: int, memory_mib: int) -> str | None:
     return None
 
 
+def smallest_memory(cpu: int) -> int | None:
+    """The least memory (MiB) Fargate runs ``cpu`` units with (None: not a Fargate CPU)."""
+    allowed = FARGATE_MEMORY_BY_CPU.get(cpu)
+    return allowed[0] if allowed else None
+
+
 def memory_choices(cpu: int) -> str:
     """The memory Fargate allows with ``cpu``, as a person reads it (``512, 1024 or 2048``,
     ``1024-4096 in steps of 1024``)."""
@@ -227,6 +233,16 @@ class TaskSizes:
         known = [bound for bound in bounds[:-1] if isinstance(bound, int)]
         if any(later <= earlier for earlier, later in itertools.pairwise(known)):
             found.append("task_sizes: up_to_bytes must grow from one size to the next")
+        # A task killed for memory runs one size up: each size has at least the one before's.
+        for index, (smaller, larger) in enumerate(itertools.pairwise(self.sizes), start=1):
+            if _number(larger.memory_limit_mib) < _number(smaller.memory_limit_mib) or _number(
+                larger.cpu
+            ) < _number(smaller.cpu):
+                found.append(
+                    f"task_sizes[{index}] ({larger.label}) is smaller than task_sizes[{index - 1}] "
+                    f"({smaller.label}): list the sizes smallest first, each with at least the "
+                    "CPU and memory of the one before"
+                )
         return found
 
     def check(self) -> TaskSizes:
@@ -322,3 +338,8 @@ def format_bytes(size: int) -> str:
 
 def _whole(text: str) -> bool:
     return text.isascii() and text.isdigit()
+
+
+def _number(value: object) -> float:
+    """A size's number, or none to compare (a value still to be checked elsewhere)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0

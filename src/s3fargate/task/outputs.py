@@ -280,6 +280,8 @@ class Outputs:
         self._in_flight = _ByteBudget(MEMORY_BUDGET)
         self._pool: ThreadPoolExecutor | None = None
         self._uploads: dict[str, _Upload] = {}
+        #: Each folder the outputs' names are in, with the first output in it.
+        self._folders: dict[str, str] = {}
         #: Files an output folder held that were not uploaded, and why (the first
         #: ``MAX_SKIPPED``), and how many there were in all.
         self.skipped: list[Skipped] = []
@@ -530,6 +532,22 @@ class Outputs:
         self._discard([r.key for r in records])
 
     # --- internals ----------------------------------------------------------------------------
+    def _file_and_folder(self, name: str) -> str | None:
+        """An output whose name is a folder of ``name`` (``report`` for ``report/a.csv``), or
+        inside it (``report/a.csv`` for ``report``): the two cannot both be files."""
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in self._uploads:
+                return folder
+        return self._folders.get(name)
+
+    def _note_folders(self, name: str) -> None:
+        """Remember each folder ``name`` is in, with the first output found in it."""
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            self._folders.setdefault("/".join(parts[:depth]), name)
+
     def _start(self, name: str, content_type: str | None) -> _Upload:
         check_name(name)
         try:
@@ -546,6 +564,13 @@ class Outputs:
                 raise OutputError("the task's outputs are already committed or aborted")
             if name in self._uploads:
                 raise OutputError(f"output {name!r} was already created")
+            clash = self._file_and_folder(name)
+            if clash is not None:
+                raise OutputError(
+                    f"outputs {clash!r} and {name!r}: one would be a file and a folder at "
+                    "once, which no file system holds (`results --download` could not write "
+                    "both); rename one"
+                )
             kind = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
             try:
                 answer = self._s3.create_multipart_upload(
@@ -558,6 +583,7 @@ class Outputs:
                 raise OutputError(f"could not start output {name!r} at {key}: {exc}") from exc
             upload = _Upload(name=name, key=key, upload_id=answer["UploadId"])
             self._uploads[name] = upload
+            self._note_folders(name)
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="s3-output")
             return upload
