@@ -535,3 +535,52 @@ def test_object_sizes_and_task_sizes_are_read_in_the_construct_s_units() -> None
             ObjectSizes.parse(bad)
     with pytest.raises(ScenarioError, match="--task-size"):
         _props(SIZED, task_sizes=SIZES[:1] + SIZES[:1]).check()
+
+
+def test_with_sizes_the_bound_counts_each_task_at_its_own_size_and_time() -> None:
+    # GIVEN the sized burst under a quota that binds, and the same burst at one size
+    tight = dataclasses.replace(SIZED, vcpu_quota=64)
+    sized, single = simulate(tight), simulate(_single(tight))
+    # THEN each is measured against its own tasks: no ratio is below the physical floor's, the
+    # sized bound is below the single size's (small tasks fit more at once), and both finished
+    for result in (sized, single):
+        assert result.makespan_s >= result.scenario.floor_s()
+        assert result.ratio >= 0.9, result.ratio
+        assert result.violations == []
+    assert sized.bound_s < single.bound_s
+
+
+def test_a_makespan_below_the_floor_is_a_broken_promise_with_sizes_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a floor that claims more than any run can do
+    monkeypatch.setattr(Scenario, "floor_s", lambda self: 10**9)
+    result = simulate(dataclasses.replace(SIZED, uploads=20))
+    # THEN the run reports it, sizes or not
+    assert any("below the physical floor" in v for v in result.violations)
+
+
+def test_objects_over_s3_s_5_tib_are_refused() -> None:
+    with pytest.raises(ScenarioError, match="at most 5 TiB"):
+        ObjectSizes.parse("1MB-6TiB")
+    assert ObjectSizes.parse("1MB-5TiB").high == 5 * 1024**4
+
+
+def test_what_would_not_do_what_it_seems_is_said() -> None:
+    quiet = Scenario(object_sizes=ObjectSizes(10**6, 10**9))
+    assert any("--object-sizes changes nothing" in w for w in quiet.warnings())
+    assert dataclasses.replace(quiet, memory_per_gb=100).warnings() == []
+    stuck = Scenario(spot=True, props=PipelineProps(spot_fallback_after=3, max_attempts=3))
+    assert any("attempts run out before it falls back" in w for w in stuck.warnings())
+    assert Scenario(spot=True, props=PipelineProps(spot_fallback_after=1)).warnings() == []
+
+
+def test_the_report_names_the_one_size_column() -> None:
+    from s3fargate.sim.report import results_table
+
+    sized, single = (
+        simulate(dataclasses.replace(SIZED, uploads=20)),
+        simulate(_single(dataclasses.replace(SIZED, uploads=20))),
+    )
+    headers = [column.header for column in results_table([sized, single]).columns]
+    assert headers[1:] == ["s3fargate (task sizes)", "s3fargate (one size)"]

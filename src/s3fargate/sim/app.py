@@ -39,22 +39,9 @@ def run_simulation(
     """
     scenario.check()
     console = console or make_console(highlight=False)
-    scenarios = [scenario]
-    if compare:
-        other = Design.ORIGINAL if scenario.design == Design.S3FARGATE else Design.S3FARGATE
-        scenarios.append(dataclasses.replace(scenario, design=other))
-    if scenario.props.task_sizes:
-        # The same burst at one size, the largest (what a pipeline without sizes must run).
-        largest = scenario.props.task_sizes[-1]
-        scenarios.append(
-            dataclasses.replace(
-                scenario,
-                props=dataclasses.replace(scenario.props, task_sizes=()),
-                cpu=largest.cpu / 1024,
-                memory_gb=largest.memory_limit_mib / 1024,
-            )
-        )
-    results = [_run(s) for s in scenarios]
+    for warning in scenario.warnings():
+        make_console(stderr=True).print(f"warning: {warning}", style="yellow", markup=False)
+    results = [_run(s) for s in _scenarios(scenario, compare=compare)]
     if plot_path is not None:
         plot(results, plot_path)
     # A broken promise (the cap passed, a makespan below the physical floor) fails the run.
@@ -62,6 +49,7 @@ def run_simulation(
     code = CliExit.JOBS_FAILED if broken else CliExit.OK
     if as_json:
         document = results[0].as_dict()
+        document["warnings"] = scenario.warnings()
         for other_result in results[1:]:
             if other_result.scenario.design == scenario.design:
                 document["single_size"] = other_result.as_dict()
@@ -123,3 +111,23 @@ def sizing_comparison(sized: Result, single: Result) -> dict[str, float]:
         if single.makespan_s
         else 0.0,
     }
+
+
+def _scenarios(scenario: Scenario, *, compare: bool) -> list[Scenario]:
+    """The scenario, the other design with ``compare``, and with task sizes the same burst
+    at one size, the largest (what a pipeline without sizes must run)."""
+    scenarios = [scenario]
+    if compare:
+        other = Design.ORIGINAL if scenario.design == Design.S3FARGATE else Design.S3FARGATE
+        scenarios.append(dataclasses.replace(scenario, design=other))
+    if scenario.props.task_sizes:
+        largest = scenario.props.task_sizes[-1]
+        scenarios.append(
+            dataclasses.replace(
+                scenario,
+                props=dataclasses.replace(scenario.props, task_sizes=()),
+                cpu=largest.cpu / 1024,
+                memory_gb=largest.memory_limit_mib / 1024,
+            )
+        )
+    return scenarios

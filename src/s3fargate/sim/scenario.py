@@ -56,6 +56,8 @@ class ScenarioError(c.UserError, ValueError):
     """A scenario that cannot be simulated; the message names the option and what is allowed."""
 
 
+#: S3's largest object: 5 TiB.
+MAX_OBJECT_BYTES = 5 * 1024**4
 #: Each upload's object size when no --object-sizes is given.
 DEFAULT_OBJECT_SIZE = 1024 * 1024
 
@@ -77,6 +79,11 @@ class ObjectSizes:
             raise ScenarioError(f"--object-sizes {text!r}: {exc}") from None
         if not sep or low is None or high is None or not 0 < low <= high:
             raise ScenarioError(f"--object-sizes must be LOW-HIGH, 0 < LOW <= HIGH, got {text!r}")
+        if high > MAX_OBJECT_BYTES:
+            raise ScenarioError(
+                f"--object-sizes {text!r}: S3 holds objects of at most 5 TiB "
+                f"({MAX_OBJECT_BYTES:,} bytes)"
+            )
         return cls(low, high)
 
     def draw(self, rng: random.Random) -> int:
@@ -275,6 +282,23 @@ class Scenario:
         if problems:
             raise ScenarioError("; ".join(problems))
 
+    def warnings(self) -> list[str]:
+        """What is allowed but will not do what it seems to: said before the run."""
+        found = []
+        if self.object_sizes is not None and not (self.memory_per_gb or self.seconds_per_gb):
+            found.append(
+                "--object-sizes changes nothing without --memory-per-gb or --seconds-per-gb: "
+                "every task runs as long and fits as any other"
+            )
+        fallback = self.props.spot_fallback_after
+        if self.spot and fallback is not None and fallback >= self.props.max_attempts:
+            found.append(
+                f"--spot-fallback-after {fallback} is not below --max-attempts "
+                f"{self.props.max_attempts}: a job's attempts run out before it falls back "
+                "to On-Demand"
+            )
+        return found
+
     def _sizing_problems(self) -> list[str]:
         # The pipeline's behaviour: refused as the construct refuses it, named by its flag.
         problems = self.props.problems(flags_of(PipelineProps))
@@ -312,19 +336,42 @@ class Scenario:
         """The lower bound on the makespan with mean start and run times (docs/simulator.md):
         what the ratio is measured against.
 
-        The largest of the launch floor, ``(N - burst) / rate + start + T``, the quota bound,
-        ``ceil(N / tasks at once) * (start + T)``, and the last upload's own arrival plus
-        ``start + T``.
+        The largest of the launch floor, ``(N - burst) / rate + start + T``, the quota bound
+        and the last upload's own arrival plus ``start + T``. With one size the quota bound is
+        ``ceil(N / tasks at once) * (start + T)``; with task sizes (or run times that grow with
+        the object) every task counts at its own size and time: the vCPU-seconds of all tasks
+        over the quota, their seconds over the cap, and the longest task.
         """
-        return self._bound(sum(START_SECONDS) / 2 + self.task_seconds.mean)
+        return self._bound(sum(START_SECONDS) / 2, self.task_seconds.mean)
 
     def floor_s(self) -> float:
         """The same bound with the shortest start and run times: no run can end sooner unless
         more tasks ran at once than the quota and the cap allow."""
-        return self._bound(START_SECONDS[0] + self.task_seconds.low)
+        return self._bound(START_SECONDS[0], self.task_seconds.low)
 
-    def _bound(self, cycle: float) -> float:
+    def _tasks(self, start: float, run: float) -> list[tuple[float, float]]:
+        """Each upload's first task: its vCPUs and its start-to-stop seconds."""
+        sizes = self.props.sizes
+        tasks = []
+        for size in self.object_size_list():
+            vcpus = sizes.for_attempt(size, 0).cpu / 1024 if sizes else self.cpu
+            tasks.append((vcpus, start + run + self.seconds_per_gb * size / 1e9))
+        return tasks
+
+    def _bound(self, start: float, run: float) -> float:
+        cycle = start + run
         launch_floor = max(self.uploads - LAUNCH_BURST, 0) / LAUNCHES_PER_S + cycle
-        quota_bound = math.ceil(self.uploads / self.tasks_at_once) * cycle
         last_upload = self.upload_seconds * (self.uploads - 1) / self.uploads + cycle
-        return max(launch_floor, quota_bound, last_upload)
+        if not self.props.task_sizes and not self.seconds_per_gb:
+            quota_bound = math.ceil(self.uploads / self.tasks_at_once) * cycle
+            return max(launch_floor, quota_bound, last_upload)
+        tasks = self._tasks(start, run)
+        quota = self.spot_vcpu_quota if self.spot else self.vcpu_quota
+        busy = [
+            sum(vcpus * seconds for vcpus, seconds in tasks) / quota,
+            max(seconds for _, seconds in tasks),
+        ]
+        cap = self.props.max_running_tasks
+        if cap:
+            busy.append(sum(seconds for _, seconds in tasks) / cap)
+        return max(launch_floor, last_upload, *busy)
