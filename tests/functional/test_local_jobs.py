@@ -71,7 +71,7 @@ def test_exit_code_not_listed_for_retry_fails_after_one_attempt(tmp_path: Path) 
         (job,) = dev.jobs()
         assert (job["status"], job["attempts"], job["exit_code"]) == ("failed", 1, 1)
         assert job["stop_code"] == "EssentialContainerExited"
-        assert job["reason"] == "exited with code 1"
+        assert job["reason"] == "exited with code 1: bad input"  # its last words
         # the failure is announced, as the SNS topic would tell operators
         wait_for(
             lambda: "notification: failed incoming/doomed.csv" in dev.output.read_text(),

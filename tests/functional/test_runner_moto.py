@@ -97,7 +97,9 @@ def test_handler_launches_one_task_per_object_with_exact_decoded_keys(
 def test_handler_logs_carry_the_request_id_and_cold_start(handler_module: Any) -> None:
     # GIVEN a freshly imported handler whose JSON log lines we read
     out = io.StringIO()
-    handler_module.logger.registered_handler.setStream(out)
+    # Assigned, not setStream(): the handler is shared by logger name, and an earlier test may
+    # have left it a stream that is closed now (setStream would flush it).
+    handler_module.logger.registered_handler.stream = out
     # WHEN it is invoked twice
     first, second = lambda_context(), lambda_context()
     for context, key in ((first, "incoming/one.csv"), (second, "incoming/two.csv")):
