@@ -16,15 +16,18 @@ export UV_PYTHON_DOWNLOADS = never
 .PHONY: demo test test-containers lint typecheck unit functional infra bench synth policies lock clean
 
 $(TOOLS)/bin/uv:
+	@echo "installing uv $(UV_VERSION) into $(TOOLS)/ (once)"
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 # --inexact: the demo's sync keeps what `make test` installed, and vice versa adds to it.
 $(VENV)/.demo-synced: pyproject.toml uv.lock | $(UV)
+	@echo "installing the locked versions of the package and the local pipeline into $(VENV)/"
 	$(UV_SYNC) --inexact --no-dev --extra local
 	@touch $@
 
 $(VENV)/.test-synced: pyproject.toml uv.lock | $(UV)
+	@echo "installing the locked versions of every extra and the test tools into $(VENV)/"
 	$(UV_SYNC) --all-extras
 	@touch $@ $(VENV)/.demo-synced
 
