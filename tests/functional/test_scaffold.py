@@ -27,6 +27,8 @@ def _clean_env(tmp_path: Path) -> dict[str, str]:
         p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != BIN
     )
     env["HOME"] = str(tmp_path)
+    # pip's download cache is this machine's: what it fetched once it need not fetch again.
+    env["PIP_CACHE_DIR"] = os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache" / "pip")
     return env
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -53,8 +54,11 @@ ACCOUNT_CONCURRENCY = 1000
 
 
 def quiet_logger(service: str) -> Logger:
-    """A Powertools logger that prints errors only: a simulation makes millions of log lines."""
-    return Logger(service=service, level=logging.ERROR)
+    """A Powertools logger that prints errors only: a simulation makes millions of log lines.
+
+    Of its own: Powertools shares a logger (and its level) by service name, and the Lambda
+    handlers' loggers in the same process must keep theirs."""
+    return Logger(service=f"{service}-simulated-{uuid.uuid4().hex[:8]}", level=logging.ERROR)
 
 
 def settings(world: World, queue_url: str) -> PipelineSettings:
