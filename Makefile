@@ -35,7 +35,7 @@ demo: $(VENV)/.demo-synced
 	$(BIN)/s3fargate demo
 
 test: lint typecheck
-	$(BIN)/python -m pytest -n auto --durations=15
+	$(BIN)/python -m pytest -n 4 --durations=15
 
 # Builds every Dockerfile we ship and runs the demo through it (needs a Docker engine; CI
 # provides one, see .ci/run).
